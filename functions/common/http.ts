@@ -1,0 +1,171 @@
+import { systemClock, sleep as defaultSleep, type Clock } from './clock.js';
+import { MalformedResponseError, TransientError, errorMessage } from './errors.js';
+
+/**
+ * HTTP with timeouts and retries, written once for every vendor client.
+ *
+ * - Every attempt has a deadline for the response headers; bodies are the caller's (they may be gigabytes).
+ * - 429 and 5xx answers, network errors and timeouts are retried with exponential backoff and full jitter,
+ *   honouring `Retry-After`, within a bounded number of attempts and total time. Past that a
+ *   `TransientError` is thrown, which the state machine retries at its own level or fails on cleanly.
+ * - Other answers are returned to the caller, which knows what a 401, 404 or 400 means for its API.
+ * - URLs in errors are reduced to origin and path: presigned query strings are credentials.
+ */
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** No new attempt starts after this much time since the first one. */
+  maxElapsedMs: number;
+}
+
+export interface HttpClientOptions {
+  fetch?: typeof fetch;
+  clock?: Clock;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  retry?: Partial<RetryPolicy>;
+  /** Deadline for the response headers of one attempt. */
+  timeoutMs?: number;
+  userAgent?: string;
+}
+
+export interface HttpRequest {
+  method?: string;
+  url: string | URL;
+  headers?: Record<string, string>;
+  body?: string;
+  timeoutMs?: number;
+  /** 'error' for requests that carry credentials: a redirect must never take them elsewhere. */
+  redirect?: 'follow' | 'error' | 'manual';
+  /** Retry 429/5xx/network failures (default true). */
+  retry?: boolean;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  maxAttempts: 5,
+  baseDelayMs: 500,
+  maxDelayMs: 20_000,
+  maxElapsedMs: 60_000,
+};
+
+const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+export class HttpClient {
+  private readonly fetchImpl: typeof fetch;
+  private readonly clock: Clock;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+  readonly retryPolicy: RetryPolicy;
+  private readonly timeoutMs: number;
+  private readonly userAgent: string;
+  /** Attempts that were retried, for metrics and tests. */
+  retries = 0;
+
+  constructor(options: HttpClientOptions = {}) {
+    this.fetchImpl = options.fetch ?? globalThis.fetch;
+    this.clock = options.clock ?? systemClock;
+    this.sleep = options.sleep ?? ((ms) => defaultSleep(ms));
+    this.random = options.random ?? Math.random;
+    this.retryPolicy = { ...DEFAULT_RETRY, ...options.retry };
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.userAgent = options.userAgent ?? 'audit-export';
+  }
+
+  async request(request: HttpRequest): Promise<Response> {
+    const policy = this.retryPolicy;
+    const maxAttempts = request.retry === false ? 1 : policy.maxAttempts;
+    const started = this.clock.now();
+    const target = `${request.method ?? 'GET'} ${describeUrl(request.url)}`;
+    let lastProblem = '';
+    for (let attempt = 1; ; attempt++) {
+      let retryAfterMs: number | undefined;
+      try {
+        const response = await this.attempt(request);
+        if (!RETRYABLE_STATUS.has(response.status)) return response;
+        retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.clock.now());
+        lastProblem = `answered HTTP ${response.status}`;
+        await response.body?.cancel().catch(() => undefined);
+      } catch (error) {
+        lastProblem = `failed: ${errorMessage(error)}`;
+      }
+      const elapsed = this.clock.now() - started;
+      const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+      const delay = Math.max(retryAfterMs ?? 0, Math.floor(this.random() * backoff));
+      if (attempt >= maxAttempts || elapsed + delay > policy.maxElapsedMs) {
+        throw new TransientError(
+          `${target} ${lastProblem} (${attempt} attempt${attempt === 1 ? '' : 's'} over ${Math.round(elapsed / 1000)} s); ` +
+            'the vendor may be down or throttling: the next run retries',
+          retryAfterMs,
+        );
+      }
+      this.retries++;
+      await this.sleep(delay);
+    }
+  }
+
+  private async attempt(request: HttpRequest): Promise<Response> {
+    const controller = new AbortController();
+    const timeoutMs = request.timeoutMs ?? this.timeoutMs;
+    const timer = setTimeout(
+      () => controller.abort(new Error(`no response within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    try {
+      const init: RequestInit = {
+        method: request.method ?? 'GET',
+        headers: { 'user-agent': this.userAgent, ...request.headers },
+        signal: controller.signal,
+        redirect: request.redirect ?? 'follow',
+      };
+      if (request.body !== undefined) init.body = request.body;
+      return await this.fetchImpl(request.url, init);
+    } catch (error) {
+      // undici hides the interesting part (ECONNRESET, ECONNREFUSED) in `cause`.
+      const cause = (error as { cause?: unknown }).cause;
+      const detail = controller.signal.aborted
+        ? errorMessage(controller.signal.reason)
+        : cause
+          ? `${errorMessage(error)} (${errorMessage(cause)})`
+          : errorMessage(error);
+      throw new Error(detail);
+    } finally {
+      // Headers arrived (or failed): the body is streamed by the caller under its own watchdog.
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** `Retry-After` as seconds or an HTTP date, in milliseconds from now; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Origin and path only: query strings of presigned URLs are credentials and never reach a log or an error. */
+export function describeUrl(url: string | URL): string {
+  try {
+    const parsed = new URL(String(url));
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return '<invalid url>';
+  }
+}
+
+/** Reads a JSON body, turning HTML error pages and truncated bodies into a clear error. */
+export async function readJson(response: Response, what: string): Promise<unknown> {
+  const text = await response.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    const kind = text.trimStart().startsWith('<') ? 'an HTML page' : 'text that is not JSON';
+    throw new MalformedResponseError(
+      `${what}: expected JSON but got ${kind} (HTTP ${response.status}, ${text.length} bytes)`,
+    );
+  }
+}

@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { IntegrityError, TransientError } from './errors.js';
+
+/**
+ * Streams a body of any size into one S3 object with a multipart upload, in constant memory
+ * (about partSize × (queueSize + 1)), and reports its length and SHA-256 as it goes.
+ * A source that fails mid-way aborts the multipart upload: nothing partial becomes visible.
+ */
+
+export interface S3Location {
+  bucket: string;
+  key: string;
+}
+
+export interface StoredObject extends S3Location {
+  bytes: number;
+  sha256: string;
+}
+
+export interface UploadStreamOptions {
+  s3: S3Client;
+  destination: S3Location;
+  body: Readable | AsyncIterable<Uint8Array>;
+  contentType: string;
+  contentEncoding?: string;
+  metadata?: Record<string, string>;
+  /** 8 MiB parts: few requests, small memory; S3 allows 10,000 parts, so 80 GB per object. */
+  partSizeBytes?: number;
+  queueSize?: number;
+  /** When known (Content-Length, a report's size): a body of any other length fails and is not stored. */
+  expectedBytes?: number;
+  /** A source silent for this long is abandoned (a stalled download must not hang until the Lambda timeout). */
+  idleTimeoutMs?: number;
+}
+
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+
+export async function uploadStream(options: UploadStreamOptions): Promise<StoredObject> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const { expectedBytes, idleTimeoutMs } = options;
+  let idleTimer: NodeJS.Timeout | undefined;
+  const armIdleTimer = () => {
+    if (!idleTimeoutMs) return;
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      meter.destroy(new TransientError(`The source sent no data for ${Math.round(idleTimeoutMs / 1000)} s after ${bytes} bytes`));
+    }, idleTimeoutMs);
+  };
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      armIdleTimer();
+      hash.update(chunk);
+      bytes += chunk.length;
+      if (expectedBytes !== undefined && bytes > expectedBytes) {
+        return callback(new IntegrityError(`The source sent more than the announced ${expectedBytes} bytes`));
+      }
+      callback(null, chunk);
+    },
+    flush(callback) {
+      clearTimeout(idleTimer);
+      if (expectedBytes !== undefined && bytes !== expectedBytes) {
+        return callback(
+          new IntegrityError(`The source ended after ${bytes} of the announced ${expectedBytes} bytes (truncated)`),
+        );
+      }
+      callback();
+    },
+  });
+  armIdleTimer();
+  const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+  const upload = new Upload({
+    client: options.s3,
+    partSize: options.partSizeBytes ?? DEFAULT_PART_SIZE,
+    queueSize: options.queueSize ?? 2,
+    leavePartsOnError: false,
+    params: {
+      Bucket: options.destination.bucket,
+      Key: options.destination.key,
+      Body: body,
+      ContentType: options.contentType,
+      ContentEncoding: options.contentEncoding,
+      Metadata: options.metadata,
+    },
+  });
+  const feeding = pipeline(options.body, meter, body);
+  try {
+    await Promise.all([feeding, upload.done()]);
+  } catch (error) {
+    clearTimeout(idleTimer);
+    // Stop both sides; the Upload aborts its multipart upload on error.
+    body.destroy();
+    await upload.abort().catch(() => undefined);
+    throw error;
+  }
+  return { ...options.destination, bytes, sha256: hash.digest('hex') };
+}
+
+export interface S3Settings {
+  region?: string;
+  /** A local S3-compatible server (the twin's); unset in AWS. */
+  endpoint?: string;
+  forcePathStyle?: boolean;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+export function createS3Client(settings: S3Settings = {}): S3Client {
+  const config: S3ClientConfig = { region: settings.region ?? process.env.AWS_REGION ?? 'us-east-1' };
+  if (settings.endpoint) config.endpoint = settings.endpoint;
+  if (settings.forcePathStyle) config.forcePathStyle = true;
+  if (settings.credentials) config.credentials = settings.credentials;
+  return new S3Client(config);
+}

@@ -1,0 +1,104 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { isoInstant } from '../common/time-window.js';
+
+/** The vendor's documented enums. Requests use the string forms; numbers are accepted on the way in. */
+export const ACTOR_TYPES = ['All', 'User', 'ApiKey'] as const;
+export const ACTIONS = ['Get', 'Create', 'Update', 'Delete'] as const;
+export const OUTCOMES = ['Success', 'Error'] as const;
+export const RESOURCES = [
+  'Task', 'Endpoint', 'AuthenticationMethod', 'Schedule', 'Agent', 'Folder', 'KeyCert', 'Script', 'Parameter',
+  'Tag', 'User', 'Role', 'Report', 'IdentityProvider', 'PublicKey', 'Membership', 'TenantSetting', 'AuditLog',
+  'System',
+] as const;
+export const REPORT_TYPES = { json: 0, csv: 1 } as const;
+export type ReportType = keyof typeof REPORT_TYPES;
+
+/** Accepts a documented name in any letter case; answers with the vendor's spelling. */
+function enumName<const T extends readonly string[]>(values: T, what: string) {
+  return z.string().transform((value, ctx) => {
+    const match = values.find((candidate) => candidate.toLowerCase() === value.toLowerCase());
+    if (!match) {
+      ctx.addIssue({ code: 'custom', message: `unknown ${what} ${JSON.stringify(value)}; use one of ${values.join(', ')}` });
+      return z.NEVER;
+    }
+    return match as T[number];
+  });
+}
+
+export const mftFiltersSchema = z
+  .object({
+    actor: z.string().min(1).max(320, 'actor is at most 320 characters (a substring of the actor e-mail)').optional(),
+    actorType: enumName(ACTOR_TYPES, 'actor type').optional(),
+    actions: z.array(enumName(ACTIONS, 'action')).optional(),
+    resources: z.array(enumName(RESOURCES, 'resource')).optional(),
+    outcomes: z.array(enumName(OUTCOMES, 'outcome')).optional(),
+    sourceIp: z
+      .string()
+      .refine((value) => isIP(value) !== 0, 'sourceIp must be an IPv4 or IPv6 address')
+      .optional(),
+  })
+  .strict();
+export type MftFilters = z.infer<typeof mftFiltersSchema>;
+
+/** What a person or a schedule asks of one MFT export (the state machine's execution input). */
+export const mftExportInputSchema = z
+  .object({
+    window: z.object({ start: isoInstant, end: isoInstant }).strict().optional(),
+    lookbackHours: z.number().positive().max(24 * 366).optional(),
+    type: z.enum(['json', 'csv']).default('json'),
+    filters: mftFiltersSchema.default({}),
+    pollIntervalSeconds: z.number().int().min(1).max(300).optional(),
+    maxWaitSeconds: z.number().int().min(1).max(86_400).optional(),
+  })
+  .strict();
+export type MftExportInput = z.input<typeof mftExportInputSchema>;
+
+/** The body of `POST /v1/reports/audit-logs`. */
+export interface CreateReportBody {
+  type: 0 | 1;
+  start: string;
+  end: string;
+  actor?: string;
+  actorType?: (typeof ACTOR_TYPES)[number];
+  actions?: string[];
+  resources?: string[];
+  outcomes?: string[];
+  sourceIp?: string;
+}
+
+export type ReportStatus = 'InProgress' | 'Completed' | 'Failed';
+
+/** A report as the vendor returns it; status may be a string or a number. */
+export const reportSchema = z
+  .object({
+    id: z.union([z.string().min(1), z.number()]).transform(String),
+    status: z.union([z.string(), z.number()]),
+    url: z.string().nullish(),
+    size: z.union([z.number(), z.string()]).nullish(),
+  })
+  .passthrough();
+
+export interface Report {
+  id: string;
+  status: ReportStatus;
+  /** The vendor's status as sent, for error messages. */
+  rawStatus: string;
+  url?: string;
+  size?: number;
+}
+
+export function normalizeStatus(raw: string | number): ReportStatus {
+  const text = String(raw).trim().toLowerCase();
+  if (text === 'inprogress' || text === '0' || text === 'in_progress' || text === 'pending') return 'InProgress';
+  if (text === 'completed' || text === '1') return 'Completed';
+  return 'Failed';
+}
+
+export const tokenResponseSchema = z
+  .object({
+    access_token: z.string().min(1, 'access_token is empty'),
+    token_type: z.string().optional(),
+    expires_in: z.union([z.number(), z.string()]).optional(),
+  })
+  .passthrough();

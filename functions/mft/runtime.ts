@@ -1,0 +1,120 @@
+import { readFile } from 'node:fs/promises';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { systemClock, type Clock } from '../common/clock.js';
+import { booleanFlag, httpUrl, lazy, optionalString, readEnvironment } from '../common/config.js';
+import { ConfigError } from '../common/errors.js';
+import { HttpClient } from '../common/http.js';
+import { createS3Client } from '../common/s3-writer.js';
+import { readJsonSecret } from '../common/secrets.js';
+import { LocalKeyTokenSealer, type TokenSealer } from '../common/token-sealer.js';
+import type { MftCredentials } from './assertion.js';
+import { MftAuth } from './auth.js';
+import { MftClient } from './client.js';
+import type { MftPlanSettings } from './export-plan.js';
+
+/** Everything an MFT handler needs, passed in: tests and the twin build it from their own parts. */
+export interface MftRuntime {
+  client: MftClient;
+  auth: MftAuth;
+  s3: S3Client;
+  clock: Clock;
+  settings: MftPlanSettings;
+}
+
+export interface MftRuntimeParts {
+  baseUrl: string;
+  credentials: MftCredentials | (() => Promise<MftCredentials>);
+  sealer: TokenSealer;
+  s3: S3Client;
+  settings: MftPlanSettings;
+  clock?: Clock;
+  http?: HttpClient;
+}
+
+export function buildMftRuntime(parts: MftRuntimeParts): MftRuntime {
+  const clock = parts.clock ?? systemClock;
+  const client = new MftClient(parts.baseUrl, parts.http ?? new HttpClient({ clock }), clock);
+  const credentials = typeof parts.credentials === 'function' ? parts.credentials : async () => parts.credentials as MftCredentials;
+  return { client, auth: new MftAuth(client, credentials, parts.sealer, clock), s3: parts.s3, clock, settings: parts.settings };
+}
+
+const credentialsSchema = z.object({
+  tenantId: z.string().min(1),
+  kid: z.string().min(1),
+  privateKeyPem: z.string().includes('PRIVATE KEY', { message: 'must be a PEM private key' }),
+});
+
+const environmentSchema = z.object({
+  MFT_BASE_URL: httpUrl('https://api.us.mft.progress.com'),
+  MFT_TENANT_ID: optionalString,
+  MFT_CREDENTIALS_SECRET_ID: optionalString,
+  MFT_KID: optionalString,
+  MFT_PRIVATE_KEY_FILE: optionalString,
+  EXPORT_BUCKET: z.string({ message: 'is required: the S3 bucket the exports land in' }).min(1),
+  EXPORT_PREFIX: optionalString,
+  TOKEN_SEALING_KMS_KEY_ID: optionalString,
+  TOKEN_SEALING_LOCAL_KEY: optionalString,
+  S3_ENDPOINT: optionalString,
+  S3_FORCE_PATH_STYLE: booleanFlag,
+  MFT_LOOKBACK_HOURS: z.coerce.number().positive().default(24),
+  MFT_POLL_INTERVAL_SECONDS: z.coerce.number().int().positive().default(5),
+  MFT_MAX_WAIT_SECONDS: z.coerce.number().int().positive().default(900),
+});
+
+/**
+ * The Lambda runtime, from environment variables. Credentials come from a Secrets Manager secret
+ * (JSON `{tenantId, kid, privateKeyPem}`) or, outside AWS, from `MFT_TENANT_ID`/`MFT_KID`/`MFT_PRIVATE_KEY_FILE`.
+ */
+export async function mftRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process.env): Promise<MftRuntime> {
+  const config = readEnvironment(environmentSchema, env, 'the MFT export');
+  const credentials = lazy(async () => {
+    if (config.MFT_CREDENTIALS_SECRET_ID) {
+      const parsed = credentialsSchema.safeParse(await readJsonSecret(config.MFT_CREDENTIALS_SECRET_ID));
+      if (!parsed.success) {
+        throw new ConfigError(
+          `Secret ${config.MFT_CREDENTIALS_SECRET_ID} must be JSON {"tenantId","kid","privateKeyPem"}; ` +
+            `${parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`).join('; ')}`,
+        );
+      }
+      return parsed.data;
+    }
+    if (!config.MFT_TENANT_ID || !config.MFT_KID || !config.MFT_PRIVATE_KEY_FILE) {
+      throw new ConfigError(
+        'MFT credentials are not configured: set MFT_CREDENTIALS_SECRET_ID, or MFT_TENANT_ID, MFT_KID and MFT_PRIVATE_KEY_FILE',
+      );
+    }
+    const privateKeyPem = await readFile(config.MFT_PRIVATE_KEY_FILE, 'utf8').catch(() => {
+      throw new ConfigError(`MFT_PRIVATE_KEY_FILE ${config.MFT_PRIVATE_KEY_FILE} cannot be read`);
+    });
+    return { tenantId: config.MFT_TENANT_ID, kid: config.MFT_KID, privateKeyPem };
+  });
+  const tenantId = config.MFT_TENANT_ID ?? (await credentials()).tenantId;
+  return buildMftRuntime({
+    baseUrl: config.MFT_BASE_URL,
+    credentials,
+    sealer: await sealerFromEnvironment(config.TOKEN_SEALING_KMS_KEY_ID, config.TOKEN_SEALING_LOCAL_KEY),
+    s3: createS3Client({ endpoint: config.S3_ENDPOINT, forcePathStyle: config.S3_FORCE_PATH_STYLE }),
+    settings: {
+      bucket: config.EXPORT_BUCKET,
+      prefix: config.EXPORT_PREFIX,
+      tenantId,
+      defaultLookbackHours: config.MFT_LOOKBACK_HOURS,
+      pollIntervalSeconds: config.MFT_POLL_INTERVAL_SECONDS,
+      maxWaitSeconds: config.MFT_MAX_WAIT_SECONDS,
+    },
+  });
+}
+
+async function sealerFromEnvironment(kmsKeyId?: string, localKey?: string): Promise<TokenSealer> {
+  if (kmsKeyId) {
+    // Loaded only where used, so the twin never needs KMS.
+    const { KmsTokenSealer } = await import('../common/kms-token-sealer.js');
+    return new KmsTokenSealer(kmsKeyId);
+  }
+  if (localKey) return new LocalKeyTokenSealer(localKey);
+  throw new ConfigError('Token sealing is not configured: set TOKEN_SEALING_KMS_KEY_ID (AWS) or TOKEN_SEALING_LOCAL_KEY');
+}
+
+/** One runtime per Lambda container, built on first use. */
+export const defaultMftRuntime = lazy(() => mftRuntimeFromEnvironment());

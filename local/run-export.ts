@@ -1,0 +1,35 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mftTaskHandlers } from '../functions/mft/handlers/index.js';
+import type { MftRuntime } from '../functions/mft/runtime.js';
+import { runLocalExecution, type ExecutionEvent, type LocalRunResult, type TaskHandler } from './state-machine-runner.js';
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const MFT_DEFINITION = path.join(PROJECT_ROOT, 'state-machines', 'mft-audit-export.asl.json');
+
+export interface LocalExportOptions {
+  input: unknown;
+  executionName?: string;
+  waitMs?: number;
+  retryMs?: number;
+  onEvent?: (event: ExecutionEvent) => void;
+  /** Wraps handlers, e.g. to inject a failure into one step in a test. */
+  decorate?: (placeholder: string, handler: TaskHandler) => TaskHandler;
+}
+
+export function runMftExport(runtime: MftRuntime, options: LocalExportOptions): Promise<LocalRunResult> {
+  const handlers: Record<string, TaskHandler> = { ...mftTaskHandlers(runtime) };
+  if (options.decorate) {
+    for (const [name, handler] of Object.entries(handlers)) handlers[name] = options.decorate(name, handler);
+  }
+  return runLocalExecution({
+    definitionFile: MFT_DEFINITION,
+    stateMachineName: 'audit-export-mft',
+    handlers,
+    input: options.input,
+    executionName: options.executionName ?? `mft-${new Date().toISOString().replace(/[:.]/g, '-')}`,
+    waitMs: options.waitMs,
+    retryMs: options.retryMs,
+    onEvent: options.onEvent,
+  });
+}

@@ -1,0 +1,108 @@
+import { writeFile, mkdir, chmod } from 'node:fs/promises';
+import path from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { HttpClient } from '../functions/common/http.js';
+import { createS3Client } from '../functions/common/s3-writer.js';
+import { LocalKeyTokenSealer } from '../functions/common/token-sealer.js';
+import { buildMftRuntime, type MftRuntime } from '../functions/mft/runtime.js';
+import { startMftEmulator, type MftEmulator, type MftEmulatorOptions } from '../emulators/mft/index.js';
+import { startXrayEmulator, type XrayEmulator, type XrayEmulatorOptions } from '../emulators/xray/index.js';
+import { startLocalS3, type LocalS3 } from './s3-server.js';
+
+/**
+ * The local twin: both vendor emulators, a local S3 server, and runtimes wired to them — the same
+ * handler code and adapters the Lambdas use in AWS, pointed at loopback endpoints.
+ */
+export interface TwinOptions {
+  /** Where s3rver keeps the exported objects and where the emulator key is written. */
+  directory: string;
+  bucket?: string;
+  seed?: number;
+  mft?: MftEmulatorOptions;
+  xray?: XrayEmulatorOptions | false;
+  /** Wait states take this long on the twin (ms); the vendor-facing poll interval stays as configured. */
+  waitMs?: number;
+  /** Retry pauses take this long on the twin (ms). */
+  retryMs?: number;
+}
+
+export interface Twin {
+  directory: string;
+  s3: LocalS3;
+  s3Client: S3Client;
+  mft: MftEmulator;
+  xray?: XrayEmulator;
+  /** The ES256 private key of the emulator's registered API key, written with mode 0600. */
+  mftPrivateKeyFile: string;
+  mftRuntime(overrides?: Partial<MftRuntimeOverrides>): MftRuntime;
+  waitMs: number;
+  retryMs: number;
+  close(): Promise<void>;
+}
+
+export interface MftRuntimeOverrides {
+  http: HttpClient;
+  maxWaitSeconds: number;
+  pollIntervalSeconds: number;
+}
+
+export const TWIN_BUCKET = 'audit-export-twin';
+
+export async function startTwin(options: TwinOptions): Promise<Twin> {
+  const bucket = options.bucket ?? TWIN_BUCKET;
+  const directory = path.resolve(options.directory);
+  await mkdir(directory, { recursive: true });
+  const started: { close(): Promise<void> }[] = [];
+  try {
+    const s3 = await startLocalS3({ directory: path.join(directory, 's3'), bucket });
+    started.push(s3);
+    const mft = await startMftEmulator({ seed: options.seed, reportReadyAfterMs: 1500, ...options.mft });
+    started.push(mft);
+    const xray =
+      options.xray === false ? undefined : await startXrayEmulator({ seed: options.seed, ...options.xray });
+    if (xray) started.push(xray);
+
+    const mftPrivateKeyFile = path.join(directory, 'mft-private-key.pem');
+    await writeFile(mftPrivateKeyFile, mft.privateKeyPem, { mode: 0o600 });
+    await chmod(mftPrivateKeyFile, 0o600);
+
+    const s3Client = createS3Client({ endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
+    const sealer = new LocalKeyTokenSealer(LocalKeyTokenSealer.generateKey());
+    const waitMs = options.waitMs ?? 250;
+    const retryMs = options.retryMs ?? 100;
+
+    return {
+      directory,
+      s3,
+      s3Client,
+      mft,
+      xray,
+      mftPrivateKeyFile,
+      waitMs,
+      retryMs,
+      mftRuntime(overrides = {}) {
+        return buildMftRuntime({
+          baseUrl: mft.baseUrl,
+          credentials: { tenantId: mft.tenantId, kid: mft.kid, privateKeyPem: mft.privateKeyPem },
+          sealer,
+          s3: s3Client,
+          http: overrides.http ?? new HttpClient({ retry: { baseDelayMs: 50, maxDelayMs: 500, maxElapsedMs: 10_000 } }),
+          settings: {
+            bucket,
+            tenantId: mft.tenantId,
+            defaultLookbackHours: 24,
+            pollIntervalSeconds: overrides.pollIntervalSeconds ?? 5,
+            maxWaitSeconds: overrides.maxWaitSeconds ?? 900,
+          },
+        });
+      },
+      async close() {
+        s3Client.destroy();
+        await Promise.allSettled(started.reverse().map((part) => part.close()));
+      },
+    };
+  } catch (error) {
+    await Promise.allSettled(started.reverse().map((part) => part.close()));
+    throw error;
+  }
+}
