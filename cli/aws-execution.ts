@@ -1,0 +1,48 @@
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { ConfigError } from '../functions/common/errors.js';
+import { sleep } from '../functions/common/clock.js';
+import type { RunSummary } from './commands/run-mft.js';
+import type { Output } from './usage.js';
+
+const ARN_VARIABLES: Record<string, string> = { mft: 'MFT_STATE_MACHINE_ARN', xray: 'XRAY_STATE_MACHINE_ARN' };
+
+/** Starts an execution of the deployed state machine and follows it until it ends. */
+export async function startAwsExecution(
+  source: 'mft' | 'xray',
+  input: unknown,
+  output: Output,
+  executionName?: string,
+  sfn: SFNClient = new SFNClient({}),
+): Promise<RunSummary> {
+  const variable = ARN_VARIABLES[source]!;
+  const stateMachineArn = process.env[variable];
+  if (!stateMachineArn) {
+    throw new ConfigError(`${variable} is not set: export it from the stack outputs (see README, "Deploy")`);
+  }
+  const started = Date.now();
+  const { executionArn } = await sfn.send(
+    new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(input), name: executionName }),
+  );
+  output.info(`started ${executionArn}`);
+  for (;;) {
+    const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (execution.status !== 'RUNNING' && execution.status !== 'PENDING_REDRIVE') {
+      const out = execution.output ? (JSON.parse(execution.output) as Record<string, any>) : {};
+      const summary: RunSummary = {
+        source,
+        status: execution.status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED',
+        target: 'aws',
+        executionArn: executionArn!,
+        objects: out.objects ?? (out.object ? [out.object] : []),
+        durationMs: Date.now() - started,
+      };
+      if (out.window) summary.window = out.window;
+      if (out.reportId) summary.reportId = out.reportId;
+      if (execution.error) summary.error = execution.error;
+      if (execution.cause) summary.cause = execution.cause;
+      return summary;
+    }
+    output.info(`execution ${execution.status?.toLowerCase()}…`);
+    await sleep(5000);
+  }
+}

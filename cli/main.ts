@@ -1,0 +1,53 @@
+import { ConfigError, InvalidInputError, errorMessage } from '../functions/common/errors.js';
+import { DEMO_HELP, demoCommand } from './commands/demo.js';
+import { EMULATE_HELP, emulateCommand } from './commands/emulate.js';
+import { RUN_MFT_HELP, runMftCommand } from './commands/run-mft.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './usage.js';
+
+export const MAIN_HELP = `Usage: audit-export <command> [options]
+
+Keeps SaaS security audit logs flowing into your S3 bucket (Progress Automate MFT, JFrog Xray Curation).
+
+Commands:
+  demo                 the main job on the local twin (what \`npm start\` runs)
+  run mft              export one window of MFT audit logs
+  emulate              start the vendor emulators in the foreground
+
+Run \`audit-export <command> --help\` for a command's options and examples.
+
+Exit codes: 0 ok, 1 the job failed, 2 bad usage or configuration.`;
+
+const COMMANDS: Record<string, { run: (args: string[]) => Promise<number>; help: string }> = {
+  demo: { run: demoCommand, help: DEMO_HELP },
+  'run mft': { run: runMftCommand, help: RUN_MFT_HELP },
+  emulate: { run: emulateCommand, help: EMULATE_HELP },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(`${MAIN_HELP}\n`);
+    return argv.length === 0 ? EXIT_USAGE : EXIT_OK;
+  }
+  const twoWords = `${argv[0]} ${argv[1] ?? ''}`.trim();
+  const [name, rest] = COMMANDS[twoWords] ? [twoWords, argv.slice(2)] : [argv[0]!, argv.slice(1)];
+  const command = COMMANDS[name];
+  if (!command) {
+    const hint = argv[0] === 'run' ? ' (sources: mft)' : '';
+    process.stderr.write(`audit-export: unknown command "${twoWords}"${hint}\n\n${MAIN_HELP}\n`);
+    return EXIT_USAGE;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`audit-export ${name}: ${error.message}${error.hint ? `\n  (${error.hint})` : ''}\n`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof ConfigError || error instanceof InvalidInputError) {
+      process.stderr.write(`audit-export ${name}: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`audit-export ${name}: ${errorMessage(error)}\n`);
+    return EXIT_FAILED;
+  }
+}

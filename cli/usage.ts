@@ -1,0 +1,54 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** Exit codes, documented in the README: 0 ok, 1 the job failed, 2 bad usage or configuration. */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** A mistake in how the command was called; printed with a hint, exit code 2. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** node:util parseArgs with messages a person can act on. */
+export function parseCommandArgs<O extends Options>(args: string[], options: O, command: string) {
+  try {
+    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (error) {
+    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    throw new UsageError(message, `see \`audit-export ${command} --help\``);
+  }
+}
+
+export function parseInteger(value: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new UsageError(`${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(value)})`);
+  }
+  return Number(value);
+}
+
+/** Writes one line to stdout (machine output) or stderr (human progress when --json is on). */
+export interface Output {
+  json: boolean;
+  /** Human progress and results: stdout normally, stderr under --json so stdout stays machine-readable. */
+  info(line: string): void;
+  /** The machine-readable result: the last line of stdout. */
+  result(value: unknown): void;
+}
+
+export function createOutput(json: boolean): Output {
+  return {
+    json,
+    info: (line) => (json ? process.stderr : process.stdout).write(`${line}\n`),
+    result: (value) => process.stdout.write(`${JSON.stringify(value)}\n`),
+  };
+}

@@ -1,0 +1,208 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IntegrityError, TransientError } from '../../functions/common/errors.js';
+import { HttpClient } from '../../functions/common/http.js';
+import { createReportBody, planMftExport } from '../../functions/mft/export-plan.js';
+import { mftExportInputSchema, type MftExportInput } from '../../functions/mft/model.js';
+import { runMftExport } from '../../local/run-export.js';
+import type { TaskHandler } from '../../local/state-machine-runner.js';
+import { startTwin, type Twin } from '../../local/twin.js';
+
+/**
+ * The MFT export end to end on the twin: the ASL file run by the local engine, the real handlers,
+ * the HTTP emulator (separate API and storage origins) and s3rver.
+ */
+
+let twin: Twin;
+let directory: string;
+/** Every secret the run could leak: access tokens issued, presigned-link signatures, the private key. */
+const secrets = new Set<string>();
+
+function recordingHttp(): HttpClient {
+  return new HttpClient({
+    retry: { baseDelayMs: 20, maxDelayMs: 200, maxElapsedMs: 5_000 },
+    fetch: async (input, init) => {
+      const response = await fetch(input, init);
+      const url = String(input);
+      if (url.endsWith('/v1/oauth/token') || url.includes('/v1/reports/audit-logs')) {
+        const body = await response.clone().text();
+        try {
+          const json = JSON.parse(body) as { access_token?: string; url?: string };
+          if (json.access_token) secrets.add(json.access_token);
+          const signature = json.url ? new URL(json.url).searchParams.get('signature') : null;
+          if (signature) secrets.add(signature);
+        } catch {
+          // not JSON (e.g. an empty 204)
+        }
+      }
+      return response;
+    },
+  });
+}
+
+beforeAll(async () => {
+  directory = await mkdtemp(path.join(os.tmpdir(), 'mft-e2e-'));
+  twin = await startTwin({ directory, xray: false, mft: { reportReadyAfterMs: 400, eventsPerHour: 900 } });
+  secrets.add(twin.mft.privateKeyPem.split('\n')[1]!);
+});
+
+afterAll(async () => {
+  await twin?.close();
+  await rm(directory, { recursive: true, force: true });
+});
+
+const WINDOW = { start: '2026-11-20T00:00:00Z', end: '2026-11-21T00:00:00Z' };
+
+async function sha256OfStream(chunks: AsyncIterable<Uint8Array>): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of chunks) {
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+async function expectedFile(input: MftExportInput) {
+  const plan = planMftExport(mftExportInputSchema.parse(input), twin.mftRuntime().settings, Date.now());
+  return sha256OfStream(twin.mft.expectedFile(createReportBody(plan) as never));
+}
+
+async function storedFile(key: string) {
+  const object = await twin.s3Client.send(new GetObjectCommand({ Bucket: twin.s3.bucket, Key: key }));
+  return sha256OfStream(object.Body as AsyncIterable<Uint8Array>);
+}
+
+function run(input: MftExportInput, decorate?: (name: string, handler: TaskHandler) => TaskHandler) {
+  return runMftExport(twin.mftRuntime({ http: recordingHttp(), pollIntervalSeconds: 1 }), {
+    input,
+    waitMs: 50,
+    retryMs: 10,
+    decorate,
+  });
+}
+
+function expectNoSecretsIn(value: unknown) {
+  const text = JSON.stringify(value);
+  expect(secrets.size).toBeGreaterThan(1);
+  for (const secret of secrets) expect(text.includes(secret), 'a secret appears in state data').toBe(false);
+}
+
+describe('MFT export on the twin', () => {
+  it('stores a file byte-identical to what the vendor serves, deletes the report, and leaks no secret', async () => {
+    const input: MftExportInput = { window: WINDOW, type: 'json' };
+    const result = await run(input);
+    expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
+    const output = result.output as { object: { key: string; bytes: number; sha256: string }; reportId: string };
+
+    const expected = await expectedFile(input);
+    expect(expected.bytes).toBeGreaterThan(100_000);
+    expect(output.object).toMatchObject({ bytes: expected.bytes, sha256: expected.sha256 });
+    expect(await storedFile(output.object.key)).toEqual(expected);
+    expect(output.object.key).toBe(
+      `source=mft/tenant=${twin.mft.tenantId}/filters=all/dt=2026-11-20/20261120T000000Z--20261121T000000Z.json`,
+    );
+
+    expect(twin.mft.reports().map((report) => report.id)).not.toContain(output.reportId);
+    expectNoSecretsIn(result.events);
+    // The bearer token only ever goes to the API host, never to the storage host serving the download.
+    const storage = twin.mft.requestLog.filter((entry) => entry.server === 'storage');
+    expect(storage.length).toBeGreaterThan(0);
+    expect(storage.every((entry) => !entry.authorization)).toBe(true);
+  });
+
+  it('applies filters and CSV the way the vendor does', async () => {
+    const input: MftExportInput = {
+      window: WINDOW,
+      type: 'csv',
+      filters: { actorType: 'User', actions: ['Delete', 'Update'], outcomes: ['Error', 'Success'] },
+    };
+    const result = await run(input);
+    expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
+    const output = result.output as { object: { key: string }; filtersId: string };
+    expect(output.filtersId).toMatch(/^[0-9a-f]{12}$/);
+    expect(output.object.key).toMatch(/\.csv$/);
+    const expected = await expectedFile(input);
+    expect(await storedFile(output.object.key)).toEqual(expected);
+    const unfiltered = await expectedFile({ window: WINDOW, type: 'csv' });
+    expect(expected.bytes).toBeLessThan(unfiltered.bytes);
+  });
+
+  it('retries a copy that fails once, and still stores the exact file', async () => {
+    const input: MftExportInput = { window: { start: '2026-11-21T00:00:00Z', end: '2026-11-21T06:00:00Z' }, type: 'json' };
+    let copies = 0;
+    const result = await run(input, (name, handler) =>
+      name === 'CopyReportFunctionArn'
+        ? async (event) => {
+            copies++;
+            if (copies === 1) throw new TransientError('connection reset while streaming the download');
+            return handler(event);
+          }
+        : handler,
+    );
+    expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
+    expect(copies).toBe(2);
+    expect(result.events.some((event) => event.type === 'StateRetried' && event.state?.name === 'CopyReportToS3')).toBe(true);
+    const output = result.output as { object: { key: string }; reportId: string };
+    expect(await storedFile(output.object.key)).toEqual(await expectedFile(input));
+    expect(twin.mft.reports().map((report) => report.id)).not.toContain(output.reportId);
+    expectNoSecretsIn(result.events);
+  });
+
+  it('deletes the report when the copy fails for good, stores nothing, and fails with an actionable error', async () => {
+    const input: MftExportInput = { window: { start: '2026-11-22T00:00:00Z', end: '2026-11-22T06:00:00Z' }, type: 'json' };
+    const before = new Set(twin.mft.reports().map((report) => report.id));
+    const result = await run(input, (name, handler) =>
+      name === 'CopyReportFunctionArn'
+        ? async () => {
+            throw new IntegrityError('The source ended after 10 of the announced 20 bytes (truncated)');
+          }
+        : handler,
+    );
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('IntegrityError');
+    expect(result.cause).toContain('truncated');
+    expect(result.events.filter((event) => event.type === 'StateRetried').length).toBe(3);
+    expect(result.events.some((event) => event.type === 'StateEntered' && event.state?.name === 'DeleteReportAfterError')).toBe(true);
+    expect(twin.mft.reports().filter((report) => !before.has(report.id))).toEqual([]);
+    const plan = planMftExport(mftExportInputSchema.parse(input), twin.mftRuntime().settings, Date.now());
+    await expect(
+      twin.s3Client.send(new HeadObjectCommand({ Bucket: twin.s3.bucket, Key: plan.destination.key })),
+    ).rejects.toMatchObject({ name: 'NotFound' });
+    expectNoSecretsIn(result.events);
+  });
+
+  it('gives up on a report that stays in progress past maxWaitSeconds, and deletes it', async () => {
+    const slow = await startTwin({
+      directory: path.join(directory, 'slow'),
+      xray: false,
+      mft: { reportReadyAfterMs: 60_000 },
+    });
+    try {
+      const result = await runMftExport(slow.mftRuntime({ pollIntervalSeconds: 1 }), {
+        input: { window: WINDOW, maxWaitSeconds: 2 },
+        waitMs: 300,
+        retryMs: 10,
+      });
+      expect(result.status).toBe('FAILED');
+      expect(result.error).toBe('ReportTimedOut');
+      expect(result.cause).toMatch(/still in progress after \d+ s \(maxWaitSeconds 2\).*deleted/);
+      expect(slow.mft.reports()).toEqual([]);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('rejects a bad execution input before touching the vendor', async () => {
+    const requestsBefore = twin.mft.requestLog.length;
+    const result = await run({ window: { start: WINDOW.end, end: WINDOW.start } });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('InvalidInputError');
+    expect(result.cause).toMatch(/start .* must be earlier than its end/);
+    expect(twin.mft.requestLog.length).toBe(requestsBefore);
+  });
+});
