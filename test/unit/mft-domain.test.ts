@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../../functions/common/errors.js';
+import { LocalKeyTokenSealer } from '../../functions/common/token-sealer.js';
+import { parseInput } from '../../functions/common/validation.js';
+import { createReportBody, planMftExport } from '../../functions/mft/export-plan.js';
+import { mftExportInputSchema, normalizeStatus } from '../../functions/mft/model.js';
+
+const settings = { bucket: 'b', tenantId: 'tenant', defaultLookbackHours: 24, pollIntervalSeconds: 5, maxWaitSeconds: 900 };
+
+describe('MFT plan', () => {
+  it('defaults a scheduled run to the last 24 hours ending at the current minute', () => {
+    const plan = planMftExport(mftExportInputSchema.parse({}), settings, Date.parse('2026-11-25T10:17:42.123Z'));
+    expect(plan.window).toEqual({ start: '2026-11-24T10:17:00.000Z', end: '2026-11-25T10:17:00.000Z' });
+    expect(plan.type).toBe('json');
+    expect(plan.destination).toEqual({
+      bucket: 'b',
+      key: 'source=mft/tenant=tenant/filters=all/dt=2026-11-24/20261124T101700Z--20261125T101700Z.json',
+    });
+  });
+
+  it('maps filters to the documented request body, accepting any letter case', () => {
+    const input = parseInput(
+      mftExportInputSchema,
+      { window: { start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' }, type: 'csv', filters: { actorType: 'apikey', actions: ['delete'], resources: ['keycert'], sourceIp: '2001:db8::1' } },
+      'input',
+    );
+    expect(createReportBody(planMftExport(input, settings, 0))).toEqual({
+      type: 1,
+      start: '2026-01-01T00:00:00.000Z',
+      end: '2026-01-02T00:00:00.000Z',
+      actorType: 'ApiKey',
+      actions: ['Delete'],
+      resources: ['KeyCert'],
+      sourceIp: '2001:db8::1',
+    });
+  });
+
+  it.each([
+    [{ type: 'xml' }, /type/],
+    [{ filters: { actions: ['Patch'] } }, /unknown action "Patch"; use one of Get, Create, Update, Delete/],
+    [{ filters: { sourceIp: '300.1.1.1' } }, /sourceIp must be an IPv4 or IPv6 address/],
+    [{ filters: { actor: 'x'.repeat(321) } }, /actor is at most 320 characters/],
+    [{ window: { start: '2026-01-01', end: '2026-01-02T00:00:00Z' } }, /window.start: must be an ISO-8601 timestamp/],
+    [{ surprise: true }, /unknown field\(s\) surprise/],
+  ])('rejects %j with a message that says what is wrong', (input, message) => {
+    expect(() => parseInput(mftExportInputSchema, input, 'MFT export input')).toThrow(message);
+  });
+
+  it('reads report status as a string or a number, anything else being a failure', () => {
+    expect(normalizeStatus('InProgress')).toBe('InProgress');
+    expect(normalizeStatus(0)).toBe('InProgress');
+    expect(normalizeStatus('completed')).toBe('Completed');
+    expect(normalizeStatus(1)).toBe('Completed');
+    expect(normalizeStatus('Failed')).toBe('Failed');
+    expect(normalizeStatus(2)).toBe('Failed');
+    expect(normalizeStatus('Cancelled')).toBe('Failed');
+  });
+});
+
+describe('token sealing', () => {
+  const sealer = new LocalKeyTokenSealer(LocalKeyTokenSealer.generateKey());
+  const context = { purpose: 'mft-access-token', audience: 'https://api.us.mft.progress.com' };
+
+  it('round-trips and never shows the token in the sealed form', async () => {
+    const sealed = await sealer.seal('eyJ-secret-token', context);
+    expect(sealed).not.toContain('secret');
+    expect(await sealer.unseal(sealed, context)).toBe('eyJ-secret-token');
+  });
+
+  it('will not open a token for another host, or under another key', async () => {
+    const sealed = await sealer.seal('tok', context);
+    await expect(sealer.unseal(sealed, { ...context, audience: 'https://evil.example' })).rejects.toThrow(
+      /does not open for https:\/\/evil\.example/,
+    );
+    const other = new LocalKeyTokenSealer(LocalKeyTokenSealer.generateKey());
+    await expect(other.unseal(sealed, context)).rejects.toBeInstanceOf(InvalidInputError);
+  });
+
+  it('refuses a key of the wrong size', () => {
+    expect(() => new LocalKeyTokenSealer(Buffer.alloc(16).toString('base64'))).toThrow(/32 bytes/);
+  });
+});
