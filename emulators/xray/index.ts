@@ -1,0 +1,127 @@
+/**
+ * HTTP emulator of JFrog Xray Curation's "Get Approved/Blocked Audit Logs" API
+ * (GET /xray/api/v1/curation/audit/packages), with a lazily generated dataset of any size.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Prng } from '../common/prng.js';
+import type { EmulatorUser } from './auth.js';
+import { Dataset, parseInstantOrThrow, type AddEventsOptions, type WindowQuery } from './dataset.js';
+import { createRequestHandler, type LastPageNextOffset, type RequestLogEntry } from './server.js';
+
+export { AUDIT_PACKAGES_PATH, type LastPageNextOffset, type RequestLogEntry } from './server.js';
+export type { AuditEvent, PolicyHit } from './types.js';
+
+export interface XrayEmulatorOptions {
+  host?: string;
+  /** 0 = any free port. */
+  port?: number;
+  seed?: number;
+  /** Base events in the dataset (default 10,000). Generated on demand: 1,000,000 starts instantly. */
+  events?: number;
+  /** Base events are spread over [datasetStart, datasetEnd), created_at growing with the id. */
+  datasetStart?: string;
+  /** Default: now rounded down to the hour; datasetStart defaults to 30 days before datasetEnd. */
+  datasetEnd?: string;
+  /** The CSV file is named audit_packages_incomplete.csv when the time range holds more events (default 500,000). */
+  incompleteThreshold?: number;
+  /** Clock for the created_at_start/end defaults and added events (default Date.now). */
+  now?: () => number;
+  /** How the last JSON page signals the end (default 'omit'). */
+  lastPageNextOffset?: LastPageNextOffset;
+  /** Largest num_of_rows for format=csv (default 2000 as for json; the newer vendor reference says 500,000). */
+  csvMaxRows?: number;
+  /** Reject windows longer than this many hours (default: no limit; one unofficial source says 168). */
+  maxWindowHours?: number;
+}
+
+export interface XrayCredentials {
+  username: string;
+  password: string;
+  accessToken: string;
+}
+
+export interface XrayEmulator {
+  /** The platform URL; the endpoint is at `${baseUrl}/xray/api/v1/curation/audit/packages`. */
+  baseUrl: string;
+  /** Has VIEW_POLICIES. */
+  admin: XrayCredentials;
+  /** A valid user without VIEW_POLICIES (→ 403). */
+  noPermission: XrayCredentials;
+  /** Inserts events now (ids keep growing), possibly with a past created_at; returns the new real ids. */
+  addEvents(count: number, options?: AddEventsOptions): number[];
+  /** Ground truth: ids (ascending) with created_at in [start, end). */
+  eventIds(query: WindowQuery): number[];
+  countEvents(query: WindowQuery): number;
+  /** Every request (latest 50,000), without credentials. */
+  requestLog: RequestLogEntry[];
+  close(): Promise<void>;
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+function credentialsFor(seed: number, username: string, permissions: EmulatorUser['permissions']): EmulatorUser {
+  const prng = new Prng(seed ^ 0xc4ed, username.length * 7919 + username.charCodeAt(0));
+  return { username, password: `pw-${prng.hex(16)}`, accessToken: `tok-${prng.hex(40)}`, permissions };
+}
+
+function publicCredentials(user: EmulatorUser): XrayCredentials {
+  return { username: user.username, password: user.password, accessToken: user.accessToken };
+}
+
+function requireNonNegativeInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`XrayEmulatorOptions.${name} must be a non-negative integer, got ${value}`);
+  return value;
+}
+
+export async function startXrayEmulator(options: XrayEmulatorOptions = {}): Promise<XrayEmulator> {
+  const now = options.now ?? Date.now;
+  const seed = options.seed ?? 1;
+  const events = requireNonNegativeInteger(options.events ?? 10_000, 'events');
+  if (events > 1_000_000_000) throw new RangeError(`XrayEmulatorOptions.events must be at most 1,000,000,000, got ${events}`);
+  const endMs = options.datasetEnd ? parseInstantOrThrow(options.datasetEnd, 'datasetEnd') : Math.floor(now() / HOUR_MS) * HOUR_MS;
+  const startMs = options.datasetStart ? parseInstantOrThrow(options.datasetStart, 'datasetStart') : endMs - 30 * DAY_MS;
+  if (startMs >= endMs) throw new RangeError(`datasetStart (${options.datasetStart}) must be before datasetEnd (${new Date(endMs).toISOString()})`);
+
+  const dataset = new Dataset({ seed, events, startMs, endMs }, now);
+  const admin = credentialsFor(seed, 'admin', new Set(['VIEW_POLICIES']));
+  const noPermission = credentialsFor(seed, 'auditor-without-policies', new Set());
+  const requestLog: RequestLogEntry[] = [];
+  const server = createServer(
+    createRequestHandler({
+      dataset,
+      users: [admin, noPermission],
+      now,
+      incompleteThreshold: requireNonNegativeInteger(options.incompleteThreshold ?? 500_000, 'incompleteThreshold'),
+      lastPageNextOffset: options.lastPageNextOffset ?? 'omit',
+      limits: { maxRows: 2000, csvMaxRows: options.csvMaxRows ?? 2000, maxWindowHours: options.maxWindowHours },
+      requestLog,
+      requestLogLimit: 50_000,
+    }),
+  );
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    baseUrl: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    admin: publicCredentials(admin),
+    noPermission: publicCredentials(noPermission),
+    addEvents: (count, addOptions) => dataset.addEvents(count, addOptions),
+    eventIds: (query) => dataset.eventIds(query),
+    countEvents: (query) => dataset.countEvents(query),
+    requestLog,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,144 @@
+/** The HTTP side: routing, auth, validation, and streaming the JSON page or the zipped CSV. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { mix32 } from '../common/prng.js';
+import { authenticate, type AuthScheme, type EmulatorUser } from './auth.js';
+import { csvChunks } from './csv.js';
+import type { Dataset } from './dataset.js';
+import { sendError } from './errors.js';
+import { jsonPageChunks, type PageMeta } from './json-page.js';
+import { pageEvents, pageLength } from './ordering.js';
+import { parseAuditQuery, QueryError, type AuditQuery, type QueryLimits } from './query.js';
+import { writeSingleFileZip } from './zip-stream.js';
+
+export const AUDIT_PACKAGES_PATH = '/xray/api/v1/curation/audit/packages';
+
+/** How the last page says "no more": the vendor documents absent, null or 0; `vary` mixes them. */
+export type LastPageNextOffset = 'omit' | 'null' | 'zero' | 'vary';
+
+export interface RequestLogEntry {
+  method: string;
+  path: string;
+  query: string;
+  authorization: AuthScheme;
+  status: number;
+  at: number;
+}
+
+export interface ServerContext {
+  dataset: Dataset;
+  users: readonly EmulatorUser[];
+  now: () => number;
+  incompleteThreshold: number;
+  lastPageNextOffset: LastPageNextOffset;
+  limits: Omit<QueryLimits, 'nowMs'>;
+  requestLog: RequestLogEntry[];
+  requestLogLimit: number;
+}
+
+/** ISO instant, whole seconds shown without milliseconds like the vendor's meta. */
+function formatInstant(instantMs: number): string {
+  const iso = new Date(instantMs).toISOString();
+  return instantMs % 1000 === 0 ? iso.replace(/\.000Z$/, 'Z') : iso;
+}
+
+function lastPageMarker(style: LastPageNextOffset, query: AuditQuery): number | null | undefined {
+  const chosen = style === 'vary' ? (['omit', 'null', 'zero'] as const)[mix32(query.offset ^ query.createdAtStartMs) % 3]! : style;
+  return chosen === 'null' ? null : chosen === 'zero' ? 0 : undefined;
+}
+
+function pageMeta(context: ServerContext, query: AuditQuery, total: number, resultCount: number): PageMeta {
+  const more = query.offset + resultCount < total;
+  const nextOffset = more ? query.offset + resultCount : lastPageMarker(context.lastPageNextOffset, query);
+  return {
+    ...(query.includeTotal ? { total_count: total } : {}),
+    result_count: resultCount,
+    ...(nextOffset === undefined ? {} : { next_offset: nextOffset }),
+    order_by: query.orderBy,
+    direction: query.direction,
+    num_of_rows: query.numOfRows,
+    offset: query.offset,
+    include_total: query.includeTotal,
+    include_explanation_and_recommendation: false,
+    created_at_start: formatInstant(query.createdAtStartMs),
+    created_at_end: formatInstant(query.createdAtEndMs),
+  };
+}
+
+/**
+ * CSV paging: a zip has no meta, and the vendor documents no header for it, so none is invented here.
+ * A CSV caller pages by offset (+ num_of_rows events) until a page holds fewer than num_of_rows events.
+ */
+async function sendPage(context: ServerContext, query: AuditQuery, response: ServerResponse, record: (status: number) => void): Promise<void> {
+  const { dataset } = context;
+  const window = dataset.window(query.dryRun, query.createdAtStartMs, query.createdAtEndMs);
+  const view = dataset.ordered(window, query.dryRun, query.orderBy);
+  const events = pageEvents(view, query.offset, query.numOfRows, query.direction);
+  record(200);
+  if (query.format === 'csv') {
+    const fileName = window.size > context.incompleteThreshold ? 'audit_packages_incomplete.csv' : 'audit_packages.csv';
+    response.writeHead(200, {
+      'content-type': 'application/zip',
+      'content-disposition': 'attachment; filename="audit_packages.zip"',
+    });
+    await writeSingleFileZip(response, fileName, csvChunks(events), new Date(context.now()));
+    return;
+  }
+  const meta = pageMeta(context, query, view.size, pageLength(view, query.offset, query.numOfRows));
+  response.writeHead(200, { 'content-type': 'application/json' });
+  await pipeline(Readable.from(jsonPageChunks(events, meta)), response);
+}
+
+async function handle(context: ServerContext, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const url = new URL(request.url ?? '/', 'http://emulator');
+  const auth = authenticate(request.headers.authorization, context.users);
+  const record = (status: number): void => {
+    context.requestLog.push({
+      method: request.method ?? 'GET',
+      path: url.pathname,
+      query: url.search.replace(/^\?/, ''),
+      authorization: auth.scheme,
+      status,
+      at: context.now(),
+    });
+    if (context.requestLog.length > context.requestLogLimit) context.requestLog.shift();
+  };
+  const fail = (status: number, message: string, headers?: Record<string, string>): void => {
+    record(status);
+    sendError(response, status, message, headers);
+  };
+
+  if (url.pathname !== AUDIT_PACKAGES_PATH) return fail(404, `Not Found: ${url.pathname}`);
+  if (request.method !== 'GET') return fail(405, `Method ${request.method} not allowed; use GET`, { allow: 'GET' });
+  if (!auth.user) {
+    const why = auth.scheme === 'none' ? 'missing or unsupported Authorization header' : 'bad credentials';
+    return fail(401, `Unauthorized: ${why} (use Basic user:password or Bearer <access token>)`, {
+      'www-authenticate': 'Basic realm="Xray"',
+    });
+  }
+  if (!auth.user.permissions.has('VIEW_POLICIES')) {
+    return fail(403, `Forbidden: user '${auth.user.username}' lacks the VIEW_POLICIES permission`);
+  }
+  let query: AuditQuery;
+  try {
+    query = parseAuditQuery(url.searchParams, { ...context.limits, nowMs: context.now() });
+  } catch (error) {
+    if (error instanceof QueryError) return fail(400, error.message);
+    throw error;
+  }
+  await sendPage(context, query, response, record);
+}
+
+export function createRequestHandler(context: ServerContext) {
+  return (request: IncomingMessage, response: ServerResponse): void => {
+    handle(context, request, response).catch((error: unknown) => {
+      if (!response.headersSent) {
+        sendError(response, 500, `emulator error: ${error instanceof Error ? error.message : String(error)}`);
+      } else {
+        // Mid-stream failure or a client that went away: nothing sensible left to send.
+        response.destroy();
+      }
+    });
+  };
+}
