@@ -1,0 +1,156 @@
+/**
+ * Local twin of Progress Automate MFT's Audit Logs Reporting API (see shared/specs/mft-audit-logs-api.md):
+ * token endpoint with private-key JWT client assertions, asynchronous audit-log reports over a
+ * deterministic synthetic timeline, and a separate "object storage" listener for presigned downloads.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { exportPKCS8, generateKeyPair } from 'jose';
+import { AccessTokens } from './access-tokens.js';
+import { createApiHandler } from './api-server.js';
+import { AssertionVerifier, type PublicKeyInput } from './assertion.js';
+import { AuditTimeline } from './dataset.js';
+import { UrlSigner } from './presign.js';
+import { ReportView, type StatusFormat } from './report-view.js';
+import { ReportStore } from './reports.js';
+import { createStorageHandler } from './storage-server.js';
+import type { CreateReportRequest, ReportRecord, RequestLogEntry } from './types.js';
+import { validateCreateReport } from './validation.js';
+
+export type { CreateReportRequest, ReportRecord, RequestLogEntry, ReportQuery, AuditEvent, ReportStatus } from './types.js';
+export type { StatusFormat } from './report-view.js';
+export type { PublicKeyInput } from './assertion.js';
+export { ReportValidationError } from './validation.js';
+export { AuditTimeline, TIMELINE_ORIGIN_MS } from './dataset.js';
+export { CSV_HEADER, CSV_LINE_END } from './formats.js';
+
+export const DEFAULT_TENANT_ID = '3f6c1a9e-7b42-4d8e-9a15-c0d2e8f4b7a1';
+
+export interface MftEmulatorOptions {
+  host?: string;
+  /** API port, 0 = any free port. */
+  port?: number;
+  /** Separate "object storage" listener for presigned downloads, 0 = any free port. */
+  downloadPort?: number;
+  /** Dataset seed. */
+  seed?: number;
+  /** Density of the synthetic audit-event timeline. */
+  eventsPerHour?: number;
+  /** A report stays InProgress at least this long. */
+  reportReadyAfterMs?: number;
+  accessTokenTtlSeconds?: number;
+  downloadUrlTtlSeconds?: number;
+  /** Allowed skew for the assertion's exp/nbf. */
+  clockSkewSeconds?: number;
+  /** How report.status is serialized; 'mixed' alternates per serialized report, string first. */
+  statusFormat?: StatusFormat;
+  tenantId?: string;
+  /** Clock in ms. */
+  now?: () => number;
+  /** Debug lines: `true` writes them to stderr (stdout is left to the CLI), a function receives them. */
+  debug?: boolean | ((line: string) => void);
+}
+
+export interface MftEmulator {
+  /** e.g. http://127.0.0.1:PORT, no trailing slash. */
+  baseUrl: string;
+  /** `${baseUrl}/v1/oauth/token`: also the only accepted assertion audience. */
+  tokenUrl: string;
+  /** Origin of the storage listener (another port, so another origin). */
+  downloadBaseUrl: string;
+  tenantId: string;
+  kid: string;
+  /** PKCS#8 PEM of a freshly generated ES256 key registered for `kid`. */
+  privateKeyPem: string;
+  /** Registers another API key (for tests), by default for `tenantId`. */
+  registerKey(kid: string, publicKey: PublicKeyInput, tenantId?: string): void;
+  /** Every report that still exists, all tenants. */
+  reports(): ReportRecord[];
+  requestLog: RequestLogEntry[];
+  /** Exactly the bytes a report created with this body would serve; throws ReportValidationError if invalid. */
+  expectedFile(request: CreateReportRequest): AsyncIterable<Buffer>;
+  close(): Promise<void>;
+}
+
+export async function startMftEmulator(options: MftEmulatorOptions = {}): Promise<MftEmulator> {
+  const host = options.host ?? '127.0.0.1';
+  const now = options.now ?? Date.now;
+  const tenantId = options.tenantId ?? DEFAULT_TENANT_ID;
+  const debug = debugSink(options.debug);
+  const requestLog: RequestLogEntry[] = [];
+
+  const timeline = new AuditTimeline(options.seed ?? 1, options.eventsPerHour ?? 600);
+  const store = new ReportStore({ timeline, readyAfterMs: options.reportReadyAfterMs ?? 1500, now, debug });
+
+  const storageServer = createServer();
+  const apiServer = createServer();
+  const downloadBaseUrl = await listen(storageServer, host, options.downloadPort ?? 0);
+  const baseUrl = await listen(apiServer, host, options.port ?? 0);
+  const tokenUrl = `${baseUrl}/v1/oauth/token`;
+
+  const verifier = new AssertionVerifier({ tokenUrl, clockSkewSeconds: options.clockSkewSeconds ?? 30, now });
+  const tokens = new AccessTokens(options.accessTokenTtlSeconds ?? 3600, now);
+  const signer = new UrlSigner(downloadBaseUrl, options.downloadUrlTtlSeconds ?? 900, now);
+  const view = new ReportView(options.statusFormat ?? 'string');
+
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const kid = `mft-apikey-${crypto.randomUUID()}`;
+  verifier.registerKey(kid, publicKey, tenantId);
+
+  storageServer.on('request', createStorageHandler({ store, signer, requestLog, now, debug }));
+  apiServer.on('request', createApiHandler({ verifier, tokens, store, signer, view, requestLog, now, debug }));
+
+  return {
+    baseUrl,
+    tokenUrl,
+    downloadBaseUrl,
+    tenantId,
+    kid,
+    privateKeyPem: await exportPKCS8(privateKey),
+    registerKey: (extraKid, key, keyTenantId = tenantId) => verifier.registerKey(extraKid, key, keyTenantId),
+    reports: () => store.records(),
+    requestLog,
+    expectedFile: (request) => {
+      const query = validateCreateReport(request);
+      return yieldingChunks(store.fileChunks(query));
+    },
+    close: async () => {
+      store.close();
+      await Promise.all([shutdown(apiServer), shutdown(storageServer)]);
+    },
+  };
+}
+
+function debugSink(option: MftEmulatorOptions['debug']): (line: string) => void {
+  if (typeof option === 'function') return option;
+  if (option) return (line) => void process.stderr.write(`[mft-emulator] ${line}\n`);
+  return () => {};
+}
+
+async function* yieldingChunks(chunks: Iterable<Buffer>): AsyncGenerator<Buffer> {
+  for (const chunk of chunks) {
+    yield chunk;
+    await yieldToEventLoop();
+  }
+}
+
+function listen(server: Server, host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address() as AddressInfo;
+      const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      resolve(`http://${hostPart}:${address.port}`);
+    });
+  });
+}
+
+function shutdown(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { AuditTimeline } from './dataset.js';
+import { fileExtensionOf, reportChunks } from './formats.js';
+import type { ReportQuery, ReportRecord, ReportStatus } from './types.js';
+
+/**
+ * The report store and lifecycle. A report is only its query: the file is regenerated from the
+ * timeline whenever it is read. "Generation" is a background pass that measures the exact byte size
+ * (a presigned object has a known Content-Length); the report turns Completed once that is done and
+ * `reportReadyAfterMs` has passed, so clients always see at least one InProgress poll.
+ */
+
+export interface StoredReport {
+  id: string;
+  tenantId: string;
+  query: ReportQuery;
+  createdAtMs: number;
+  /** Exact file length once measured. */
+  size?: number;
+  failure?: string;
+  readonly measuring: AbortController;
+}
+
+export interface ReportStoreOptions {
+  timeline: AuditTimeline;
+  readyAfterMs: number;
+  now: () => number;
+  debug: (line: string) => void;
+}
+
+export class ReportStore {
+  private readonly reports = new Map<string, StoredReport>();
+
+  constructor(private readonly options: ReportStoreOptions) {}
+
+  create(tenantId: string, query: ReportQuery): StoredReport {
+    // The vendor's ids may end in the file extension; clients must URL-encode them anyway.
+    const id = `${randomUUID()}.${fileExtensionOf(query.type)}`;
+    const report: StoredReport = { id, tenantId, query, createdAtMs: this.options.now(), measuring: new AbortController() };
+    this.reports.set(id, report);
+    void this.measure(report);
+    return report;
+  }
+
+  /** A tenant's report; another tenant's id is indistinguishable from an unknown one. */
+  find(tenantId: string, id: string): StoredReport | undefined {
+    const report = this.reports.get(id);
+    return report?.tenantId === tenantId ? report : undefined;
+  }
+
+  /** Any tenant's report: the storage listener knows objects, not tenants. */
+  findById(id: string): StoredReport | undefined {
+    return this.reports.get(id);
+  }
+
+  list(tenantId: string): StoredReport[] {
+    return [...this.reports.values()].filter((report) => report.tenantId === tenantId);
+  }
+
+  delete(tenantId: string, id: string): boolean {
+    const report = this.find(tenantId, id);
+    if (!report) return false;
+    report.measuring.abort();
+    this.reports.delete(id);
+    return true;
+  }
+
+  statusOf(report: StoredReport): ReportStatus {
+    if (report.failure !== undefined) return 'Failed';
+    const ready = report.size !== undefined && this.options.now() - report.createdAtMs >= this.options.readyAfterMs;
+    return ready ? 'Completed' : 'InProgress';
+  }
+
+  /** The report file, regenerated lazily in ~64 KiB buffers. */
+  fileChunks(query: ReportQuery): Generator<Buffer> {
+    return reportChunks(this.options.timeline.eventsFor(query), query.type);
+  }
+
+  records(): ReportRecord[] {
+    return [...this.reports.values()].map((report) => ({
+      id: report.id,
+      tenantId: report.tenantId,
+      status: this.statusOf(report),
+      query: report.query,
+      createdAt: new Date(report.createdAtMs).toISOString(),
+      ...(report.size === undefined ? {} : { size: report.size }),
+    }));
+  }
+
+  close(): void {
+    for (const report of this.reports.values()) report.measuring.abort();
+  }
+
+  /** Streams the whole file once, yielding between chunks so the API stays responsive; never buffers it. */
+  private async measure(report: StoredReport): Promise<void> {
+    const { signal } = report.measuring;
+    try {
+      let size = 0;
+      for (const chunk of this.fileChunks(report.query)) {
+        size += chunk.length;
+        await yieldToEventLoop();
+        if (signal.aborted) return;
+      }
+      report.size = size;
+      this.options.debug(`report ${report.id} measured: ${size} bytes`);
+    } catch (error) {
+      report.failure = error instanceof Error ? error.message : String(error);
+      this.options.debug(`report ${report.id} failed: ${report.failure}`);
+    }
+  }
+}

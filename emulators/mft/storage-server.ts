@@ -1,0 +1,66 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { contentTypeOf } from './formats.js';
+import { decodeSegment, splitTarget, streamChunks } from './http-io.js';
+import type { UrlSigner } from './presign.js';
+import type { ReportStore } from './reports.js';
+import type { RequestLogEntry } from './types.js';
+
+/**
+ * The "object storage" listener that serves presigned report downloads, on its own port so it is a
+ * different origin from the API (a client must not send its bearer token here). Errors are S3-style XML.
+ */
+
+export interface StorageContext {
+  store: ReportStore;
+  signer: UrlSigner;
+  requestLog: RequestLogEntry[];
+  now: () => number;
+  debug: (line: string) => void;
+}
+
+const OBJECT_PREFIX = '/reports/';
+
+export function createStorageHandler(context: StorageContext): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    serve(context, req, res).catch((error: unknown) => {
+      context.debug(`storage internal error: ${error instanceof Error ? error.stack : String(error)}`);
+      if (res.headersSent) res.destroy();
+      else sendXmlError(res, 500, 'InternalError', 'We encountered an internal error');
+    });
+  };
+}
+
+async function serve(context: StorageContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { path, query } = splitTarget(req);
+  const method = req.method ?? 'GET';
+  context.requestLog.push({ server: 'storage', method, path, authorization: req.headers.authorization !== undefined, at: context.now() });
+  context.debug(`storage ${method} ${path}`);
+  req.resume();
+
+  const id = path.startsWith(OBJECT_PREFIX) ? decodeSegment(path.slice(OBJECT_PREFIX.length)) : undefined;
+  if (id === undefined) return sendXmlError(res, 404, 'NoSuchKey', 'The specified key does not exist');
+  if (method !== 'GET' && method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return sendXmlError(res, 405, 'MethodNotAllowed', 'The specified method is not allowed against this resource');
+  }
+  const link = context.signer.check(id, query);
+  if (!link.ok) return sendXmlError(res, 403, link.code, link.message);
+
+  const report = context.store.findById(id);
+  if (!report || report.size === undefined || context.store.statusOf(report) !== 'Completed') {
+    return sendXmlError(res, 404, 'NoSuchKey', 'The specified key does not exist');
+  }
+  res.writeHead(200, { 'Content-Type': contentTypeOf(report.query.type), 'Content-Length': report.size });
+  if (method === 'HEAD') {
+    res.end();
+    return;
+  }
+  const outcome = await streamChunks(res, context.store.fileChunks(report.query));
+  context.debug(`storage ${id}: download ${outcome}`);
+}
+
+function sendXmlError(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>\n`;
+  res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
