@@ -2,10 +2,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mftTaskHandlers } from '../functions/mft/handlers/index.js';
 import type { MftRuntime } from '../functions/mft/runtime.js';
+import { xrayTaskHandlers } from '../functions/xray/handlers/index.js';
+import type { XrayRuntime } from '../functions/xray/runtime.js';
 import { runLocalExecution, type ExecutionEvent, type LocalRunResult, type TaskHandler } from './state-machine-runner.js';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const MFT_DEFINITION = path.join(PROJECT_ROOT, 'state-machines', 'mft-audit-export.asl.json');
+export const XRAY_DEFINITION = path.join(PROJECT_ROOT, 'state-machines', 'xray-audit-export.asl.json');
 
 export interface LocalExportOptions {
   input: unknown;
@@ -18,16 +21,29 @@ export interface LocalExportOptions {
 }
 
 export function runMftExport(runtime: MftRuntime, options: LocalExportOptions): Promise<LocalRunResult> {
-  const handlers: Record<string, TaskHandler> = { ...mftTaskHandlers(runtime) };
+  return runExport('mft', MFT_DEFINITION, mftTaskHandlers(runtime), options);
+}
+
+export function runXrayExport(runtime: XrayRuntime, options: LocalExportOptions): Promise<LocalRunResult> {
+  return runExport('xray', XRAY_DEFINITION, xrayTaskHandlers(runtime), options);
+}
+
+function runExport(
+  source: string,
+  definitionFile: string,
+  sourceHandlers: Record<string, TaskHandler>,
+  options: LocalExportOptions,
+): Promise<LocalRunResult> {
+  const handlers: Record<string, TaskHandler> = { ...sourceHandlers };
   if (options.decorate) {
     for (const [name, handler] of Object.entries(handlers)) handlers[name] = options.decorate(name, handler);
   }
   return runLocalExecution({
-    definitionFile: MFT_DEFINITION,
-    stateMachineName: 'audit-export-mft',
+    definitionFile,
+    stateMachineName: `audit-export-${source}`,
     handlers,
     input: options.input,
-    executionName: options.executionName ?? `mft-${new Date().toISOString().replace(/[:.]/g, '-')}`,
+    executionName: options.executionName ?? `${source}-${new Date().toISOString().replace(/[:.]/g, '-')}`,
     waitMs: options.waitMs,
     retryMs: options.retryMs,
     onEvent: options.onEvent,

@@ -5,6 +5,8 @@ import { HttpClient } from '../functions/common/http.js';
 import { createS3Client } from '../functions/common/s3-writer.js';
 import { LocalKeyTokenSealer } from '../functions/common/token-sealer.js';
 import { buildMftRuntime, type MftRuntime } from '../functions/mft/runtime.js';
+import { MAX_PAGE_SIZE } from '../functions/xray/model.js';
+import { buildXrayRuntime, type XrayRuntime } from '../functions/xray/runtime.js';
 import { startMftEmulator, type MftEmulator, type MftEmulatorOptions } from '../emulators/mft/index.js';
 import { startXrayEmulator, type XrayEmulator, type XrayEmulatorOptions } from '../emulators/xray/index.js';
 import { startLocalS3, type LocalS3 } from './s3-server.js';
@@ -35,6 +37,8 @@ export interface Twin {
   /** The ES256 private key of the emulator's registered API key, written with mode 0600. */
   mftPrivateKeyFile: string;
   mftRuntime(overrides?: Partial<MftRuntimeOverrides>): MftRuntime;
+  /** Requires the Xray emulator (not disabled with `xray: false`). */
+  xrayRuntime(overrides?: Partial<XrayRuntimeOverrides>): XrayRuntime;
   waitMs: number;
   retryMs: number;
   close(): Promise<void>;
@@ -45,6 +49,17 @@ export interface MftRuntimeOverrides {
   maxWaitSeconds: number;
   pollIntervalSeconds: number;
 }
+
+export interface XrayRuntimeOverrides {
+  http: HttpClient;
+  credentials: { accessToken: string } | { username: string; password: string };
+  eventsPerPart: number;
+  invocationBudgetMs: number;
+  windowHours: number;
+}
+
+/** Xray object keys name the platform; the twin's changes port every run, so it gets a stable name. */
+export const TWIN_XRAY_TENANT = 'xray-twin';
 
 export const TWIN_BUCKET = 'audit-export-twin';
 
@@ -93,6 +108,24 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
             defaultLookbackHours: 24,
             pollIntervalSeconds: overrides.pollIntervalSeconds ?? 5,
             maxWaitSeconds: overrides.maxWaitSeconds ?? 900,
+          },
+        });
+      },
+      xrayRuntime(overrides = {}) {
+        if (!xray) throw new Error('This twin was started without the Xray emulator');
+        return buildXrayRuntime({
+          baseUrl: xray.baseUrl,
+          credentials: overrides.credentials ?? { accessToken: xray.admin.accessToken },
+          s3: s3Client,
+          http: overrides.http ?? new HttpClient({ retry: { baseDelayMs: 50, maxDelayMs: 500, maxElapsedMs: 10_000 } }),
+          invocationBudgetMs: overrides.invocationBudgetMs ?? 600_000,
+          settings: {
+            bucket,
+            tenant: TWIN_XRAY_TENANT,
+            defaultLookbackHours: 24,
+            defaultWindowHours: overrides.windowHours ?? 168,
+            pageSize: MAX_PAGE_SIZE,
+            eventsPerPart: overrides.eventsPerPart ?? 100_000,
           },
         });
       },

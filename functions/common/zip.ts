@@ -1,0 +1,67 @@
+import { crc32, inflateRawSync } from 'node:zlib';
+import { MalformedResponseError } from './errors.js';
+
+/**
+ * Reads the entries of a zip held in memory. Used for one CSV page of the Xray API at a time (a page is
+ * bounded by num_of_rows, never a whole export). Sizes come from the central directory, so entries
+ * written with data descriptors (streamed zips) read correctly. Stored and deflated entries only.
+ */
+export interface ZipEntry {
+  name: string;
+  data: Buffer;
+}
+
+const EOCD_SIGNATURE = 0x06054b50;
+const CENTRAL_SIGNATURE = 0x02014b50;
+const LOCAL_SIGNATURE = 0x04034b50;
+
+export function readZip(zip: Buffer, what: string): ZipEntry[] {
+  const fail = (problem: string): never => {
+    throw new MalformedResponseError(`${what} is not a readable zip file: ${problem}`);
+  };
+  // The end-of-central-directory record sits within the last 22 + 65,535 bytes (its comment is at most 64 KiB).
+  let eocd = -1;
+  for (let at = zip.length - 22; at >= Math.max(0, zip.length - 22 - 0xffff); at--) {
+    if (zip.readUInt32LE(at) === EOCD_SIGNATURE) {
+      eocd = at;
+      break;
+    }
+  }
+  if (eocd < 0) {
+    const start = zip.subarray(0, 64).toString('utf8').trimStart();
+    return fail(start.startsWith('<') || start.startsWith('{') ? 'the server sent text, not a zip' : 'no end-of-central-directory record');
+  }
+  const count = zip.readUInt16LE(eocd + 10);
+  let at = zip.readUInt32LE(eocd + 16);
+  const entries: ZipEntry[] = [];
+  for (let index = 0; index < count; index++) {
+    if (at + 46 > zip.length || zip.readUInt32LE(at) !== CENTRAL_SIGNATURE) fail(`central directory entry ${index} is damaged`);
+    const method = zip.readUInt16LE(at + 10);
+    const expectedCrc = zip.readUInt32LE(at + 16);
+    const compressedSize = zip.readUInt32LE(at + 20);
+    const size = zip.readUInt32LE(at + 24);
+    const nameLength = zip.readUInt16LE(at + 28);
+    const extraLength = zip.readUInt16LE(at + 30);
+    const commentLength = zip.readUInt16LE(at + 32);
+    const localOffset = zip.readUInt32LE(at + 42);
+    const name = zip.subarray(at + 46, at + 46 + nameLength).toString('utf8');
+    at += 46 + nameLength + extraLength + commentLength;
+
+    if (localOffset + 30 > zip.length || zip.readUInt32LE(localOffset) !== LOCAL_SIGNATURE) fail(`local header of ${name} is damaged`);
+    const dataStart = localOffset + 30 + zip.readUInt16LE(localOffset + 26) + zip.readUInt16LE(localOffset + 28);
+    if (dataStart + compressedSize > zip.length) fail(`${name} is truncated`);
+    const raw = zip.subarray(dataStart, dataStart + compressedSize);
+    let data: Buffer;
+    if (method === 0) data = Buffer.from(raw);
+    else if (method === 8) {
+      try {
+        data = inflateRawSync(raw);
+      } catch {
+        return fail(`${name} does not inflate`);
+      }
+    } else return fail(`${name} uses compression method ${method} (only stored and deflate are supported)`);
+    if (data.length !== size || crc32(data) !== expectedCrc) fail(`${name} fails its length or CRC check`);
+    entries.push({ name, data });
+  }
+  return entries;
+}

@@ -1,0 +1,59 @@
+import { MalformedResponseError } from '../common/errors.js';
+
+/**
+ * Splits one CSV page of the Xray export into its header line and its rows, and reads the event id
+ * (the first column) of every row, honouring RFC 4180 quotes (fields may hold commas, quotes and line
+ * breaks). Pagination counts events, not rows: an event is flattened into one row per policy, so the
+ * number of events is the number of distinct consecutive ids.
+ */
+export interface CsvPageRows {
+  header: Buffer;
+  rows: Buffer;
+  /** Distinct event ids in page order. */
+  ids: number[];
+}
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const LF = 0x0a;
+const CR = 0x0d;
+
+export function splitCsvPage(csv: Buffer): CsvPageRows {
+  const headerEnd = endOfRecord(csv, 0);
+  const header = csv.subarray(0, headerEnd);
+  if (!header.toString('utf8', 0, Math.min(header.length, 10)).replace(/^\uFEFF/, '').startsWith('id')) {
+    throw new MalformedResponseError('Xray CSV page does not start with a header whose first column is id');
+  }
+  const ids: number[] = [];
+  for (let at = headerEnd; at < csv.length; ) {
+    const end = endOfRecord(csv, at);
+    const firstField = readFirstField(csv, at, end);
+    if (firstField !== '' || end - at > 2) {
+      if (!/^\d+$/.test(firstField)) {
+        throw new MalformedResponseError(`Xray CSV row at byte ${at} has id ${JSON.stringify(firstField.slice(0, 20))}; expected a number`);
+      }
+      const id = Number(firstField);
+      if (ids[ids.length - 1] !== id) ids.push(id);
+    }
+    at = end;
+  }
+  return { header, rows: csv.subarray(headerEnd), ids };
+}
+
+/** Index just past the line break that ends the record starting at `start` (quotes respected). */
+function endOfRecord(csv: Buffer, start: number): number {
+  let quoted = false;
+  for (let at = start; at < csv.length; at++) {
+    const byte = csv[at];
+    if (byte === QUOTE) quoted = !quoted;
+    else if (byte === LF && !quoted) return at + 1;
+  }
+  if (quoted) throw new MalformedResponseError('Xray CSV page ends inside a quoted field (truncated?)');
+  return csv.length;
+}
+
+function readFirstField(csv: Buffer, start: number, end: number): string {
+  let at = start;
+  while (at < end && csv[at] !== COMMA && csv[at] !== LF && csv[at] !== CR) at++;
+  return csv.toString('utf8', start, at).replace(/^"|"$/g, '');
+}

@@ -1,0 +1,109 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { systemClock, type Clock } from '../common/clock.js';
+import { booleanFlag, httpUrl, lazy, optionalString, readEnvironment } from '../common/config.js';
+import { ConfigError } from '../common/errors.js';
+import { HttpClient } from '../common/http.js';
+import { createS3Client } from '../common/s3-writer.js';
+import { readJsonSecret } from '../common/secrets.js';
+import { XrayClient, type XrayCredentials } from './client.js';
+import type { XraySettings } from './export-plan.js';
+import { MAX_PAGE_SIZE } from './model.js';
+
+/** Everything an Xray handler needs, passed in: tests and the twin build it from their own parts. */
+export interface XrayRuntime {
+  client: () => Promise<XrayClient>;
+  s3: S3Client;
+  clock: Clock;
+  settings: XraySettings;
+  /** How long one invocation may keep fetching pages before it hands back its cursor. */
+  invocationBudgetMs: number;
+}
+
+export interface XrayRuntimeParts {
+  baseUrl: string;
+  credentials: XrayCredentials | (() => Promise<XrayCredentials>);
+  s3: S3Client;
+  settings: XraySettings;
+  invocationBudgetMs?: number;
+  clock?: Clock;
+  http?: HttpClient;
+}
+
+export function buildXrayRuntime(parts: XrayRuntimeParts): XrayRuntime {
+  const clock = parts.clock ?? systemClock;
+  const http = parts.http ?? new HttpClient({ clock });
+  const credentials =
+    typeof parts.credentials === 'function' ? parts.credentials : async () => parts.credentials as XrayCredentials;
+  return {
+    client: lazy(async () => new XrayClient(parts.baseUrl, await credentials(), http)),
+    s3: parts.s3,
+    clock,
+    settings: parts.settings,
+    invocationBudgetMs: parts.invocationBudgetMs ?? 600_000,
+  };
+}
+
+const credentialsSchema = z.union([
+  z.object({ accessToken: z.string().min(1) }),
+  z.object({ username: z.string().min(1), password: z.string().min(1) }),
+]);
+
+const environmentSchema = z.object({
+  XRAY_BASE_URL: httpUrl('https://acme.jfrog.io'),
+  XRAY_CREDENTIALS_SECRET_ID: optionalString,
+  XRAY_ACCESS_TOKEN: optionalString,
+  XRAY_USERNAME: optionalString,
+  XRAY_PASSWORD: optionalString,
+  XRAY_TENANT: optionalString,
+  EXPORT_BUCKET: z.string({ message: 'is required: the S3 bucket the exports land in' }).min(1),
+  EXPORT_PREFIX: optionalString,
+  S3_ENDPOINT: optionalString,
+  S3_FORCE_PATH_STYLE: booleanFlag,
+  XRAY_LOOKBACK_HOURS: z.coerce.number().positive().default(24),
+  XRAY_WINDOW_HOURS: z.coerce.number().positive().max(168).default(168),
+  XRAY_EVENTS_PER_PART: z.coerce.number().int().positive().default(100_000),
+  XRAY_INVOCATION_BUDGET_SECONDS: z.coerce.number().positive().default(600),
+});
+
+/**
+ * The Lambda runtime, from environment variables. Credentials come from a Secrets Manager secret
+ * (JSON `{"accessToken"}` or `{"username","password"}`) or, outside AWS, from XRAY_ACCESS_TOKEN or
+ * XRAY_USERNAME/XRAY_PASSWORD. The access token is preferred when both are given.
+ */
+export function xrayRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process.env): XrayRuntime {
+  const config = readEnvironment(environmentSchema, env, 'the Xray export');
+  const credentials = async (): Promise<XrayCredentials> => {
+    if (config.XRAY_CREDENTIALS_SECRET_ID) {
+      const parsed = credentialsSchema.safeParse(await readJsonSecret(config.XRAY_CREDENTIALS_SECRET_ID));
+      if (!parsed.success) {
+        throw new ConfigError(
+          `Secret ${config.XRAY_CREDENTIALS_SECRET_ID} must be JSON {"accessToken"} or {"username","password"}`,
+        );
+      }
+      return parsed.data;
+    }
+    if (config.XRAY_ACCESS_TOKEN) return { accessToken: config.XRAY_ACCESS_TOKEN };
+    if (config.XRAY_USERNAME && config.XRAY_PASSWORD) return { username: config.XRAY_USERNAME, password: config.XRAY_PASSWORD };
+    throw new ConfigError(
+      'Xray credentials are not configured: set XRAY_CREDENTIALS_SECRET_ID, XRAY_ACCESS_TOKEN, or XRAY_USERNAME and XRAY_PASSWORD',
+    );
+  };
+  return buildXrayRuntime({
+    baseUrl: config.XRAY_BASE_URL,
+    credentials,
+    s3: createS3Client({ endpoint: config.S3_ENDPOINT, forcePathStyle: config.S3_FORCE_PATH_STYLE }),
+    invocationBudgetMs: config.XRAY_INVOCATION_BUDGET_SECONDS * 1000,
+    settings: {
+      bucket: config.EXPORT_BUCKET,
+      prefix: config.EXPORT_PREFIX,
+      tenant: config.XRAY_TENANT ?? new URL(config.XRAY_BASE_URL).hostname,
+      defaultLookbackHours: config.XRAY_LOOKBACK_HOURS,
+      defaultWindowHours: config.XRAY_WINDOW_HOURS,
+      pageSize: MAX_PAGE_SIZE,
+      eventsPerPart: config.XRAY_EVENTS_PER_PART,
+    },
+  });
+}
+
+export const defaultXrayRuntime = lazy(async () => xrayRuntimeFromEnvironment());
