@@ -1,7 +1,7 @@
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { ConfigError } from '../functions/common/errors.js';
 import { sleep } from '../functions/common/clock.js';
-import type { RunSummary } from './commands/run-mft.js';
+import type { RunSummary } from './run-target.js';
 import type { Output } from './usage.js';
 
 const ARN_VARIABLES: Record<string, string> = { mft: 'MFT_STATE_MACHINE_ARN', xray: 'XRAY_STATE_MACHINE_ARN' };

@@ -2,6 +2,7 @@ import { ConfigError, InvalidInputError, errorMessage } from '../functions/commo
 import { DEMO_HELP, demoCommand } from './commands/demo.js';
 import { EMULATE_HELP, emulateCommand } from './commands/emulate.js';
 import { RUN_MFT_HELP, runMftCommand } from './commands/run-mft.js';
+import { RUN_XRAY_HELP, runXrayCommand } from './commands/run-xray.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './usage.js';
 
 export const MAIN_HELP = `Usage: audit-export <command> [options]
@@ -11,6 +12,7 @@ Keeps SaaS security audit logs flowing into your S3 bucket (Progress Automate MF
 Commands:
   demo                 the main job on the local twin (what \`npm start\` runs)
   run mft              export one window of MFT audit logs
+  run xray             export a range of Xray curation audit events
   emulate              start the vendor emulators in the foreground
 
 Run \`audit-export <command> --help\` for a command's options and examples.
@@ -20,6 +22,7 @@ Exit codes: 0 ok, 1 the job failed, 2 bad usage or configuration.`;
 const COMMANDS: Record<string, { run: (args: string[]) => Promise<number>; help: string }> = {
   demo: { run: demoCommand, help: DEMO_HELP },
   'run mft': { run: runMftCommand, help: RUN_MFT_HELP },
+  'run xray': { run: runXrayCommand, help: RUN_XRAY_HELP },
   emulate: { run: emulateCommand, help: EMULATE_HELP },
 };
 
@@ -32,7 +35,7 @@ export async function main(argv: string[]): Promise<number> {
   const [name, rest] = COMMANDS[twoWords] ? [twoWords, argv.slice(2)] : [argv[0]!, argv.slice(1)];
   const command = COMMANDS[name];
   if (!command) {
-    const hint = argv[0] === 'run' ? ' (sources: mft)' : '';
+    const hint = argv[0] === 'run' ? ' (sources: mft, xray)' : '';
     process.stderr.write(`audit-export: unknown command "${twoWords}"${hint}\n\n${MAIN_HELP}\n`);
     return EXIT_USAGE;
   }

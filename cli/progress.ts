@@ -79,3 +79,13 @@ export const MFT_STEPS: Record<string, StepFormatter> = {
   DeleteReportAfterError: (out) => (out.cleanup ? 'report deleted on the server after the failure' : undefined),
 };
 export const MFT_TRANSIENT = new Set(['CheckReport']);
+
+/** Progress lines of the Xray state machine (ExportPages runs inside the Map, once per invocation). */
+export const XRAY_STEPS: Record<string, StepFormatter> = {
+  PlanExport: (out) =>
+    `${out.windows.length} window(s) from ${out.windows[0]?.start} to ${out.windows[out.windows.length - 1]?.end} ` +
+    `(${out.plan.format}${out.plan.dryRun ? ', dry-run events' : ''})`,
+  ExportPages: (out) =>
+    `window ${out.window.start.slice(0, 16)} → ${out.window.end.slice(0, 16)}: ${out.progress.events.toLocaleString('en-US')} events, ` +
+    `${out.progress.parts} part(s)${out.progress.splits ? `, split ${out.progress.splits}×` : ''}${out.progress.done ? ' ✓' : ' …'}`,
+};

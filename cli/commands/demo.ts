@@ -1,16 +1,20 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { runMftExport } from '../../local/run-export.js';
 import { startTwin } from '../../local/twin.js';
-import { MFT_STEPS, MFT_TRANSIENT, createProgress, formatBytes } from '../progress.js';
+import { formatBytes } from '../progress.js';
+import { listTwinObjects } from '../twin-objects.js';
+import { runOnTarget, type RunSummary } from '../run-target.js';
 import { EXIT_FAILED, EXIT_OK, createOutput, parseCommandArgs } from '../usage.js';
-import { summarize, type RunSummary } from './run-mft.js';
 
 export const DEMO_HELP = `Usage: audit-export demo [--twin-dir DIR] [--json]
 
-The main job on the local twin (what \`npm start\` runs): starts the vendor emulators and a local
-S3 server, exports the last 24 hours of audit logs through the real state machines and Lambda
-handlers, and shows where the files landed and how to look at them.`;
+The main job on the local twin (what \`npm start\` runs): starts both vendor emulators and a local
+S3 server, exports the last 24 hours of MFT audit logs and of Xray curation events through the real
+state machines and Lambda handlers, and shows where the files landed and how to look at them.
+
+Options:
+  --twin-dir DIR   where the local S3 server keeps its files (default .twin)
+  --json           progress on stderr; the last stdout line is a JSON summary of both runs`;
 
 export async function demoCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs(args, { 'twin-dir': { type: 'string' }, json: { type: 'boolean' } }, 'demo');
@@ -19,39 +23,41 @@ export async function demoCommand(args: string[]): Promise<number> {
     return EXIT_OK;
   }
   const output = createOutput(values.json ?? false);
-  const stream = output.json ? process.stderr : process.stdout;
   const directory = path.resolve(values['twin-dir'] ?? '.twin');
-  output.info(`audit-export on the local twin (data under ${path.relative(process.cwd(), directory) || '.'})`);
-  const twin = await startTwin({ directory, xray: false });
+  const shown = path.relative(process.cwd(), directory) || '.';
+  output.info(`audit-export on the local twin (data under ${shown}/)`);
+  // The Xray emulator's dataset: 50,000 events over the last 30 days, so the last 24 hours hold a few thousand.
+  const twin = await startTwin({ directory, xray: { events: 50_000 } });
   const summaries: RunSummary[] = [];
   try {
-    output.info(`MFT emulator ${twin.mft.baseUrl}, local S3 ${twin.s3.endpoint}, bucket ${twin.s3.bucket}`);
-    output.info('\n— MFT audit logs, last 24 hours —');
-    const started = Date.now();
-    const result = await runMftExport(twin.mftRuntime(), {
-      input: { type: 'json' },
-      waitMs: twin.waitMs,
-      retryMs: twin.retryMs,
-      onEvent: createProgress({ write: (text) => stream.write(text), isTTY: Boolean(stream.isTTY), steps: MFT_STEPS, transient: MFT_TRANSIENT }),
-    });
-    summaries.push(summarize('mft', 'twin', result, Date.now() - started));
+    output.info(`MFT emulator ${twin.mft.baseUrl} · Xray emulator ${twin.xray!.baseUrl} · local S3 ${twin.s3.endpoint} (bucket ${twin.s3.bucket})`);
+    output.info('\n— Progress Automate MFT audit logs, last 24 hours —');
+    summaries.push(await runOnTarget({ source: 'mft', target: 'twin', twin, input: { type: 'json' }, output }));
+    output.info('\n— JFrog Xray Curation audit events, last 24 hours —');
+    summaries.push(await runOnTarget({ source: 'xray', target: 'twin', twin, input: { format: 'json' }, output }));
 
     output.info('\n— Where the files are —');
     for (const summary of summaries) {
-      if (summary.status !== 'SUCCEEDED') {
-        output.info(`${summary.source}: FAILED ${summary.error}: ${summary.cause}`);
-        continue;
-      }
-      for (const object of summary.objects) {
-        const file = path.relative(process.cwd(), twin.s3.objectPath(object.key));
-        output.info(`s3://${object.bucket}/${object.key}  (${formatBytes(object.bytes)}, sha256 ${object.sha256?.slice(0, 12)}…)`);
-        output.info(`  on disk: ${file}`);
-        output.info(`  look:    head -c 600 '${file}'`);
-        output.info(`  first bytes: ${await preview(twin.s3.objectPath(object.key))}`);
-      }
+      if (summary.status !== 'SUCCEEDED') output.info(`${summary.source}: FAILED ${summary.error}: ${summary.cause}`);
     }
-    output.info(`\nAll exported objects: find ${path.relative(process.cwd(), twin.s3.directory) || '.'} -name '*._S3rver_object'`);
-    output.info('Run one export yourself: npx audit-export run mft --help');
+    const objects = await listTwinObjects(twin);
+    for (const object of objects) {
+      output.info(`s3://${twin.s3.bucket}/${object.key}  (${formatBytes(object.bytes)})`);
+    }
+    const first = objects.find((object) => object.key.endsWith('.json'));
+    const gz = objects.find((object) => object.key.endsWith('.gz'));
+    output.info(`\nThe local S3 server keeps each object as a file: ${shown}/s3/${twin.s3.bucket}/<key>._S3rver_object`);
+    if (first) {
+      const file = path.relative(process.cwd(), twin.s3.objectPath(first.key));
+      output.info(`  MFT report (JSON array):   head -c 600 '${file}'`);
+      output.info(`    ${await preview(twin.s3.objectPath(first.key))}`);
+    }
+    if (gz) {
+      const file = path.relative(process.cwd(), twin.s3.objectPath(gz.key));
+      output.info(`  Xray events (gzip NDJSON): zcat '${file}' | head -n 2`);
+    }
+    output.info(`  Everything:                find ${shown}/s3 -name '*._S3rver_object'`);
+    output.info('\nNext: npx audit-export run mft --help · npx audit-export run xray --help · README.md');
   } finally {
     await twin.close();
   }
@@ -62,7 +68,7 @@ export async function demoCommand(args: string[]): Promise<number> {
 async function preview(file: string): Promise<string> {
   const handle = await open(file, 'r');
   try {
-    const buffer = Buffer.alloc(160);
+    const buffer = Buffer.alloc(150);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
     return `${buffer.subarray(0, bytesRead).toString('utf8').replace(/\s+/g, ' ')}…`;
   } finally {

@@ -1,14 +1,8 @@
-import path from 'node:path';
 import { InvalidInputError, errorMessage } from '../../functions/common/errors.js';
 import { parseInput } from '../../functions/common/validation.js';
 import { mftExportInputSchema, type MftExportInput } from '../../functions/mft/model.js';
-import { mftRuntimeFromEnvironment, type MftRuntime } from '../../functions/mft/runtime.js';
-import { runMftExport } from '../../local/run-export.js';
-import type { LocalRunResult } from '../../local/state-machine-runner.js';
-import { startTwin, type Twin } from '../../local/twin.js';
-import { startAwsExecution } from '../aws-execution.js';
-import { MFT_STEPS, MFT_TRANSIENT, createProgress } from '../progress.js';
-import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, parseInteger, type Output } from '../usage.js';
+import { parseTarget, runOnTarget } from '../run-target.js';
+import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, parseInteger } from '../usage.js';
 
 export const RUN_MFT_HELP = `Usage: audit-export run mft [options]
 
@@ -64,20 +58,6 @@ const OPTIONS = {
   'twin-dir': { type: 'string' },
 } as const;
 
-export interface RunSummary {
-  source: string;
-  status: 'SUCCEEDED' | 'FAILED';
-  target: string;
-  executionArn: string;
-  window?: { start: string; end: string };
-  reportId?: string;
-  objects: { bucket: string; key: string; bytes: number; sha256?: string }[];
-  error?: string;
-  cause?: string;
-  stateTransitions?: number;
-  durationMs: number;
-}
-
 export async function runMftCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs(args, OPTIONS, 'run mft');
   if (values.help) {
@@ -85,14 +65,8 @@ export async function runMftCommand(args: string[]): Promise<number> {
     return EXIT_OK;
   }
   const input = mftInputFromArgs(values);
-  const target = values.target ?? 'twin';
-  if (!['twin', 'env', 'aws'].includes(target)) throw new UsageError(`--target must be twin, env or aws (got ${target})`);
   const output = createOutput(values.json ?? false);
-
-  const summary =
-    target === 'aws'
-      ? await startAwsExecution('mft', input, output)
-      : await runLocally(target as 'twin' | 'env', input, output, values['twin-dir']);
+  const summary = await runOnTarget({ source: 'mft', target: parseTarget(values.target), input, output, twinDir: values['twin-dir'] });
   output.result(summary);
   return summary.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILED;
 }
@@ -155,66 +129,4 @@ function cliWording(message: string): string {
     .replace(/filters\.sourceIp/g, '--source-ip')
     .replace(/filters\.actor/g, '--actor')
     .replace(/^type:/, '--type:');
-}
-
-async function runLocally(
-  target: 'twin' | 'env',
-  input: MftExportInput,
-  output: Output,
-  twinDir: string | undefined,
-): Promise<RunSummary> {
-  let twin: Twin | undefined;
-  let runtime: MftRuntime;
-  if (target === 'twin') {
-    output.info('starting the local twin (MFT emulator, local S3)…');
-    twin = await startTwin({ directory: twinDir ?? path.resolve('.twin'), xray: false });
-    runtime = twin.mftRuntime();
-  } else {
-    runtime = await mftRuntimeFromEnvironment();
-  }
-  try {
-    const started = Date.now();
-    const result = await runMftExport(runtime, {
-      input,
-      waitMs: twin?.waitMs,
-      retryMs: twin?.retryMs,
-      onEvent: createProgress({
-        write: (text) => (output.json ? process.stderr : process.stdout).write(text),
-        isTTY: Boolean((output.json ? process.stderr : process.stdout).isTTY),
-        steps: MFT_STEPS,
-        transient: MFT_TRANSIENT,
-      }),
-    });
-    const summary = summarize('mft', target, result, Date.now() - started);
-    if (summary.status === 'SUCCEEDED' && twin) {
-      for (const object of summary.objects) output.info(`local file: ${path.relative(process.cwd(), twin.s3.objectPath(object.key))}`);
-    }
-    if (summary.status === 'FAILED') output.info(`✗ ${summary.error}: ${summary.cause}`);
-    return summary;
-  } finally {
-    await twin?.close();
-  }
-}
-
-export function summarize(source: string, target: string, result: LocalRunResult, durationMs: number): RunSummary {
-  const out = (result.output ?? {}) as {
-    window?: { start: string; end: string };
-    reportId?: string;
-    object?: RunSummary['objects'][number];
-    objects?: RunSummary['objects'];
-  };
-  const summary: RunSummary = {
-    source,
-    status: result.status,
-    target,
-    executionArn: result.executionArn,
-    objects: out.objects ?? (out.object ? [out.object] : []),
-    stateTransitions: result.stateTransitions,
-    durationMs,
-  };
-  if (out.window) summary.window = out.window;
-  if (out.reportId) summary.reportId = out.reportId;
-  if (result.error) summary.error = result.error;
-  if (result.cause) summary.cause = result.cause;
-  return summary;
 }

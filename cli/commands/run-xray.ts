@@ -1,0 +1,102 @@
+import { errorMessage } from '../../functions/common/errors.js';
+import { parseInput } from '../../functions/common/validation.js';
+import { xrayExportInputSchema, type XrayExportInput } from '../../functions/xray/model.js';
+import { parseTarget, runOnTarget } from '../run-target.js';
+import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs } from '../usage.js';
+
+export const RUN_XRAY_HELP = `Usage: audit-export run xray [options]
+
+Exports JFrog Xray Curation audit events (approved/blocked packages) for [start, end) into S3 by
+running the Xray state machine (state-machines/xray-audit-export.asl.json): the range is cut into
+windows, and each window is paged with order_by=id, direction=asc, num_of_rows=2000.
+
+Range (default: the last 24 hours, ending at the current minute):
+  --start ISO              range start, inclusive (e.g. 2026-10-01T00:00:00Z)
+  --end ISO                range end, exclusive (default: the current minute)
+  --lookback-hours N       range length when --start is not given (default 24)
+  --window-hours N         window size, at most 168 (default 168, as the vendor's example)
+
+Events:
+  --format json|csv        json: gzip NDJSON, one event per line; csv: the vendor's CSV, gzip (default json)
+  --dry-run                export the Dry Run tab (one event per dry-run policy), stored apart
+
+Where it runs (default: twin):
+  --target twin|env|aws    as for \`audit-export run mft\` (env reads XRAY_BASE_URL, XRAY_ACCESS_TOKEN, EXPORT_BUCKET, ...)
+
+Output:
+  --json                   progress on stderr; the last stdout line is a JSON summary
+  -h, --help               this help
+
+Examples:
+  audit-export run xray
+  audit-export run xray --start 2026-10-01T00:00:00Z --end 2026-10-31T00:00:00Z --format csv
+  audit-export run xray --dry-run --json
+
+Exit codes: 0 exported, 1 the export failed, 2 bad arguments or configuration.`;
+
+const OPTIONS = {
+  start: { type: 'string' },
+  end: { type: 'string' },
+  'lookback-hours': { type: 'string' },
+  'window-hours': { type: 'string' },
+  format: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  target: { type: 'string' },
+  json: { type: 'boolean' },
+  'twin-dir': { type: 'string' },
+} as const;
+
+export async function runXrayCommand(args: string[]): Promise<number> {
+  const { values } = parseCommandArgs(args, OPTIONS, 'run xray');
+  if (values.help) {
+    process.stdout.write(`${RUN_XRAY_HELP}\n`);
+    return EXIT_OK;
+  }
+  const input = xrayInputFromArgs(values);
+  const output = createOutput(values.json ?? false);
+  const summary = await runOnTarget({ source: 'xray', target: parseTarget(values.target), input, output, twinDir: values['twin-dir'] });
+  output.result(summary);
+  return summary.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILED;
+}
+
+export function xrayInputFromArgs(values: Record<string, string | boolean | undefined>): XrayExportInput {
+  const input: Record<string, unknown> = { format: values.format ?? 'json', dryRun: values['dry-run'] ?? false };
+  const number = (flag: string) => {
+    const raw = values[flag] as string | undefined;
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--${flag} must be a positive number (got ${JSON.stringify(raw)})`);
+    return value;
+  };
+  const lookback = number('lookback-hours');
+  const windowHours = number('window-hours');
+  if (windowHours !== undefined) input.windowHours = windowHours;
+  const start = values.start as string | undefined;
+  const end = values.end as string | undefined;
+  if (start || end) {
+    const endValue = end ?? new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
+    const endMs = Date.parse(endValue);
+    input.window = {
+      start: start ?? (Number.isNaN(endMs) ? endValue : new Date(endMs - (lookback ?? 24) * 3_600_000).toISOString()),
+      end: endValue,
+    };
+  } else if (lookback !== undefined) {
+    input.lookbackHours = lookback;
+  }
+  try {
+    const parsed = parseInput(xrayExportInputSchema, input, 'arguments');
+    if (parsed.window && !(Date.parse(parsed.window.start) < Date.parse(parsed.window.end))) {
+      throw new UsageError(`--start (${parsed.window.start}) must be earlier than --end (${parsed.window.end})`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    const message = errorMessage(error)
+      .replace('Invalid arguments: ', '')
+      .replace(/window\.start/g, '--start')
+      .replace(/window\.end/g, '--end')
+      .replace(/windowHours/g, '--window-hours')
+      .replace(/^format:/, '--format:');
+    throw new UsageError(message, 'see `audit-export run xray --help`');
+  }
+  return input as XrayExportInput;
+}

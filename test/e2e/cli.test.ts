@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/** The `audit-export` command as a user runs it: a child process, its exit code, stdout and stderr. */
+
+const BIN = path.resolve('bin/audit-export.mjs');
+let directory: string;
+
+beforeAll(async () => {
+  directory = await mkdtemp(path.join(os.tmpdir(), 'cli-e2e-'));
+});
+afterAll(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+function cli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: directory, env: { ...process.env, AUDIT_EXPORT_TARGET: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function lastJsonLine(stdout: string) {
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as Record<string, any>;
+}
+
+describe('audit-export CLI', () => {
+  it('runs an MFT export on the twin and ends stdout with a JSON summary', async () => {
+    const { code, stdout, stderr } = await cli([
+      'run', 'mft', '--start', '2026-11-01T00:00:00Z', '--end', '2026-11-01T06:00:00Z', '--type', 'csv', '--action', 'Delete', '--json',
+    ]);
+    expect(code, stderr).toBe(0);
+    const summary = lastJsonLine(stdout);
+    expect(summary).toMatchObject({
+      source: 'mft',
+      status: 'SUCCEEDED',
+      target: 'twin',
+      window: { start: '2026-11-01T00:00:00.000Z', end: '2026-11-01T06:00:00.000Z' },
+    });
+    expect(summary.reportId).toMatch(/\.csv$/);
+    expect(summary.objects[0]).toMatchObject({ bucket: 'audit-export-twin' });
+    expect(summary.objects[0].key).toMatch(/^source=mft\/.*\/dt=2026-11-01\/20261101T000000Z--20261101T060000Z\.csv$/);
+    expect(summary.objects[0].bytes).toBeGreaterThan(0);
+    expect(stderr).toContain('report deleted on the server');
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('runs an Xray export on the twin', async () => {
+    const { code, stdout, stderr } = await cli(['run', 'xray', '--lookback-hours', '72', '--format', 'csv', '--json']);
+    expect(code, stderr).toBe(0);
+    const summary = lastJsonLine(stdout);
+    expect(summary).toMatchObject({ source: 'xray', status: 'SUCCEEDED' });
+    expect(summary.events).toBeGreaterThan(0);
+  });
+
+  it.each([
+    [['run', 'mft', '--type', 'xml'], /--type/],
+    [['run', 'mft', '--start', '2026-02-01T00:00:00Z', '--end', '2026-01-01T00:00:00Z'], /must be earlier than/],
+    [['run', 'mft', '--start', 'yesterday'], /ISO-8601/],
+    [['run', 'mft', '--action', 'Patch'], /unknown action "Patch"/],
+    [['run', 'mft', '--source-ip', '999.1.1.1'], /IPv4 or IPv6/],
+    [['run', 'mft', '--actor', 'x'.repeat(321)], /320 characters/],
+    [['run', 'mft', '--bogus'], /Unknown option '--bogus'/],
+    [['run', 'mft', '--target', 'mars'], /--target must be twin, env or aws/],
+    [['run', 'xray', '--window-hours', '500'], /--window-hours/],
+    [['run', 'xray', '--format', 'xml'], /--format/],
+    [['run', 'salesforce'], /unknown command "run salesforce"/],
+  ])('rejects %j with exit code 2 and a clear message', async (args, message) => {
+    const { code, stderr, stdout } = await cli(args);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+    expect(stdout).toBe('');
+  });
+
+  it('fails with exit code 2 and names the missing settings when --target env is not configured', async () => {
+    const { code, stderr } = await cli(['run', 'mft', '--target', 'env']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/MFT_BASE_URL: is required/);
+    expect(stderr).toMatch(/EXPORT_BUCKET/);
+  });
+
+  it('prints help with examples for every command', async () => {
+    for (const command of [['--help'], ['run', 'mft', '--help'], ['run', 'xray', '--help'], ['emulate', '--help'], ['demo', '--help']]) {
+      const { code, stdout } = await cli(command);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/Usage: audit-export/);
+    }
+  });
+
+  it('emulate prints one JSON line, writes the key with mode 0600, and stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, [BIN, 'emulate', '--events', '1000', '--seed', '7'], { cwd: directory });
+    const line = await new Promise<string>((resolve, reject) => {
+      let buffer = '';
+      child.stdout.on('data', (chunk) => {
+        buffer += chunk;
+        if (buffer.includes('\n')) resolve(buffer.split('\n')[0]!);
+      });
+      child.on('error', reject);
+      child.on('close', (code) => reject(new Error(`exited early with ${code}`)));
+    });
+    const info = JSON.parse(line);
+    expect(info.mft).toMatchObject({ baseUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), tenantId: expect.any(String), kid: expect.any(String) });
+    expect(info.xray).toMatchObject({ baseUrl: expect.stringMatching(/^http:/), username: expect.any(String) });
+    expect((await stat(info.mft.privateKeyFile)).mode & 0o777).toBe(0o600);
+    const health = await fetch(`${info.xray.baseUrl}/xray/api/v1/curation/audit/packages`);
+    expect(health.status).toBe(401);
+    child.removeAllListeners('close');
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
