@@ -1,0 +1,270 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { mftFiltersSchema } from '../functions/mft/model.js';
+
+/**
+ * The deployment's typed configuration. It comes from cdk.json (context key `audit-export`) or from a JSON
+ * file named with `-c config=path/to/config.json`; see infra/config.example.json and infra/README.md.
+ * Anything wrong fails `cdk synth` with one message naming every bad field.
+ */
+
+/** Retention periods CloudWatch Logs accepts (days). */
+const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const httpsUrl = (example: string) =>
+  z
+    .string({ message: `is required, e.g. ${example}` })
+    .refine((value) => {
+      try {
+        const url = new URL(value);
+        return url.protocol === 'https:' && !url.username && !url.password;
+      } catch {
+        return false;
+      }
+    }, `must be an https URL (e.g. ${example})`)
+    .transform((value) => value.replace(/\/+$/, ''));
+
+/** An EventBridge Scheduler expression: rate(...), cron(6 fields) or at(...). */
+const scheduleExpression = (example: string) =>
+  z
+    .string({ message: `is required, e.g. ${example}` })
+    .refine(
+      (value) =>
+        /^rate\(\s*[1-9]\d*\s+(minute|minutes|hour|hours|day|days)\s*\)$/.test(value) ||
+        /^cron\(\s*\S+(\s+\S+){5}\s*\)$/.test(value) ||
+        /^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$/.test(value),
+      `must be an EventBridge Scheduler expression: rate(1 hour), cron(0 * * * ? *) (6 fields) or at(2026-01-01T00:00:00) (e.g. ${example})`,
+    );
+
+const positiveInt = (max: number) => z.number().int().positive().max(max);
+
+const logRetentionDays = z
+  .number()
+  .refine((value) => (LOG_RETENTION_DAYS as readonly number[]).includes(value), {
+    message: `must be one of the CloudWatch Logs retention periods: ${LOG_RETENTION_DAYS.join(', ')}`,
+  });
+
+const bucketName = z
+  .string()
+  .regex(
+    /^(?!xn--)(?!.*-s3alias$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+    'must be a valid S3 bucket name (3-63 characters: lower-case letters, digits, dots and hyphens)',
+  );
+
+const mftSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    baseUrl: httpsUrl('https://api.us.mft.progress.com').default('https://api.us.mft.progress.com'),
+    /**
+     * The tenant id is not secret (it names the S3 folder). Set it here and the PlanExport function never reads
+     * the credentials secret; leave it out and PlanExport is allowed to read the secret to learn it.
+     */
+    tenantId: z.string().min(1).max(128).optional(),
+    schedule: scheduleExpression('cron(0 * * * ? *)').default('cron(0 * * * ? *)'),
+    /** Window length of a scheduled run: it ends at the current minute. Match the schedule's period. */
+    lookbackHours: z.number().positive().max(24 * 366).default(1),
+    pollIntervalSeconds: positiveInt(300).default(15),
+    maxWaitSeconds: positiveInt(86_400).default(900),
+    type: z.enum(['json', 'csv']).default('json'),
+    /** Filters every scheduled run applies (the same names as the execution input / the CLI flags). */
+    filters: mftFiltersSchema.default({}),
+  })
+  .strict();
+
+const xraySchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** The JFrog Platform URL. */
+    baseUrl: httpsUrl('https://acme.jfrog.io').optional(),
+    /** Names the S3 folder (tenant=...); by default the platform URL's host name. */
+    tenant: z.string().min(1).max(128).optional(),
+    schedule: scheduleExpression('cron(0 * * * ? *)').default('cron(0 * * * ? *)'),
+    /** Range of a scheduled run: it ends at the current minute. Match the schedule's period. */
+    lookbackHours: z.number().positive().max(24 * 366).default(1),
+    /** The range is cut into windows of at most this many hours (one Map iteration each). */
+    windowHours: z.number().positive().max(168).default(168),
+    format: z.enum(['json', 'csv']).default('json'),
+    /** Events per gzip part object. */
+    eventsPerPart: positiveInt(10_000_000).default(100_000),
+  })
+  .strict();
+
+export const auditExportConfigSchema = z
+  .object({
+    stackName: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must start with a letter and hold only letters, digits and hyphens')
+      .default('AuditExport'),
+    /** Where to deploy; by default the account and region of the CLI's credentials. */
+    env: z.object({ account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional(), region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1').optional() }).strict().default({}),
+    bucket: z
+      .object({
+        /** A fixed name; by default CloudFormation generates one. */
+        name: bucketName.optional(),
+        /** Key prefix under which every export lands (before `source=.../`). */
+        exportPrefix: z
+          .string()
+          .regex(/^([A-Za-z0-9._-]+\/)*$/, 'must be empty or folder names each ending in "/" (e.g. audit/)')
+          .default(''),
+        transitionToInfrequentAccessAfterDays: z.number().int().min(30).default(30),
+        transitionToGlacierAfterDays: z.number().int().positive().optional(),
+        /** Delete exports this many days after they were written; absent = keep forever. */
+        expireAfterDays: z.number().int().positive().optional(),
+        noncurrentVersionExpirationDays: positiveInt(3650).default(30),
+        accessLogsExpireAfterDays: positiveInt(3650).default(365),
+        /** `retain` keeps the buckets, table and secrets when the stack is deleted. */
+        removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+      })
+      .strict()
+      .default({
+        exportPrefix: '',
+        transitionToInfrequentAccessAfterDays: 30,
+        noncurrentVersionExpirationDays: 30,
+        accessLogsExpireAfterDays: 365,
+        removalPolicy: 'retain',
+      }),
+    alarms: z
+      .object({
+        email: z.email('must be an e-mail address').optional(),
+        /** Alarm when a source's checkpoint is older than this. */
+        checkpointLagSeconds: positiveInt(30 * 86_400).default(6 * 3600),
+      })
+      .strict()
+      .default({ checkpointLagSeconds: 6 * 3600 }),
+    logRetentionDays: logRetentionDays.default(365),
+    sources: z
+      .object({
+        mft: mftSchema.default(mftSchema.parse({})),
+        xray: xraySchema.default(xraySchema.parse({})),
+      })
+      .strict()
+      .default({ mft: mftSchema.parse({}), xray: xraySchema.parse({}) }),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const { mft, xray } = config.sources;
+    if (!mft.enabled && !xray.enabled) {
+      ctx.addIssue({ code: 'custom', path: ['sources'], message: 'must enable at least one source (mft or xray)' });
+    }
+    if (xray.enabled && !xray.baseUrl) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sources', 'xray', 'baseUrl'],
+        message: 'is required when the xray source is enabled (e.g. https://acme.jfrog.io)',
+      });
+    }
+    for (const [name, source] of [['mft', mft], ['xray', xray]] as const) {
+      if (!source.enabled) continue;
+      const period = ratePeriodSeconds(source.schedule);
+      if (period !== undefined && source.lookbackHours * 3600 < period) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sources', name, 'lookbackHours'],
+          message: `(${source.lookbackHours} h) is shorter than the schedule's period ${source.schedule}: scheduled windows would leave gaps`,
+        });
+      }
+    }
+    const { transitionToInfrequentAccessAfterDays: ia, transitionToGlacierAfterDays: glacier, expireAfterDays } =
+      config.bucket;
+    if (glacier !== undefined && glacier <= ia) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['bucket', 'transitionToGlacierAfterDays'],
+        message: `must be later than transitionToInfrequentAccessAfterDays (${ia})`,
+      });
+    }
+    if (expireAfterDays !== undefined && expireAfterDays <= Math.max(ia, glacier ?? 0)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['bucket', 'expireAfterDays'],
+        message: 'must be later than the storage-class transitions',
+      });
+    }
+  });
+
+export type AuditExportConfig = z.output<typeof auditExportConfigSchema>;
+export type AuditExportConfigInput = z.input<typeof auditExportConfigSchema>;
+
+export class AuditExportConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AuditExportConfigError';
+  }
+}
+
+function ratePeriodSeconds(expression: string): number | undefined {
+  const match = /^rate\(\s*(\d+)\s+(minute|hour|day)s?\s*\)$/.exec(expression);
+  if (!match) return undefined;
+  const unit = { minute: 60, hour: 3600, day: 86_400 }[match[2] as 'minute' | 'hour' | 'day'];
+  return Number(match[1]) * unit;
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  const path = issue.path.length ? issue.path.join('.') : '(the configuration)';
+  if (issue.code === 'unrecognized_keys') return `${path} has unknown field(s) ${issue.keys.join(', ')}`;
+  if (issue.code === 'too_small' && typeof issue.minimum !== 'object') {
+    return `${path} must be ${issue.inclusive ? 'at least' : 'greater than'} ${issue.minimum}`;
+  }
+  if (issue.code === 'too_big' && typeof issue.maximum !== 'object') {
+    return `${path} must be ${issue.inclusive ? 'at most' : 'less than'} ${issue.maximum}`;
+  }
+  if (issue.code === 'invalid_type') {
+    return /received undefined/.test(issue.message) ? `${path} is required` : `${path} must be ${article(issue.expected)}`;
+  }
+  return `${path} ${issue.message}`;
+}
+
+function article(type: string): string {
+  return `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
+}
+
+/** Validates a configuration object; throws one readable error naming every problem. */
+export function parseConfig(value: unknown): AuditExportConfig {
+  const result = auditExportConfigSchema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  throw new AuditExportConfigError(
+    `Invalid audit-export configuration: ${result.error.issues.map(describe).join('; ')}`,
+  );
+}
+
+/** The context keys read by the app: `audit-export` (an object) and `config` (a JSON file path). */
+export const CONFIG_CONTEXT_KEY = 'audit-export';
+export const CONFIG_FILE_CONTEXT_KEY = 'config';
+
+/**
+ * Loads the configuration: from the file named by `-c config=...` if given, else from the `audit-export`
+ * context (cdk.json). A context value given on the command line arrives as a string and is parsed as JSON.
+ */
+export function loadConfig(tryGetContext: (key: string) => unknown, cwd = process.cwd()): AuditExportConfig {
+  const file = tryGetContext(CONFIG_FILE_CONTEXT_KEY);
+  if (typeof file === 'string' && file) {
+    const path = resolve(cwd, file);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      throw new AuditExportConfigError(`Invalid audit-export configuration: cannot read the config file ${path}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new AuditExportConfigError(
+        `Invalid audit-export configuration: ${path} is not valid JSON (${(error as Error).message})`,
+      );
+    }
+    return parseConfig(parsed);
+  }
+  let value = tryGetContext(CONFIG_CONTEXT_KEY);
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      throw new AuditExportConfigError(`Invalid audit-export configuration: context ${CONFIG_CONTEXT_KEY} is not valid JSON`);
+    }
+  }
+  return parseConfig(value);
+}

@@ -1,0 +1,217 @@
+import { isAbsolute, join } from 'node:path';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+
+/** One row of a source's function table (e.g. MFT_FUNCTIONS): the ASL placeholder it fills → id and entry file. */
+export interface SourceFunctionSpec {
+  readonly id: string;
+  /** Handler file, relative to the project root. */
+  readonly entry: string;
+}
+
+/** What one function of the table gets beyond the defaults. */
+export interface SourceFunctionSettings {
+  readonly memorySize?: number;
+  readonly timeout?: Duration;
+  /** Extra environment, merged over the source's shared environment. */
+  readonly environment?: Record<string, string>;
+  /** The function's permissions beyond writing its own logs and traces: exactly these statements. */
+  readonly statements?: iam.PolicyStatement[];
+  /** cdk-nag findings on this function's role, each with the reason it is acceptable. */
+  readonly acknowledge?: { id: string; reason: string }[];
+}
+
+export interface SourceExportProps<P extends string> {
+  /** Short source name (`mft`, `xray`): names, the checkpoint-lag dimension. */
+  readonly source: string;
+  /** The ASL file both the local twin and AWS run; relative paths are resolved against projectRoot. */
+  readonly aslFile: string;
+  /** Placeholder (without `${}`) → function. Every placeholder the ASL uses must be here. */
+  readonly functions: Readonly<Record<P, SourceFunctionSpec>>;
+  /** The repository root: the esbuild working directory, holding package-lock.json. */
+  readonly projectRoot: string;
+  /** Environment every function of the source gets. */
+  readonly environment: Record<string, string>;
+  readonly functionSettings?: Partial<Record<P, SourceFunctionSettings>>;
+  /** EventBridge Scheduler expression. */
+  readonly schedule: string;
+  /** Execution input of a scheduled run. */
+  readonly scheduleInput?: Record<string, unknown>;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+  /** Failed and timed-out executions alarm here. */
+  readonly alarmTopic: sns.ITopic;
+}
+
+/** Lambda defaults: API calls are short; a function that moves data gets more (see functionSettings). */
+const DEFAULT_MEMORY_MB = 256;
+const DEFAULT_TIMEOUT = Duration.minutes(2);
+
+/**
+ * One export source in AWS: a NodejsFunction per row of its function table, the state machine from its ASL
+ * file with each `${Placeholder}` replaced by that function's ARN, a schedule that starts it, and an alarm on
+ * failed or timed-out executions. Each function gets its own role holding only its log group, X-Ray and the
+ * statements passed for it.
+ */
+export class SourceExport<P extends string> extends Construct {
+  readonly functions: Record<P, NodejsFunction>;
+  readonly stateMachine: sfn.StateMachine;
+  readonly schedule: scheduler.Schedule;
+  readonly executionsAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: SourceExportProps<P>) {
+    super(scope, id);
+    const aslPath = isAbsolute(props.aslFile) ? props.aslFile : join(props.projectRoot, props.aslFile);
+
+    this.functions = {} as Record<P, NodejsFunction>;
+    for (const placeholder of Object.keys(props.functions) as P[]) {
+      const spec = props.functions[placeholder];
+      const settings: SourceFunctionSettings = props.functionSettings?.[placeholder] ?? {};
+      this.functions[placeholder] = this.createFunction(spec, settings, props);
+    }
+
+    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
+      logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-${props.source}-export`,
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: `${Stack.of(this).stackName}-${props.source}-export`,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromFile(aslPath),
+      definitionSubstitutions: Object.fromEntries(
+        (Object.keys(this.functions) as P[]).map((placeholder) => [placeholder, this.functions[placeholder].functionArn]),
+      ),
+      // ALL events, but never the execution input/output: it holds sealed tokens and report ids only, yet
+      // the log group is readable by more people than the execution history.
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+      tracingEnabled: true,
+    });
+    // Exactly the unqualified function ARNs the ASL names (grantInvoke would add `<arn>:*` for versions).
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'InvokeTaskFunctions',
+        actions: ['lambda:InvokeFunction'],
+        resources: (Object.keys(this.functions) as P[]).map((placeholder) => this.functions[placeholder].functionArn),
+      }),
+    );
+    Validations.of(this.stateMachine).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'Added by CDK for state machine logging and tracing: the CloudWatch Logs delivery APIs (logs:CreateLogDelivery, ' +
+          'logs:*LogDelivery*, logs:PutResourcePolicy, logs:DescribeResourcePolicies, logs:DescribeLogGroups) and ' +
+          'xray:PutTraceSegments/PutTelemetryRecords/GetSamplingRules/GetSamplingTargets support no resource-level permissions.',
+      },
+    );
+
+    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+      description: `Starts the ${props.source} audit export (scheduled run: the window ends now)`,
+      schedule: scheduler.ScheduleExpression.expression(props.schedule),
+      target: new schedulerTargets.StepFunctionsStartExecution(this.stateMachine, {
+        input: scheduler.ScheduleTargetInput.fromObject(props.scheduleInput ?? {}),
+        retryAttempts: 2,
+      }),
+    });
+
+    const failures = new cloudwatch.MathExpression({
+      label: 'Failed or timed-out executions',
+      expression: 'failed + timedOut',
+      usingMetrics: {
+        failed: this.stateMachine.metricFailed({ statistic: 'Sum', period: Duration.minutes(5) }),
+        timedOut: this.stateMachine.metricTimedOut({ statistic: 'Sum', period: Duration.minutes(5) }),
+      },
+      period: Duration.minutes(5),
+    });
+    this.executionsAlarm = new cloudwatch.Alarm(this, 'ExecutionsFailedAlarm', {
+      alarmDescription: `An ${props.source} audit export execution failed or timed out; see the execution history of ${this.stateMachine.node.path}`,
+      metric: failures,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.executionsAlarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
+  }
+
+  private createFunction(spec: SourceFunctionSpec, settings: SourceFunctionSettings, props: SourceExportProps<P>) {
+    const logGroup = new logs.LogGroup(this, `${spec.id}Logs`, {
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+    // Its own role, without the AWSLambdaBasicExecutionRole managed policy (which allows every log group).
+    const role = new iam.Role(this, `${spec.id}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of the ${spec.id} Lambda (audit-export)`,
+    });
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteOwnLogs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [`${logGroup.logGroupArn}:*`],
+      }),
+    );
+    for (const statement of settings.statements ?? []) role.addToPolicy(statement);
+
+    const fn = new NodejsFunction(this, spec.id, {
+      description: `audit-export ${props.source}: ${spec.entry}`,
+      entry: join(props.projectRoot, spec.entry),
+      handler: 'handler',
+      projectRoot: props.projectRoot,
+      depsLockFilePath: join(props.projectRoot, 'package-lock.json'),
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: settings.memorySize ?? DEFAULT_MEMORY_MB,
+      timeout: settings.timeout ?? DEFAULT_TIMEOUT,
+      role,
+      logGroup,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+        ...settings.environment,
+      },
+      bundling: {
+        forceDockerBundling: false,
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        format: OutputFormat.ESM,
+        target: 'node22',
+        mainFields: ['module', 'main'],
+        // Bundle the AWS SDK too: the versions in package-lock.json are the ones the tests ran against.
+        externalModules: [],
+        // Some CommonJS dependencies call require(); give the ESM bundle one.
+        banner: "import { createRequire as __auditExportCreateRequire } from 'node:module'; const require = __auditExportCreateRequire(import.meta.url);",
+      },
+    });
+    // The log statement targets the group's ARN (a token), so CDK cannot see it as an exact resource.
+    Validations.of(role).acknowledge(
+      {
+        id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(logGroup.node.defaultChild as logs.CfnLogGroup)}.Arn>:*]`,
+        reason: 'logs:CreateLogStream/PutLogEvents on the streams of this function\'s own log group only; stream names are chosen by Lambda at run time.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'X-Ray tracing (tracing: ACTIVE): xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.',
+      },
+    );
+    for (const ack of settings.acknowledge ?? []) Validations.of(role).acknowledge(ack);
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: 'Node.js 22 is the runtime this project pins (package.json `node` devDependency) and tests against; move with the pin.',
+    });
+    return fn;
+  }
+}
