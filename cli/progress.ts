@@ -65,27 +65,40 @@ export function formatBytes(bytes: number): string {
 }
 
 /** Progress lines of the MFT state machine. */
+/** Describes a run's windows: the plan step of both state machines. */
+function planLine(out: any, unit: string): string {
+  const windows = out.windows ?? out.groups ?? [];
+  if (out.run?.skipped) return `skipped: ${out.run.skipped}`;
+  if (!windows.length) return `nothing to export yet (checkpoint ${out.run?.watermarkBefore ?? 'none'})`;
+  const mode = out.run?.mode === 'scheduled' ? `scheduled, from checkpoint ${out.run.watermarkBefore ?? '(first run)'}` : 'manual window';
+  return `${windows.length} ${unit} from ${windows[0].start} to ${windows[windows.length - 1].end} (${mode})`;
+}
+
+const shortWindow = (window: { start: string; end: string }) => `${window.start.slice(0, 16)}→${window.end.slice(11, 16)}`;
+
+/** Progress lines of the MFT state machine. */
 export const MFT_STEPS: Record<string, StepFormatter> = {
-  PlanExport: (out) =>
-    `window ${out.plan.window.start} → ${out.plan.window.end} (${out.plan.type}, filters ${out.plan.filtersId})`,
+  PlanExport: (out) => `${planLine(out, 'window(s)')}, ${out.plan.type}, filters ${out.plan.filtersId}`,
   IssueToken: () => 'access token issued (kept sealed in the execution state)',
-  CreateReport: (out) => `report ${out.report.id} requested`,
+  CreateReport: (out) => `${shortWindow(out.window)}  report ${out.report.id} requested`,
   CheckReport: (out) =>
     out.poll.status === 'InProgress'
-      ? `report in progress (${out.poll.waitedSeconds} s)`
-      : `report ${out.poll.status.toLowerCase()} (${out.poll.size ?? '?'} bytes)`,
-  CopyReportToS3: (out) => `copied ${formatBytes(out.object.bytes)} to s3://${out.object.bucket}/${out.object.key}`,
-  DeleteReport: (out) => (out.deletion.deleted ? 'report deleted on the server' : 'report was already deleted'),
-  DeleteReportAfterError: (out) => (out.cleanup ? 'report deleted on the server after the failure' : undefined),
+      ? `${shortWindow(out.window)}  report in progress (${out.poll.waitedSeconds} s)`
+      : `${shortWindow(out.window)}  report ${out.poll.status.toLowerCase()} (${out.poll.size ?? '?'} bytes)`,
+  CopyReportToS3: (out) =>
+    `${shortWindow(out.window)}  ${out.object.records.toLocaleString('en-US')} records, ${formatBytes(out.object.bytes)} → ${out.object.key}`,
+  DeleteReport: (out) => (out.deletion.deleted ? `${shortWindow(out.window)}  report deleted on the server` : undefined),
+  DeleteReportAfterError: (out) => (out.cleanup ? `${shortWindow(out.window)}  report deleted on the server after the failure` : undefined),
+  CommitRun: (out) => out.commit.message,
 };
-export const MFT_TRANSIENT = new Set(['CheckReport']);
+export const MFT_TRANSIENT = new Set<string>();
 
 /** Progress lines of the Xray state machine (ExportPages runs inside the Map, once per invocation). */
 export const XRAY_STEPS: Record<string, StepFormatter> = {
-  PlanExport: (out) =>
-    `${out.windows.length} window(s) from ${out.windows[0]?.start} to ${out.windows[out.windows.length - 1]?.end} ` +
-    `(${out.plan.format}${out.plan.dryRun ? ', dry-run events' : ''})`,
+  PlanExport: (out) => `${planLine(out, 'group(s) of windows')}, ${out.plan.format}${out.plan.dryRun ? ', dry-run events' : ''}`,
   ExportPages: (out) =>
-    `window ${out.window.start.slice(0, 16)} → ${out.window.end.slice(0, 16)}: ${out.progress.events.toLocaleString('en-US')} events, ` +
-    `${out.progress.parts} part(s)${out.progress.splits ? `, split ${out.progress.splits}×` : ''}${out.progress.done ? ' ✓' : ' …'}`,
+    `${out.group.start.slice(0, 16)} → ${out.group.end.slice(0, 16)}: ${out.progress.windowsDone} window(s), ` +
+    `${out.progress.events.toLocaleString('en-US')} events, ${out.progress.parts} part(s)` +
+    `${out.progress.splits ? `, split ${out.progress.splits}×` : ''}${out.progress.done ? ' ✓' : ' …'}`,
+  CommitRun: (out) => out.commit.message,
 };

@@ -27,7 +27,11 @@ export interface RunSummary {
   executionArn: string;
   window?: { start: string; end: string };
   reportId?: string;
+  reportIds?: string[];
   objects: StoredObjectSummary[];
+  records?: number;
+  checkpoint?: string | null;
+  message?: string;
   windows?: { window: { start: string; end: string }; events: number; parts: number; bytes: number }[];
   events?: number;
   bytes?: number;
@@ -80,10 +84,10 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
         : await runXrayExport(twin ? twin.xrayRuntime() : xrayRuntimeFromEnvironment(), local);
     const summary = summarize(source, target, result, Date.now() - started);
     if (summary.status === 'FAILED') output.info(`✗ ${summary.error}: ${summary.cause}`);
-    else if (summary.events !== undefined) {
+    if (summary.status === 'SUCCEEDED' && summary.events !== undefined) {
       const seconds = Math.max(summary.durationMs / 1000, 0.001);
       output.info(
-        `✓ ${summary.events.toLocaleString('en-US')} events in ${summary.windows?.length} window(s), ` +
+        `✓ ${summary.events.toLocaleString('en-US')} events in ${summary.windows?.length} group(s) of windows, ` +
           `${formatBytes(summary.bytes ?? 0)} compressed, ${Math.round(summary.events / seconds).toLocaleString('en-US')} events/s`,
       );
     }
@@ -93,32 +97,43 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
   }
 }
 
+/** The state machines' outputs: one result per window (MFT) or per group of windows (Xray). */
+interface WindowResultOutput {
+  window: { start: string; end: string };
+  status: string;
+  reportId?: string;
+  object?: StoredObjectSummary & { records?: number; manifestKey?: string };
+  events?: number;
+  parts?: number;
+  bytes?: number;
+}
+
 export function summarize(source: Source, target: Target, result: LocalRunResult, durationMs: number): RunSummary {
-  const out = (result.output ?? {}) as {
-    window?: { start: string; end: string };
-    reportId?: string;
-    object?: StoredObjectSummary;
-    windows?: RunSummary['windows'];
-  };
+  const out = (result.output ?? {}) as { windows?: WindowResultOutput[]; checkpoint?: string | null; message?: string; mode?: string };
+  const results = out.windows ?? [];
   const summary: RunSummary = {
     source,
     status: result.status,
     target,
     executionArn: result.executionArn,
-    objects: out.object ? [out.object] : [],
+    objects: results.flatMap((window) => (window.object ? [window.object] : [])),
     stateTransitions: result.stateTransitions,
     durationMs,
   };
-  if (out.window) summary.window = out.window;
-  if (out.reportId) summary.reportId = out.reportId;
-  if (out.windows) {
-    summary.windows = out.windows;
-    summary.events = out.windows.reduce((sum, window) => sum + window.events, 0);
-    summary.bytes = out.windows.reduce((sum, window) => sum + window.bytes, 0);
-    const first = out.windows[0]?.window;
-    const last = out.windows[out.windows.length - 1]?.window;
-    if (first && last) summary.window = { start: first.start, end: last.end };
+  if (results.length) summary.window = { start: results[0]!.window.start, end: results[results.length - 1]!.window.end };
+  const reports = results.flatMap((window) => (window.reportId ? [window.reportId] : []));
+  if (reports.length === 1) summary.reportId = reports[0];
+  if (reports.length) summary.reportIds = reports;
+  if (source === 'xray') {
+    summary.windows = results.map((window) => ({ window: window.window, events: window.events ?? 0, parts: window.parts ?? 0, bytes: window.bytes ?? 0 }));
+    summary.events = summary.windows.reduce((sum, window) => sum + window.events, 0);
+    summary.bytes = summary.windows.reduce((sum, window) => sum + window.bytes, 0);
+  } else {
+    summary.records = summary.objects.reduce((sum, object) => sum + ((object as { records?: number }).records ?? 0), 0);
+    summary.bytes = summary.objects.reduce((sum, object) => sum + object.bytes, 0);
   }
+  if (out.checkpoint !== undefined) summary.checkpoint = out.checkpoint;
+  if (out.message) summary.message = out.message;
   if (result.error) summary.error = result.error;
   if (result.cause) summary.cause = result.cause;
   return summary;

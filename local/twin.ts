@@ -4,11 +4,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { HttpClient } from '../functions/common/http.js';
 import { createS3Client } from '../functions/common/s3-writer.js';
 import { LocalKeyTokenSealer } from '../functions/common/token-sealer.js';
-import { buildMftRuntime, type MftRuntime } from '../functions/mft/runtime.js';
+import { CheckpointLedger } from '../functions/common/checkpoints.js';
+import type { Clock } from '../functions/common/clock.js';
+import { buildMftRuntime, mftSchedule, type MftRuntime } from '../functions/mft/runtime.js';
 import { MAX_PAGE_SIZE } from '../functions/xray/model.js';
-import { buildXrayRuntime, type XrayRuntime } from '../functions/xray/runtime.js';
+import { buildXrayRuntime, xraySchedule, type XrayRuntime } from '../functions/xray/runtime.js';
 import { startMftEmulator, type MftEmulator, type MftEmulatorOptions } from '../emulators/mft/index.js';
 import { startXrayEmulator, type XrayEmulator, type XrayEmulatorOptions } from '../emulators/xray/index.js';
+import { startLocalDynamo, type LocalDynamo } from './dynamo-server.js';
 import { startLocalS3, type LocalS3 } from './s3-server.js';
 
 /**
@@ -26,12 +29,17 @@ export interface TwinOptions {
   waitMs?: number;
   /** Retry pauses take this long on the twin (ms). */
   retryMs?: number;
+  /** The clock of the handlers and the emulators (a test can drive time). */
+  clock?: Clock;
 }
 
 export interface Twin {
   directory: string;
   s3: LocalS3;
   s3Client: S3Client;
+  dynamo: LocalDynamo;
+  ledger: CheckpointLedger;
+  clock: Clock;
   mft: MftEmulator;
   xray?: XrayEmulator;
   /** The ES256 private key of the emulator's registered API key, written with mode 0600. */
@@ -48,6 +56,11 @@ export interface MftRuntimeOverrides {
   http: HttpClient;
   maxWaitSeconds: number;
   pollIntervalSeconds: number;
+  windowMinutes: number;
+  lagMinutes: number;
+  initialLookbackHours: number;
+  maxWindows: number;
+  prefix: string;
 }
 
 export interface XrayRuntimeOverrides {
@@ -55,7 +68,13 @@ export interface XrayRuntimeOverrides {
   credentials: { accessToken: string } | { username: string; password: string };
   eventsPerPart: number;
   invocationBudgetMs: number;
-  windowHours: number;
+  windowMinutes: number;
+  groupHours: number;
+  lagMinutes: number;
+  overlapHours: number;
+  initialLookbackHours: number;
+  maxWindows: number;
+  prefix: string;
 }
 
 /** Xray object keys name the platform; the twin's changes port every run, so it gets a stable name. */
@@ -69,12 +88,17 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
   await mkdir(directory, { recursive: true });
   const started: { close(): Promise<void> }[] = [];
   try {
+    const clock = options.clock ?? { now: () => Date.now() };
+    const now = () => clock.now();
     const s3 = await startLocalS3({ directory: path.join(directory, 's3'), bucket });
     started.push(s3);
-    const mft = await startMftEmulator({ seed: options.seed, reportReadyAfterMs: 1500, ...options.mft });
+    const dynamo = await startLocalDynamo();
+    started.push(dynamo);
+    const ledger = new CheckpointLedger(dynamo.client, dynamo.table, clock);
+    const mft = await startMftEmulator({ seed: options.seed, reportReadyAfterMs: 1500, now, ...options.mft });
     started.push(mft);
     const xray =
-      options.xray === false ? undefined : await startXrayEmulator({ seed: options.seed, ...options.xray });
+      options.xray === false ? undefined : await startXrayEmulator({ seed: options.seed, now, ...options.xray });
     if (xray) started.push(xray);
 
     const mftPrivateKeyFile = path.join(directory, 'mft-private-key.pem');
@@ -90,6 +114,9 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
       directory,
       s3,
       s3Client,
+      dynamo,
+      ledger,
+      clock,
       mft,
       xray,
       mftPrivateKeyFile,
@@ -101,13 +128,21 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           credentials: { tenantId: mft.tenantId, kid: mft.kid, privateKeyPem: mft.privateKeyPem },
           sealer,
           s3: s3Client,
-          http: overrides.http ?? new HttpClient({ retry: { baseDelayMs: 50, maxDelayMs: 500, maxElapsedMs: 10_000 } }),
+          clock,
+          ledger,
+          http: overrides.http ?? new HttpClient({ clock, retry: { baseDelayMs: 50, maxDelayMs: 500, maxElapsedMs: 10_000 } }),
           settings: {
             bucket,
+            prefix: overrides.prefix,
             tenantId: mft.tenantId,
-            defaultLookbackHours: 24,
             pollIntervalSeconds: overrides.pollIntervalSeconds ?? 5,
             maxWaitSeconds: overrides.maxWaitSeconds ?? 900,
+            schedule: mftSchedule({
+              windowMinutes: overrides.windowMinutes ?? 60,
+              lagMinutes: overrides.lagMinutes ?? 0,
+              initialLookbackHours: overrides.initialLookbackHours ?? 24,
+              maxWindows: overrides.maxWindows ?? 48,
+            }),
           },
         });
       },
@@ -117,15 +152,24 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           baseUrl: xray.baseUrl,
           credentials: overrides.credentials ?? { accessToken: xray.admin.accessToken },
           s3: s3Client,
-          http: overrides.http ?? new HttpClient({ retry: { baseDelayMs: 50, maxDelayMs: 500, maxElapsedMs: 10_000 } }),
+          clock,
+          ledger,
+          http: overrides.http ?? new HttpClient({ clock, retry: { baseDelayMs: 50, maxDelayMs: 500, maxElapsedMs: 10_000 } }),
           invocationBudgetMs: overrides.invocationBudgetMs ?? 600_000,
           settings: {
             bucket,
+            prefix: overrides.prefix,
             tenant: TWIN_XRAY_TENANT,
-            defaultLookbackHours: 24,
-            defaultWindowHours: overrides.windowHours ?? 168,
             pageSize: MAX_PAGE_SIZE,
             eventsPerPart: overrides.eventsPerPart ?? 100_000,
+            groupHours: overrides.groupHours ?? 168,
+            schedule: xraySchedule({
+              windowMinutes: overrides.windowMinutes ?? 60,
+              lagMinutes: overrides.lagMinutes ?? 0,
+              overlapHours: overrides.overlapHours ?? 2,
+              initialLookbackHours: overrides.initialLookbackHours ?? 24,
+              maxWindows: overrides.maxWindows ?? 24 * 31,
+            }),
           },
         });
       },

@@ -27,7 +27,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   const shown = path.relative(process.cwd(), directory) || '.';
   output.info(`audit-export on the local twin (data under ${shown}/)`);
   // The Xray emulator's dataset: 50,000 events over the last 30 days, so the last 24 hours hold a few thousand.
-  const twin = await startTwin({ directory, xray: { events: 50_000 } });
+  const twin = await startTwin({ directory, xray: { events: 50_000 }, mft: { reportReadyAfterMs: 500 } });
   const summaries: RunSummary[] = [];
   try {
     output.info(`MFT emulator ${twin.mft.baseUrl} · Xray emulator ${twin.xray!.baseUrl} · local S3 ${twin.s3.endpoint} (bucket ${twin.s3.bucket})`);
@@ -41,22 +41,31 @@ export async function demoCommand(args: string[]): Promise<number> {
       if (summary.status !== 'SUCCEEDED') output.info(`${summary.source}: FAILED ${summary.error}: ${summary.cause}`);
     }
     const objects = await listTwinObjects(twin);
-    for (const object of objects) {
-      output.info(`s3://${twin.s3.bucket}/${object.key}  (${formatBytes(object.bytes)})`);
+    for (const source of ['mft', 'xray']) {
+      const mine = objects.filter((object) => object.key.startsWith(`source=${source}/`));
+      const manifests = mine.filter((object) => object.key.endsWith('_manifest.json'));
+      const data = mine.filter((object) => !object.key.endsWith('_manifest.json'));
+      const bytes = data.reduce((sum, object) => sum + object.bytes, 0);
+      output.info(`s3://${twin.s3.bucket}/source=${source}/…  ${manifests.length} windows (one manifest each), ${data.length} data objects, ${formatBytes(bytes)}`);
     }
-    const first = objects.find((object) => object.key.endsWith('.json'));
-    const gz = objects.find((object) => object.key.endsWith('.gz'));
+    const report = objects.find((object) => object.key.endsWith('/report.json'));
+    const part = objects.find((object) => object.key.endsWith('.ndjson.gz'));
+    const manifest = objects.find((object) => object.key.endsWith('_manifest.json'));
     output.info(`\nThe local S3 server keeps each object as a file: ${shown}/s3/${twin.s3.bucket}/<key>._S3rver_object`);
-    if (first) {
-      const file = path.relative(process.cwd(), twin.s3.objectPath(first.key));
-      output.info(`  MFT report (JSON array):   head -c 600 '${file}'`);
-      output.info(`    ${await preview(twin.s3.objectPath(first.key))}`);
+    if (report) {
+      const file = path.relative(process.cwd(), twin.s3.objectPath(report.key));
+      output.info(`  an MFT report (JSON array):      head -c 600 '${file}'`);
+      output.info(`    ${await preview(twin.s3.objectPath(report.key))}`);
     }
-    if (gz) {
-      const file = path.relative(process.cwd(), twin.s3.objectPath(gz.key));
-      output.info(`  Xray events (gzip NDJSON): zcat '${file}' | head -n 2`);
+    if (part) {
+      const file = path.relative(process.cwd(), twin.s3.objectPath(part.key));
+      output.info(`  Xray events (gzip NDJSON):       zcat '${file}' | head -n 2`);
     }
-    output.info(`  Everything:                find ${shown}/s3 -name '*._S3rver_object'`);
+    if (manifest) {
+      const file = path.relative(process.cwd(), twin.s3.objectPath(manifest.key));
+      output.info(`  a window's manifest (written last): cat '${file}'`);
+    }
+    output.info(`  everything:                      find ${shown}/s3 -name '*._S3rver_object'`);
     output.info('\nNext: npx audit-export run mft --help · npx audit-export run xray --help · README.md');
   } finally {
     await twin.close();

@@ -1,9 +1,18 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import {
+  FAULT_SPEC_GRAMMAR,
+  FaultSpecError,
+  parseFaultSpec,
+  parseRandomFaultKinds,
+  xrayRandomKinds,
+  type ParsedFaultSpec,
+} from '../../emulators/common/fault-spec.js';
+import { describeFault, type FaultController, type InjectedFault, type RandomFaultKind } from '../../emulators/common/faults.js';
 import { startMftEmulator } from '../../emulators/mft/index.js';
 import { startXrayEmulator } from '../../emulators/xray/index.js';
-import { EXIT_OK, createOutput, parseCommandArgs, parseInteger } from '../usage.js';
+import { EXIT_OK, UsageError, createOutput, parseCommandArgs, parseInteger } from '../usage.js';
 
 export const EMULATE_HELP = `Usage: audit-export emulate [options]
 
@@ -20,9 +29,26 @@ Options:
   --key-file PATH      where to write the MFT private key (mode 0600; default a new temp dir)
   -h, --help           this help
 
-Example:
+Fault injection (each injected fault is written as one line on stderr):
+  --faults SPEC        fixed faults, comma-separated (grammar below)
+  --chaos-seed N       a seeded random schedule on both emulators: same seed + same requests = same faults
+  --chaos-rate P       probability of a fault per request, 0..1 (default 0.05 with --chaos-seed)
+  --chaos-kinds LIST   kinds to draw from (default status,reset,truncate); also delay, hang,
+                       report-failed, report-never-completes, expire-tokens (the last three MFT only)
+  --chaos-delay-ms N   how slow a drawn delay is (default 31000: beyond the exporter's 30 s timeout)
+
+  SPEC = ${FAULT_SPEC_GRAMMAR.replace(/\n/g, '\n         ')}
+
+Examples:
   audit-export emulate --mft-port 8443 --events 200000 --seed 7
-  # {"mft":{"baseUrl":"http://127.0.0.1:8443","tenantId":"…","kid":"…","privateKeyFile":"/tmp/…/mft-private-key.pem"},"xray":{…}}`;
+  # {"mft":{"baseUrl":"http://127.0.0.1:8443","tenantId":"…","kid":"…","privateKeyFile":"/tmp/…/mft-private-key.pem"},"xray":{…}}
+  audit-export emulate --faults 'api:503x3,storage:truncate@1000x1,xray:429/2x5,xray:reset~0.02'
+  #   the first 3 MFT report calls get 503, the first download is cut after 1000 bytes,
+  #   the first 5 Xray requests get 429 with Retry-After: 2, and 2 % of the others are reset
+  audit-export emulate --faults 'xray:503#2,api:failedx1,api:expire-tokens+6x1,token:502.html'
+  #   every Xray page fails on its first retry only; the first report ends Failed; all tokens expire
+  #   at the 7th API call; every token request gets an HTML 502 page
+  audit-export emulate --chaos-seed 42 --chaos-rate 0.05 --chaos-kinds status,reset,truncate,report-failed`;
 
 const OPTIONS = {
   'mft-port': { type: 'string' },
@@ -32,7 +58,59 @@ const OPTIONS = {
   'mft-events-per-hour': { type: 'string' },
   'report-ready-ms': { type: 'string' },
   'key-file': { type: 'string' },
+  faults: { type: 'string' },
+  'chaos-seed': { type: 'string' },
+  'chaos-rate': { type: 'string' },
+  'chaos-kinds': { type: 'string' },
+  'chaos-delay-ms': { type: 'string' },
 } as const;
+
+interface ChaosSettings {
+  seed: number;
+  rate: number;
+  kinds: RandomFaultKind[];
+  delayMs: number;
+}
+
+/** Reads --faults and the --chaos-* flags before anything starts; a mistake is a UsageError. */
+function faultSettings(values: Record<string, string | boolean | undefined>): { fixed: ParsedFaultSpec; chaos?: ChaosSettings } {
+  const string = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const chaosSeed = parseInteger(string('chaos-seed'), '--chaos-seed', 0, 2 ** 31 - 1);
+  const chaosOn = chaosSeed !== undefined || ['chaos-rate', 'chaos-kinds', 'chaos-delay-ms'].some((name) => string(name) !== undefined);
+  const hint = 'see `audit-export emulate --help`';
+  try {
+    const fixed = string('faults') === undefined ? { mft: [], xray: [] } : parseFaultSpec(string('faults')!, chaosSeed ?? 1);
+    if (!chaosOn) return { fixed };
+    const rateText = string('chaos-rate');
+    if (rateText !== undefined && !/^(?:0|1|0?\.\d+|0\.|1\.0*)$/.test(rateText)) {
+      throw new UsageError(`--chaos-rate must be a probability from 0 to 1 (got ${JSON.stringify(rateText)})`, hint);
+    }
+    return {
+      fixed,
+      chaos: {
+        seed: chaosSeed ?? 1,
+        rate: rateText === undefined ? 0.05 : Number(rateText),
+        kinds: string('chaos-kinds') === undefined ? ['status', 'reset', 'truncate'] : parseRandomFaultKinds(string('chaos-kinds')!),
+        delayMs: parseInteger(string('chaos-delay-ms'), '--chaos-delay-ms', 0, 3_600_000) ?? 31_000,
+      },
+    };
+  } catch (error) {
+    if (error instanceof FaultSpecError) throw new UsageError(error.message, hint);
+    throw error;
+  }
+}
+
+/** Installs the seeded schedule and reports every injected fault on stderr (stdout is the JSON line). */
+function enableFaults(name: 'mft' | 'xray', faults: FaultController, chaos: ChaosSettings | undefined): void {
+  if (chaos) {
+    const kinds = name === 'xray' ? xrayRandomKinds(chaos.kinds) : chaos.kinds;
+    if (kinds.length > 0) faults.randomize({ seed: chaos.seed, rate: chaos.rate, kinds, delayMs: chaos.delayMs });
+  }
+  faults.onInjected((fault: InjectedFault) => {
+    const offset = fault.offset === undefined ? '' : ` offset=${fault.offset}`;
+    process.stderr.write(`[fault] ${name} ${fault.server} ${fault.method} ${fault.path}${offset} attempt ${fault.attempt}: ${describeFault(fault.fault)}\n`);
+  });
+}
 
 export async function emulateCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs(args, OPTIONS, 'emulate');
@@ -41,7 +119,9 @@ export async function emulateCommand(args: string[]): Promise<number> {
     return EXIT_OK;
   }
   const seed = parseInteger(values.seed, '--seed', 0, 2 ** 31 - 1) ?? 1;
+  const { fixed, chaos } = faultSettings(values);
   const mft = await startMftEmulator({
+    faults: fixed.mft,
     port: parseInteger(values['mft-port'], '--mft-port', 0, 65_535) ?? 0,
     seed,
     eventsPerHour: parseInteger(values['mft-events-per-hour'], '--mft-events-per-hour', 1, 100_000_000),
@@ -51,10 +131,13 @@ export async function emulateCommand(args: string[]): Promise<number> {
     port: parseInteger(values['xray-port'], '--xray-port', 0, 65_535) ?? 0,
     seed,
     events: parseInteger(values.events, '--events', 0, 50_000_000) ?? 10_000,
+    faults: fixed.xray,
   }).catch(async (error: unknown) => {
     await mft.close();
     throw error;
   });
+  enableFaults('mft', mft.faults, chaos);
+  enableFaults('xray', xray.faults, chaos);
   const keyFile =
     values['key-file'] ?? path.join(await mkdtemp(path.join(os.tmpdir(), 'audit-export-emulate-')), 'mft-private-key.pem');
   await writeFile(keyFile, mft.privateKeyPem, { mode: 0o600 });

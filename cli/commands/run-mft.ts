@@ -9,10 +9,11 @@ export const RUN_MFT_HELP = `Usage: audit-export run mft [options]
 Exports Progress Automate MFT audit logs for one window into S3 by running the MFT state machine
 (state-machines/mft-audit-export.asl.json) with its Lambda handlers.
 
-Window (default: the last 24 hours, ending at the current minute):
+Window (default: a scheduled run, continuing from the checkpoint; a first run takes the last 24 hours):
   --start ISO              window start, inclusive (e.g. 2026-11-24T00:00:00Z)
   --end ISO                window end, exclusive (default: the current minute)
-  --lookback-hours N       window length when --start is not given (default 24)
+  --lookback-hours N       a manual window of the last N hours
+  A manual window is widened to whole grid windows (hours, by default): one report per grid window.
 
 Report:
   --type json|csv          report format (default json)
@@ -76,23 +77,8 @@ export function mftInputFromArgs(values: Record<string, string | string[] | bool
   const str = (name: string) => values[name] as string | undefined;
   const list = (name: string) => values[name] as string[] | undefined;
   const input: Record<string, unknown> = { type: str('type') ?? 'json' };
-  const lookback = str('lookback-hours');
-  if (lookback !== undefined) {
-    const hours = Number(lookback);
-    if (!Number.isFinite(hours) || hours <= 0) throw new UsageError(`--lookback-hours must be a positive number (got ${lookback})`);
-    input.lookbackHours = hours;
-  }
-  const start = str('start');
-  const end = str('end');
-  if (start || end) {
-    const hours = (input.lookbackHours as number | undefined) ?? 24;
-    const endMs = end ? Date.parse(end) : start ? Date.now() : NaN;
-    input.window = {
-      start: start ?? (Number.isNaN(endMs) ? end : new Date(endMs - hours * 3_600_000).toISOString()),
-      end: end ?? new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString(),
-    };
-    delete input.lookbackHours;
-  }
+  const window = windowFromArgs(str('start'), str('end'), str('lookback-hours'));
+  if (window) input.window = window;
   const filters: Record<string, unknown> = {};
   if (str('actor') !== undefined) filters.actor = str('actor');
   if (str('actor-type') !== undefined) filters.actorType = str('actor-type');
@@ -114,6 +100,25 @@ export function mftInputFromArgs(values: Record<string, string | string[] | bool
   } catch (error) {
     throw new UsageError(cliWording(errorMessage(error)), 'see `audit-export run mft --help`');
   }
+}
+
+/**
+ * A manual window from --start/--end/--lookback-hours; undefined (a scheduled run) when none is given.
+ * Values are passed on as typed, so validation can name the flag that is wrong.
+ */
+export function windowFromArgs(start?: string, end?: string, lookback?: string): { start: string; end: string } | undefined {
+  let hours: number | undefined;
+  if (lookback !== undefined) {
+    hours = Number(lookback);
+    if (!Number.isFinite(hours) || hours <= 0) throw new UsageError(`--lookback-hours must be a positive number (got ${lookback})`);
+  }
+  if (!start && !end && hours === undefined) return undefined;
+  const endValue = end ?? new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
+  const endMs = Date.parse(endValue);
+  return {
+    start: start ?? (Number.isNaN(endMs) ? endValue : new Date(endMs - (hours ?? 24) * 3_600_000).toISOString()),
+    end: endValue,
+  };
 }
 
 /** Speaks of flags, not of the input document's field names. */

@@ -2,6 +2,7 @@ import { errorMessage } from '../../functions/common/errors.js';
 import { parseInput } from '../../functions/common/validation.js';
 import { xrayExportInputSchema, type XrayExportInput } from '../../functions/xray/model.js';
 import { parseTarget, runOnTarget } from '../run-target.js';
+import { windowFromArgs } from './run-mft.js';
 import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs } from '../usage.js';
 
 export const RUN_XRAY_HELP = `Usage: audit-export run xray [options]
@@ -10,11 +11,11 @@ Exports JFrog Xray Curation audit events (approved/blocked packages) for [start,
 running the Xray state machine (state-machines/xray-audit-export.asl.json): the range is cut into
 windows, and each window is paged with order_by=id, direction=asc, num_of_rows=2000.
 
-Range (default: the last 24 hours, ending at the current minute):
+Range (default: a scheduled run, continuing from the checkpoint; a first run takes the last 24 hours):
   --start ISO              range start, inclusive (e.g. 2026-10-01T00:00:00Z)
   --end ISO                range end, exclusive (default: the current minute)
-  --lookback-hours N       range length when --start is not given (default 24)
-  --window-hours N         window size, at most 168 (default 168, as the vendor's example)
+  --lookback-hours N       a manual range of the last N hours
+  The range is widened to whole grid windows (hours, by default), each with its own manifest.
 
 Events:
   --format json|csv        json: gzip NDJSON, one event per line; csv: the vendor's CSV, gzip (default json)
@@ -38,7 +39,6 @@ const OPTIONS = {
   start: { type: 'string' },
   end: { type: 'string' },
   'lookback-hours': { type: 'string' },
-  'window-hours': { type: 'string' },
   format: { type: 'string' },
   'dry-run': { type: 'boolean' },
   target: { type: 'string' },
@@ -61,28 +61,12 @@ export async function runXrayCommand(args: string[]): Promise<number> {
 
 export function xrayInputFromArgs(values: Record<string, string | boolean | undefined>): XrayExportInput {
   const input: Record<string, unknown> = { format: values.format ?? 'json', dryRun: values['dry-run'] ?? false };
-  const number = (flag: string) => {
-    const raw = values[flag] as string | undefined;
-    if (raw === undefined) return undefined;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--${flag} must be a positive number (got ${JSON.stringify(raw)})`);
-    return value;
-  };
-  const lookback = number('lookback-hours');
-  const windowHours = number('window-hours');
-  if (windowHours !== undefined) input.windowHours = windowHours;
-  const start = values.start as string | undefined;
-  const end = values.end as string | undefined;
-  if (start || end) {
-    const endValue = end ?? new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
-    const endMs = Date.parse(endValue);
-    input.window = {
-      start: start ?? (Number.isNaN(endMs) ? endValue : new Date(endMs - (lookback ?? 24) * 3_600_000).toISOString()),
-      end: endValue,
-    };
-  } else if (lookback !== undefined) {
-    input.lookbackHours = lookback;
-  }
+  const window = windowFromArgs(
+    values.start as string | undefined,
+    values.end as string | undefined,
+    values['lookback-hours'] as string | undefined,
+  );
+  if (window) input.window = window;
   try {
     const parsed = parseInput(xrayExportInputSchema, input, 'arguments');
     if (parsed.window && !(Date.parse(parsed.window.start) < Date.parse(parsed.window.end))) {
@@ -94,7 +78,6 @@ export function xrayInputFromArgs(values: Record<string, string | boolean | unde
       .replace('Invalid arguments: ', '')
       .replace(/window\.start/g, '--start')
       .replace(/window\.end/g, '--end')
-      .replace(/windowHours/g, '--window-hours')
       .replace(/^format:/, '--format:');
     throw new UsageError(message, 'see `audit-export run xray --help`');
   }

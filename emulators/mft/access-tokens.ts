@@ -30,6 +30,13 @@ export class AccessTokens {
     return { ok: true, tenantId: entry.tenantId };
   }
 
+  /** Makes every token issued so far expire now (fault injection: tokens that expire in the middle of a run). */
+  expireAll(): number {
+    const nowMs = this.now();
+    for (const entry of this.tokens.values()) entry.expiresAtMs = Math.min(entry.expiresAtMs, nowMs);
+    return this.tokens.size;
+  }
+
   private pruneExpired(): void {
     const nowMs = this.now();
     for (const [token, entry] of this.tokens) {

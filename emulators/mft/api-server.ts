@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { applyFault, describeFault, requestKey, type Fault, type FaultPlan, type FaultRequest } from '../common/faults.js';
 import type { AccessTokens } from './access-tokens.js';
 import type { AssertionVerifier } from './assertion.js';
 import { BodyTooLargeError, decodeSegment, readBody, sendEmpty, sendJson, splitTarget } from './http-io.js';
@@ -18,12 +19,15 @@ export interface ApiContext {
   signer: UrlSigner;
   view: ReportView;
   requestLog: RequestLogEntry[];
+  faults: FaultPlan;
   now: () => number;
   debug: (line: string) => void;
 }
 
-const TOKEN_PATH = '/v1/oauth/token';
-const REPORTS_PATH = '/v1/reports/audit-logs';
+export const TOKEN_PATH = '/v1/oauth/token';
+export const REPORTS_PATH = '/v1/reports/audit-logs';
+/** Fault stage of a create that passed authentication and validation: where report outcomes are decided. */
+export const REPORT_CREATED = 'report-created';
 
 export function createApiHandler(context: ApiContext): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -32,10 +36,38 @@ export function createApiHandler(context: ApiContext): (req: IncomingMessage, re
 }
 
 async function route(context: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { path } = splitTarget(req);
+  const { path, query } = splitTarget(req);
   const method = req.method ?? 'GET';
-  context.requestLog.push({ server: 'api', method, path, authorization: req.headers.authorization !== undefined, at: context.now() });
+  const entry: RequestLogEntry = { server: 'api', method, path, authorization: req.headers.authorization !== undefined, at: context.now() };
+  context.requestLog.push(entry);
   context.debug(`api ${method} ${path}`);
+
+  const server = path === TOKEN_PATH ? 'token' : 'api';
+  const faultRequest: FaultRequest = { server, method, path, key: requestKey(server, method, path, query) };
+  const injected = context.faults.decide(faultRequest);
+  if (injected) {
+    entry.fault = injected.kind;
+    context.debug(`api ${method} ${path}: fault ${describeFault(injected.fault)}`);
+  }
+  const exchange: Exchange = { req, res, entry, faultRequest };
+  const nativeError = server === 'token' ? oauthError : apiError;
+  return applyFault(injected?.fault, req, res, nativeError, (fault) => dispatch(context, exchange, method, path, fault));
+}
+
+/** One request as the handlers see it: its log entry and fault identity travel with it. */
+interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  entry: RequestLogEntry;
+  faultRequest: FaultRequest;
+}
+
+async function dispatch(context: ApiContext, exchange: Exchange, method: string, path: string, fault: Fault | undefined): Promise<void> {
+  const { req, res } = exchange;
+  if (fault?.kind === 'expire-tokens') {
+    const count = context.tokens.expireAll();
+    context.debug(`${count} access token(s) expired by a fault`);
+  }
 
   if (path === TOKEN_PATH) {
     if (method !== 'POST') return methodNotAllowed(res, ['POST']);
@@ -43,7 +75,7 @@ async function route(context: ApiContext, req: IncomingMessage, res: ServerRespo
   }
   if (path === REPORTS_PATH) {
     if (method === 'GET') return withTenant(context, req, res, (tenantId) => listReports(context, res, tenantId));
-    if (method === 'POST') return withTenant(context, req, res, (tenantId) => createReport(context, req, res, tenantId));
+    if (method === 'POST') return withTenant(context, req, res, (tenantId) => createReport(context, exchange, tenantId));
     return methodNotAllowed(res, ['GET', 'POST']);
   }
   if (path.startsWith(`${REPORTS_PATH}/`)) {
@@ -70,7 +102,8 @@ async function withTenant(
   return handle(check.tenantId);
 }
 
-async function createReport(context: ApiContext, req: IncomingMessage, res: ServerResponse, tenantId: string): Promise<void> {
+async function createReport(context: ApiContext, exchange: Exchange, tenantId: string): Promise<void> {
+  const { req, res } = exchange;
   let query;
   try {
     query = parseCreateReportBody(await readBody(req));
@@ -78,8 +111,12 @@ async function createReport(context: ApiContext, req: IncomingMessage, res: Serv
     if (!(error instanceof ReportValidationError)) throw error;
     return sendJson(res, 400, { error: 'ValidationError', message: error.message, details: error.details });
   }
-  const report = context.store.create(tenantId, query);
-  context.debug(`report ${report.id} created for tenant ${tenantId}`);
+  // Decided only now, so that a create rejected with 401 or 400 does not use up a "fail the next report" rule.
+  const forced = context.faults.decide({ ...exchange.faultRequest, stage: REPORT_CREATED });
+  const outcome = forced?.fault.kind === 'report-outcome' ? forced.fault.outcome : undefined;
+  if (forced) exchange.entry.fault = forced.kind;
+  const report = context.store.create(tenantId, query, outcome);
+  context.debug(`report ${report.id} created for tenant ${tenantId}${outcome ? ` (fault: ${outcome})` : ''}`);
   sendJson(res, 201, render(context, report), { Location: `${REPORTS_PATH}/${encodeURIComponent(report.id)}` });
 }
 
@@ -103,6 +140,18 @@ function render(context: ApiContext, report: StoredReport): Record<string, unkno
   // Like a presigned S3 URL, a fresh link (and expiry) on every read of a completed report.
   const url = status === 'Completed' ? context.signer.urlFor(report.id) : undefined;
   return context.view.render(report, status, url);
+}
+
+/** Native body of an injected error status on the report endpoints. */
+function apiError(status: number): { contentType: string; body: string } {
+  const reason = STATUS_CODES[status] ?? 'Error';
+  return { contentType: 'application/json; charset=utf-8', body: JSON.stringify({ error: reason.replace(/[^A-Za-z]/g, ''), message: reason }) };
+}
+
+/** Native body of an injected error status on the token endpoint (RFC 6749 style). */
+function oauthError(status: number): { contentType: string; body: string } {
+  const error = status === 429 ? 'slow_down' : status === 503 ? 'temporarily_unavailable' : 'server_error';
+  return { contentType: 'application/json; charset=utf-8', body: JSON.stringify({ error, error_description: STATUS_CODES[status] ?? 'Error' }) };
 }
 
 function notFound(res: ServerResponse, message: string): void {

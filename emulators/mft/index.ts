@@ -7,8 +7,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { exportPKCS8, generateKeyPair } from 'jose';
+import { FAULT_KINDS, FaultPlan, type FaultController, type FaultKind, type FaultRequest, type FaultRule, type ReportOutcome, type RuleHandle } from '../common/faults.js';
 import { AccessTokens } from './access-tokens.js';
-import { createApiHandler } from './api-server.js';
+import { createApiHandler, REPORT_CREATED } from './api-server.js';
 import { AssertionVerifier, type PublicKeyInput } from './assertion.js';
 import { AuditTimeline } from './dataset.js';
 import { UrlSigner } from './presign.js';
@@ -24,6 +25,20 @@ export type { PublicKeyInput } from './assertion.js';
 export { ReportValidationError } from './validation.js';
 export { AuditTimeline, TIMELINE_ORIGIN_MS } from './dataset.js';
 export { CSV_HEADER, CSV_LINE_END } from './formats.js';
+export type {
+  Fault,
+  FaultController,
+  FaultKind,
+  FaultMatch,
+  FaultRule,
+  FaultServer,
+  FaultStatus,
+  InjectedFault,
+  RandomFaultKind,
+  RandomizeOptions,
+  ReportOutcome,
+  RuleHandle,
+} from '../common/faults.js';
 
 export const DEFAULT_TENANT_ID = '3f6c1a9e-7b42-4d8e-9a15-c0d2e8f4b7a1';
 
@@ -50,6 +65,8 @@ export interface MftEmulatorOptions {
   now?: () => number;
   /** Debug lines: `true` writes them to stderr (stdout is left to the CLI), a function receives them. */
   debug?: boolean | ((line: string) => void);
+  /** Fault rules installed at start (servers `api`, `token`, `storage`); more via `faults.add()`. */
+  faults?: FaultRule[];
 }
 
 export interface MftEmulator {
@@ -70,7 +87,25 @@ export interface MftEmulator {
   requestLog: RequestLogEntry[];
   /** Exactly the bytes a report created with this body would serve; throws ReportValidationError if invalid. */
   expectedFile(request: CreateReportRequest): AsyncIterable<Buffer>;
+  /** Fault injection on the three servers (`api`, `token`, `storage`); see README.md. */
+  faults: FaultController;
+  /** The next `count` reports created end Failed, or stay InProgress forever (a rule; `faults.clear()` removes it). */
+  failNextReports(count: number, outcome?: ReportOutcome): RuleHandle;
+  /** Every access token issued so far expires now: its next use gets 401; new tokens work. Returns how many. */
+  expireAccessTokens(): number;
   close(): Promise<void>;
+}
+
+/**
+ * A report outcome applies only once a create has been accepted (stage `report-created`, and nothing else does
+ * then); expiring tokens only to the report endpoints; truncation needs a body.
+ */
+function mftFaultApplies(kind: FaultKind, request: FaultRequest): boolean {
+  if (request.stage === REPORT_CREATED) return kind === 'report-outcome';
+  if (kind === 'report-outcome') return false;
+  if (kind === 'expire-tokens') return request.server === 'api';
+  if (kind === 'truncate') return request.method !== 'HEAD' && request.method !== 'DELETE';
+  return true;
 }
 
 export async function startMftEmulator(options: MftEmulatorOptions = {}): Promise<MftEmulator> {
@@ -92,14 +127,16 @@ export async function startMftEmulator(options: MftEmulatorOptions = {}): Promis
   const verifier = new AssertionVerifier({ tokenUrl, clockSkewSeconds: options.clockSkewSeconds ?? 30, now });
   const tokens = new AccessTokens(options.accessTokenTtlSeconds ?? 3600, now);
   const signer = new UrlSigner(downloadBaseUrl, options.downloadUrlTtlSeconds ?? 900, now);
+  const faults = new FaultPlan({ servers: ['api', 'token', 'storage'], kinds: FAULT_KINDS, applies: mftFaultApplies, now });
+  for (const rule of options.faults ?? []) faults.add(rule);
   const view = new ReportView(options.statusFormat ?? 'string');
 
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const kid = `mft-apikey-${crypto.randomUUID()}`;
   verifier.registerKey(kid, publicKey, tenantId);
 
-  storageServer.on('request', createStorageHandler({ store, signer, requestLog, now, debug }));
-  apiServer.on('request', createApiHandler({ verifier, tokens, store, signer, view, requestLog, now, debug }));
+  storageServer.on('request', createStorageHandler({ store, signer, requestLog, faults, now, debug }));
+  apiServer.on('request', createApiHandler({ verifier, tokens, store, signer, view, requestLog, faults, now, debug }));
 
   return {
     baseUrl,
@@ -115,6 +152,10 @@ export async function startMftEmulator(options: MftEmulatorOptions = {}): Promis
       const query = validateCreateReport(request);
       return yieldingChunks(store.fileChunks(query));
     },
+    faults,
+    failNextReports: (count, outcome = 'failed') =>
+      faults.add({ match: { server: 'api' }, fault: { kind: 'report-outcome', outcome }, times: count }),
+    expireAccessTokens: () => tokens.expireAll(),
     close: async () => {
       store.close();
       await Promise.all([shutdown(apiServer), shutdown(storageServer)]);

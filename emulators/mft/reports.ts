@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { ReportOutcome } from '../common/faults.js';
 import type { AuditTimeline } from './dataset.js';
 import { fileExtensionOf, reportChunks } from './formats.js';
 import type { ReportQuery, ReportRecord, ReportStatus } from './types.js';
@@ -19,6 +20,8 @@ export interface StoredReport {
   /** Exact file length once measured. */
   size?: number;
   failure?: string;
+  /** Injected fault: the report ends Failed (once readyAfterMs has passed) or never leaves InProgress. */
+  outcome?: ReportOutcome;
   readonly measuring: AbortController;
 }
 
@@ -34,12 +37,14 @@ export class ReportStore {
 
   constructor(private readonly options: ReportStoreOptions) {}
 
-  create(tenantId: string, query: ReportQuery): StoredReport {
+  create(tenantId: string, query: ReportQuery, outcome?: ReportOutcome): StoredReport {
     // The vendor's ids may end in the file extension; clients must URL-encode them anyway.
     const id = `${randomUUID()}.${fileExtensionOf(query.type)}`;
     const report: StoredReport = { id, tenantId, query, createdAtMs: this.options.now(), measuring: new AbortController() };
+    if (outcome !== undefined) report.outcome = outcome;
     this.reports.set(id, report);
-    void this.measure(report);
+    // A report forced to fail or to hang never gets a file, so there is nothing to measure.
+    if (outcome === undefined) void this.measure(report);
     return report;
   }
 
@@ -68,6 +73,8 @@ export class ReportStore {
 
   statusOf(report: StoredReport): ReportStatus {
     if (report.failure !== undefined) return 'Failed';
+    if (report.outcome === 'never-completes') return 'InProgress';
+    if (report.outcome === 'failed') return this.options.now() - report.createdAtMs >= this.options.readyAfterMs ? 'Failed' : 'InProgress';
     const ready = report.size !== undefined && this.options.now() - report.createdAtMs >= this.options.readyAfterMs;
     return ready ? 'Completed' : 'InProgress';
   }

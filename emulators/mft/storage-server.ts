@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { applyFault, describeFault, requestKey, type FaultPlan } from '../common/faults.js';
 import { contentTypeOf } from './formats.js';
 import { decodeSegment, splitTarget, streamChunks } from './http-io.js';
 import type { UrlSigner } from './presign.js';
@@ -14,6 +15,7 @@ export interface StorageContext {
   store: ReportStore;
   signer: UrlSigner;
   requestLog: RequestLogEntry[];
+  faults: FaultPlan;
   now: () => number;
   debug: (line: string) => void;
 }
@@ -33,10 +35,21 @@ export function createStorageHandler(context: StorageContext): (req: IncomingMes
 async function serve(context: StorageContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { path, query } = splitTarget(req);
   const method = req.method ?? 'GET';
-  context.requestLog.push({ server: 'storage', method, path, authorization: req.headers.authorization !== undefined, at: context.now() });
+  const entry: RequestLogEntry = { server: 'storage', method, path, authorization: req.headers.authorization !== undefined, at: context.now() };
+  context.requestLog.push(entry);
   context.debug(`storage ${method} ${path}`);
   req.resume();
 
+  // A retried download gets a freshly signed link: the object, not the link, identifies the request.
+  const injected = context.faults.decide({ server: 'storage', method, path, key: requestKey('storage', method, path) });
+  if (injected) {
+    entry.fault = injected.kind;
+    context.debug(`storage ${method} ${path}: fault ${describeFault(injected.fault)}`);
+  }
+  return applyFault(injected?.fault, req, res, xmlError, () => serveObject(context, res, method, path, query));
+}
+
+async function serveObject(context: StorageContext, res: ServerResponse, method: string, path: string, query: URLSearchParams): Promise<void> {
   const id = path.startsWith(OBJECT_PREFIX) ? decodeSegment(path.slice(OBJECT_PREFIX.length)) : undefined;
   if (id === undefined) return sendXmlError(res, 404, 'NoSuchKey', 'The specified key does not exist');
   if (method !== 'GET' && method !== 'HEAD') {
@@ -59,8 +72,19 @@ async function serve(context: StorageContext, req: IncomingMessage, res: ServerR
   context.debug(`storage ${id}: download ${outcome}`);
 }
 
+/** S3's codes for the statuses a fault can inject. */
+const S3_CODES: Record<number, string> = { 429: 'SlowDown', 500: 'InternalError', 502: 'BadGateway', 503: 'SlowDown', 504: 'GatewayTimeout' };
+
+function xmlError(status: number): { contentType: string; body: string } {
+  return { contentType: 'application/xml', body: xmlErrorBody(S3_CODES[status] ?? 'InternalError', STATUS_CODES[status] ?? 'Error') };
+}
+
+function xmlErrorBody(code: string, message: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>\n`;
+}
+
 function sendXmlError(res: ServerResponse, status: number, code: string, message: string): void {
-  const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>\n`;
+  const body = xmlErrorBody(code, message);
   res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
 }

@@ -1,3 +1,5 @@
+import type { FaultKind } from '../common/faults.js';
+
 /**
  * Vocabulary of the Automate MFT Audit Logs Reporting API, shared by every part of the emulator.
  * Enum orders are the vendor's documented orders: clients may send the index instead of the name.
@@ -119,4 +121,6 @@ export interface RequestLogEntry {
   authorization: boolean;
   /** `now()` when the request arrived, in ms. */
   at: number;
+  /** The fault injected into this request, if any (see `mft.faults`). */
+  fault?: FaultKind;
 }

@@ -4,6 +4,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { FaultPlan, type FaultController, type FaultKind, type FaultRequest, type FaultRule } from '../common/faults.js';
 import { Prng } from '../common/prng.js';
 import type { EmulatorUser } from './auth.js';
 import { Dataset, parseInstantOrThrow, type AddEventsOptions, type WindowQuery } from './dataset.js';
@@ -11,6 +12,19 @@ import { createRequestHandler, type LastPageNextOffset, type RequestLogEntry } f
 
 export { AUDIT_PACKAGES_PATH, type LastPageNextOffset, type RequestLogEntry } from './server.js';
 export type { AuditEvent, PolicyHit } from './types.js';
+export type {
+  Fault,
+  FaultController,
+  FaultKind,
+  FaultMatch,
+  FaultRule,
+  FaultServer,
+  FaultStatus,
+  InjectedFault,
+  RandomFaultKind,
+  RandomizeOptions,
+  RuleHandle,
+} from '../common/faults.js';
 
 export interface XrayEmulatorOptions {
   host?: string;
@@ -33,6 +47,8 @@ export interface XrayEmulatorOptions {
   csvMaxRows?: number;
   /** Reject windows longer than this many hours (default: no limit; one unofficial source says 168). */
   maxWindowHours?: number;
+  /** Fault rules installed at start (server `xray`); more via `faults.add()`. */
+  faults?: FaultRule[];
 }
 
 export interface XrayCredentials {
@@ -55,7 +71,16 @@ export interface XrayEmulator {
   countEvents(query: WindowQuery): number;
   /** Every request (latest 50,000), without credentials. */
   requestLog: RequestLogEntry[];
+  /** Fault injection (server `xray`; HTTP-level kinds only); see emulators/xray/README.md. */
+  faults: FaultController;
   close(): Promise<void>;
+}
+
+/** Kinds the Xray emulator can inject: the HTTP-level ones (report outcomes and token expiry are MFT's). */
+const XRAY_FAULT_KINDS: readonly FaultKind[] = ['status', 'reset', 'delay', 'truncate', 'hang'];
+
+function xrayFaultApplies(kind: FaultKind, request: FaultRequest): boolean {
+  return kind !== 'truncate' || request.method !== 'HEAD';
 }
 
 const HOUR_MS = 3_600_000;
@@ -88,6 +113,8 @@ export async function startXrayEmulator(options: XrayEmulatorOptions = {}): Prom
   const admin = credentialsFor(seed, 'admin', new Set(['VIEW_POLICIES']));
   const noPermission = credentialsFor(seed, 'auditor-without-policies', new Set());
   const requestLog: RequestLogEntry[] = [];
+  const faults = new FaultPlan({ servers: ['xray'], kinds: XRAY_FAULT_KINDS, applies: xrayFaultApplies, now });
+  for (const rule of options.faults ?? []) faults.add(rule);
   const server = createServer(
     createRequestHandler({
       dataset,
@@ -98,6 +125,7 @@ export async function startXrayEmulator(options: XrayEmulatorOptions = {}): Prom
       limits: { maxRows: 2000, csvMaxRows: options.csvMaxRows ?? 2000, maxWindowHours: options.maxWindowHours },
       requestLog,
       requestLogLimit: 50_000,
+      faults,
     }),
   );
   const host = options.host ?? '127.0.0.1';
@@ -118,6 +146,7 @@ export async function startXrayEmulator(options: XrayEmulatorOptions = {}): Prom
     eventIds: (query) => dataset.eventIds(query),
     countEvents: (query) => dataset.countEvents(query),
     requestLog,
+    faults,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

@@ -1,7 +1,8 @@
 /** The HTTP side: routing, auth, validation, and streaming the JSON page or the zipped CSV. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { applyFault, requestKey, type Fault, type FaultKind, type FaultPlan } from '../common/faults.js';
 import { mix32 } from '../common/prng.js';
 import { authenticate, type AuthScheme, type EmulatorUser } from './auth.js';
 import { csvChunks } from './csv.js';
@@ -22,8 +23,11 @@ export interface RequestLogEntry {
   path: string;
   query: string;
   authorization: AuthScheme;
+  /** 0 when no response was sent (an injected reset or hang). */
   status: number;
   at: number;
+  /** The fault injected into this request, if any (see `xray.faults`). */
+  fault?: FaultKind;
 }
 
 export interface ServerContext {
@@ -35,6 +39,8 @@ export interface ServerContext {
   limits: Omit<QueryLimits, 'nowMs'>;
   requestLog: RequestLogEntry[];
   requestLogLimit: number;
+  /** Fault injection; none when absent. */
+  faults?: FaultPlan;
 }
 
 /** ISO instant, whole seconds shown without milliseconds like the vendor's meta. */
@@ -70,7 +76,13 @@ function pageMeta(context: ServerContext, query: AuditQuery, total: number, resu
  * CSV paging: a zip has no meta, and the vendor documents no header for it, so none is invented here.
  * A CSV caller pages by offset (+ num_of_rows events) until a page holds fewer than num_of_rows events.
  */
-async function sendPage(context: ServerContext, query: AuditQuery, response: ServerResponse, record: (status: number) => void): Promise<void> {
+async function sendPage(
+  context: ServerContext,
+  query: AuditQuery,
+  response: ServerResponse,
+  record: (status: number) => void,
+  fault: Fault | undefined,
+): Promise<void> {
   const { dataset } = context;
   const window = dataset.window(query.dryRun, query.createdAtStartMs, query.createdAtEndMs);
   const view = dataset.ordered(window, query.dryRun, query.orderBy);
@@ -86,24 +98,67 @@ async function sendPage(context: ServerContext, query: AuditQuery, response: Ser
     return;
   }
   const meta = pageMeta(context, query, view.size, pageLength(view, query.offset, query.numOfRows));
+  if (fault?.kind === 'truncate') {
+    // A truncated page announces its full length, so a client can tell it is short: build it whole (≤ 2000 events).
+    const body = Buffer.from([...jsonPageChunks(events, meta)].join(''));
+    response.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+    response.end(body);
+    return;
+  }
   response.writeHead(200, { 'content-type': 'application/json' });
   await pipeline(Readable.from(jsonPageChunks(events, meta)), response);
 }
 
+/** The `offset` parameter as a number (absent = 0), for fault rules that target one page. */
+function offsetOf(params: URLSearchParams): number | undefined {
+  const raw = params.get('offset');
+  if (raw === null) return 0;
+  return /^\d+$/.test(raw) ? Number(raw) : undefined;
+}
+
 async function handle(context: ServerContext, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const url = new URL(request.url ?? '/', 'http://emulator');
+  const method = request.method ?? 'GET';
+  const injected = context.faults?.decide({
+    server: 'xray',
+    method,
+    path: url.pathname,
+    key: requestKey('xray', method, url.pathname, url.searchParams),
+    offset: offsetOf(url.searchParams),
+  });
   const auth = authenticate(request.headers.authorization, context.users);
   const record = (status: number): void => {
     context.requestLog.push({
-      method: request.method ?? 'GET',
+      method,
       path: url.pathname,
       query: url.search.replace(/^\?/, ''),
       authorization: auth.scheme,
       status,
       at: context.now(),
+      ...(injected ? { fault: injected.kind } : {}),
     });
     if (context.requestLog.length > context.requestLogLimit) context.requestLog.shift();
   };
+  if (!injected) return serve(context, request, response, url, auth, record, undefined);
+  const fault = injected.fault;
+  if (fault.kind === 'status') record(fault.status);
+  else if (fault.kind === 'reset' || fault.kind === 'hang') record(0);
+  return applyFault(fault, request, response, jfrogError, (proceedWith) => serve(context, request, response, url, auth, record, proceedWith));
+}
+
+function jfrogError(status: number): { contentType: string; body: string } {
+  return { contentType: 'application/json', body: JSON.stringify({ errors: [{ status, message: STATUS_CODES[status] ?? 'Error' }] }) };
+}
+
+async function serve(
+  context: ServerContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  url: URL,
+  auth: ReturnType<typeof authenticate>,
+  record: (status: number) => void,
+  fault: Fault | undefined,
+): Promise<void> {
   const fail = (status: number, message: string, headers?: Record<string, string>): void => {
     record(status);
     sendError(response, status, message, headers);
@@ -127,7 +182,7 @@ async function handle(context: ServerContext, request: IncomingMessage, response
     if (error instanceof QueryError) return fail(400, error.message);
     throw error;
   }
-  await sendPage(context, query, response, record);
+  await sendPage(context, query, response, record, fault);
 }
 
 export function createRequestHandler(context: ServerContext) {

@@ -33,6 +33,8 @@ export interface UploadStreamOptions {
   queueSize?: number;
   /** When known (Content-Length, a report's size): a body of any other length fails and is not stored. */
   expectedBytes?: number;
+  /** Sees every byte on the way (e.g. a record counter for the manifest). */
+  inspect?: Transform;
   /** A source silent for this long is abandoned (a stalled download must not hang until the Lambda timeout). */
   idleTimeoutMs?: number;
 }
@@ -87,7 +89,7 @@ export async function uploadStream(options: UploadStreamOptions): Promise<Stored
       Metadata: options.metadata,
     },
   });
-  const feeding = pipeline(options.body, meter, body);
+  const feeding = options.inspect ? pipeline(options.body, meter, options.inspect, body) : pipeline(options.body, meter, body);
   try {
     await Promise.all([feeding, upload.done()]);
   } catch (error) {

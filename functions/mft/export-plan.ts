@@ -1,6 +1,10 @@
 import { z } from 'zod';
-import { filtersId, windowObjectKey } from '../common/s3-layout.js';
-import { isoInstant, makeWindow, parseWindow, type TimeWindow } from '../common/time-window.js';
+import { streamKey } from '../common/checkpoints.js';
+import { windowFolder } from '../common/manifest.js';
+import { planRun, type PlannedRun, type ScheduleSettings } from '../common/run-plan.js';
+import { filtersId } from '../common/s3-layout.js';
+import type { TimeWindow } from '../common/time-window.js';
+import type { CheckpointLedger } from '../common/checkpoints.js';
 import {
   REPORT_TYPES,
   mftFiltersSchema,
@@ -9,14 +13,15 @@ import {
   type mftExportInputSchema,
 } from './model.js';
 
-/** Everything the later steps need, decided once at the start of an execution (small, no secrets). */
+/** What every window of one execution shares (small, no secrets). */
 export const mftExportPlanSchema = z
   .object({
-    window: z.object({ start: isoInstant, end: isoInstant }).strict(),
     type: z.enum(['json', 'csv']),
     filters: mftFiltersSchema,
     filtersId: z.string(),
-    destination: z.object({ bucket: z.string().min(1), key: z.string().min(1) }).strict(),
+    bucket: z.string().min(1),
+    prefix: z.string(),
+    tenant: z.string().min(1),
     pollIntervalSeconds: z.number().int().positive(),
     maxWaitSeconds: z.number().int().positive(),
   })
@@ -27,53 +32,52 @@ export interface MftPlanSettings {
   bucket: string;
   prefix?: string;
   tenantId: string;
-  defaultLookbackHours: number;
   pollIntervalSeconds: number;
   maxWaitSeconds: number;
+  schedule: ScheduleSettings;
 }
 
-/**
- * Turns an execution input into a plan. With no window (a scheduled run) the window is the
- * lookback ending at the current minute, so two runs in the same minute ask for the same window.
- */
-export function planMftExport(
+export async function planMftRun(
   input: z.output<typeof mftExportInputSchema>,
   settings: MftPlanSettings,
+  ledger: CheckpointLedger | undefined,
+  executionId: string,
   nowMs: number,
-): MftExportPlan {
-  let window: TimeWindow;
-  if (input.window) {
-    window = parseWindow(input.window);
-  } else {
-    const end = Math.floor(nowMs / 60_000) * 60_000;
-    const hours = input.lookbackHours ?? settings.defaultLookbackHours;
-    window = makeWindow(end - hours * 3_600_000, end);
-  }
+): Promise<PlannedRun & { plan: MftExportPlan }> {
+  const plan = planFor(input, settings);
+  const planned = await planRun({
+    window: input.window,
+    stream: streamKey({ source: 'mft', tenant: plan.tenant, filtersId: plan.filtersId, format: plan.type }),
+    executionId,
+    ledger,
+    settings: settings.schedule,
+    nowMs,
+  });
+  return { plan, ...planned };
+}
+
+export function planFor(input: z.output<typeof mftExportInputSchema>, settings: MftPlanSettings): MftExportPlan {
   const filters: MftFilters = input.filters;
-  const id = filtersId(filters);
   return {
-    window,
     type: input.type,
     filters,
-    filtersId: id,
-    destination: {
-      bucket: settings.bucket,
-      key: windowObjectKey({
-        prefix: settings.prefix,
-        source: 'mft',
-        tenant: settings.tenantId,
-        filtersId: id,
-        window,
-        extension: input.type,
-      }),
-    },
+    filtersId: filtersId(filters),
+    bucket: settings.bucket,
+    prefix: settings.prefix ?? '',
+    tenant: settings.tenantId,
     pollIntervalSeconds: input.pollIntervalSeconds ?? settings.pollIntervalSeconds,
     maxWaitSeconds: input.maxWaitSeconds ?? settings.maxWaitSeconds,
   };
 }
 
-export function createReportBody(plan: MftExportPlan): CreateReportBody {
-  const body: CreateReportBody = { type: REPORT_TYPES[plan.type], start: plan.window.start, end: plan.window.end };
+/** The window's folder and its data object: `…/window=<start>--<end>/report.<json|csv>`. */
+export function reportLocation(plan: MftExportPlan, window: TimeWindow): { folder: string; key: string } {
+  const folder = windowFolder({ prefix: plan.prefix, source: 'mft', tenant: plan.tenant, filtersId: plan.filtersId, window });
+  return { folder, key: `${folder}report.${plan.type}` };
+}
+
+export function createReportBody(plan: MftExportPlan, window: TimeWindow): CreateReportBody {
+  const body: CreateReportBody = { type: REPORT_TYPES[plan.type], start: window.start, end: window.end };
   const { actor, actorType, actions, resources, outcomes, sourceIp } = plan.filters;
   if (actor) body.actor = actor;
   if (actorType) body.actorType = actorType;

@@ -44,8 +44,8 @@ export type MftFilters = z.infer<typeof mftFiltersSchema>;
 /** What a person or a schedule asks of one MFT export (the state machine's execution input). */
 export const mftExportInputSchema = z
   .object({
+    /** A manual run or backfill; without it the run is scheduled and continues from the checkpoint. */
     window: z.object({ start: isoInstant, end: isoInstant }).strict().optional(),
-    lookbackHours: z.number().positive().max(24 * 366).optional(),
     type: z.enum(['json', 'csv']).default('json'),
     filters: mftFiltersSchema.default({}),
     pollIntervalSeconds: z.number().int().min(1).max(300).optional(),

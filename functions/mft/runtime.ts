@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../common/clock.js';
+import type { CheckpointLedger } from '../common/checkpoints.js';
 import { booleanFlag, httpUrl, lazy, optionalString, readEnvironment } from '../common/config.js';
+import { ledgerFromEnvironment } from '../common/ledger.js';
 import { ConfigError } from '../common/errors.js';
 import { HttpClient } from '../common/http.js';
 import { createS3Client } from '../common/s3-writer.js';
@@ -20,6 +22,8 @@ export interface MftRuntime {
   s3: S3Client;
   clock: Clock;
   settings: MftPlanSettings;
+  /** The checkpoint ledger; without one, scheduled runs start from the initial lookback every time. */
+  ledger?: CheckpointLedger;
 }
 
 export interface MftRuntimeParts {
@@ -30,13 +34,16 @@ export interface MftRuntimeParts {
   settings: MftPlanSettings;
   clock?: Clock;
   http?: HttpClient;
+  ledger?: CheckpointLedger;
 }
 
 export function buildMftRuntime(parts: MftRuntimeParts): MftRuntime {
   const clock = parts.clock ?? systemClock;
   const client = new MftClient(parts.baseUrl, parts.http ?? new HttpClient({ clock }), clock);
   const credentials = typeof parts.credentials === 'function' ? parts.credentials : async () => parts.credentials as MftCredentials;
-  return { client, auth: new MftAuth(client, credentials, parts.sealer, clock), s3: parts.s3, clock, settings: parts.settings };
+  const runtime: MftRuntime = { client, auth: new MftAuth(client, credentials, parts.sealer, clock), s3: parts.s3, clock, settings: parts.settings };
+  if (parts.ledger) runtime.ledger = parts.ledger;
+  return runtime;
 }
 
 const credentialsSchema = z.object({
@@ -57,10 +64,31 @@ const environmentSchema = z.object({
   TOKEN_SEALING_LOCAL_KEY: optionalString,
   S3_ENDPOINT: optionalString,
   S3_FORCE_PATH_STYLE: booleanFlag,
-  MFT_LOOKBACK_HOURS: z.coerce.number().positive().default(24),
+  CHECKPOINT_TABLE: optionalString,
+  DYNAMODB_ENDPOINT: optionalString,
   MFT_POLL_INTERVAL_SECONDS: z.coerce.number().int().positive().default(5),
   MFT_MAX_WAIT_SECONDS: z.coerce.number().int().positive().default(900),
+  MFT_WINDOW_MINUTES: z.coerce.number().int().positive().max(1440).default(60),
+  MFT_LAG_MINUTES: z.coerce.number().nonnegative().default(15),
+  MFT_INITIAL_LOOKBACK_HOURS: z.coerce.number().positive().default(24),
+  MFT_MAX_WINDOWS_PER_RUN: z.coerce.number().int().positive().max(500).default(48),
 });
+
+/** The state machine's TimeoutSeconds: a lease outliving it would only delay the next run. */
+export const MFT_EXECUTION_TIMEOUT_MS = 7_200_000;
+
+export function mftSchedule(options: { windowMinutes: number; lagMinutes: number; initialLookbackHours: number; maxWindows: number }) {
+  return {
+    gridMs: options.windowMinutes * 60_000,
+    lagMs: options.lagMinutes * 60_000,
+    // An MFT report is a whole window: re-scanning would store its events again, so there is no overlap;
+    // the lag leaves late-committed events time to arrive before a window is exported.
+    overlapMs: 0,
+    initialLookbackMs: options.initialLookbackHours * 3_600_000,
+    maxWindows: options.maxWindows,
+    leaseTtlMs: MFT_EXECUTION_TIMEOUT_MS,
+  };
+}
 
 /**
  * The Lambda runtime, from environment variables. Credentials come from a Secrets Manager secret
@@ -91,6 +119,7 @@ export async function mftRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process
   });
   const tenantId = config.MFT_TENANT_ID ?? (await credentials()).tenantId;
   return buildMftRuntime({
+    ledger: ledgerFromEnvironment(env, systemClock),
     baseUrl: config.MFT_BASE_URL,
     credentials,
     sealer: await sealerFromEnvironment(config.TOKEN_SEALING_KMS_KEY_ID, config.TOKEN_SEALING_LOCAL_KEY),
@@ -99,9 +128,14 @@ export async function mftRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process
       bucket: config.EXPORT_BUCKET,
       prefix: config.EXPORT_PREFIX,
       tenantId,
-      defaultLookbackHours: config.MFT_LOOKBACK_HOURS,
       pollIntervalSeconds: config.MFT_POLL_INTERVAL_SECONDS,
       maxWaitSeconds: config.MFT_MAX_WAIT_SECONDS,
+      schedule: mftSchedule({
+        windowMinutes: config.MFT_WINDOW_MINUTES,
+        lagMinutes: config.MFT_LAG_MINUTES,
+        initialLookbackHours: config.MFT_INITIAL_LOOKBACK_HOURS,
+        maxWindows: config.MFT_MAX_WINDOWS_PER_RUN,
+      }),
     },
   });
 }

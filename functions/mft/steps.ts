@@ -1,7 +1,10 @@
 import { IntegrityError, MalformedResponseError } from '../common/errors.js';
-import { uploadStream, type StoredObject } from '../common/s3-writer.js';
+import { writeManifest, type Manifest } from '../common/manifest.js';
+import { RecordCounter } from '../common/record-counter.js';
+import { uploadStream } from '../common/s3-writer.js';
+import type { TimeWindow } from '../common/time-window.js';
 import type { SealedAccessToken } from './auth.js';
-import { createReportBody, type MftExportPlan } from './export-plan.js';
+import { createReportBody, reportLocation, type MftExportPlan } from './export-plan.js';
 import type { ReportStatus } from './model.js';
 import type { MftRuntime } from './runtime.js';
 
@@ -19,11 +22,12 @@ export interface CreatedReport {
 export async function createReport(
   runtime: MftRuntime,
   plan: MftExportPlan,
+  window: TimeWindow,
   auth: SealedAccessToken,
 ): Promise<CreatedReport> {
   const requestedAt = new Date(runtime.clock.now()).toISOString();
   const report = await runtime.auth.withToken(auth, (token) =>
-    runtime.client.createReport(token, createReportBody(plan)),
+    runtime.client.createReport(token, createReportBody(plan, window)),
   );
   return { id: report.id, requestedAt };
 }
@@ -65,14 +69,27 @@ export async function checkReport(
   return result;
 }
 
-/** Streams the completed report's file into S3, verifying its length, without ever holding it in memory. */
+export interface CopiedReport {
+  bucket: string;
+  key: string;
+  bytes: number;
+  records: number;
+  sha256: string;
+  manifestKey: string;
+}
+
+/**
+ * Streams the completed report's file into S3, verifying its length, without ever holding it in memory;
+ * then writes the window's manifest (last: its presence means the window is complete).
+ */
 export async function copyReportToS3(
   runtime: MftRuntime,
   plan: MftExportPlan,
+  window: TimeWindow,
   auth: SealedAccessToken,
   report: CreatedReport,
   executionId?: string,
-): Promise<StoredObject> {
+): Promise<CopiedReport> {
   return runtime.auth.withToken(auth, async (token) => {
     // Read the report afresh: its presigned link is never kept in state (it is a credential), and may have expired.
     const current = await runtime.client.getReport(token, report.id);
@@ -91,20 +108,40 @@ export async function copyReportToS3(
     const metadata: Record<string, string> = {
       source: 'mft',
       'report-id': report.id,
-      'window-start': plan.window.start,
-      'window-end': plan.window.end,
+      'window-start': window.start,
+      'window-end': window.end,
       'filters-id': plan.filtersId,
     };
     if (executionId) metadata['execution-id'] = executionId;
-    return uploadStream({
+    const { folder, key } = reportLocation(plan, window);
+    const counter = new RecordCounter(plan.type === 'csv' ? 'csv' : 'json-array');
+    const stored = await uploadStream({
       s3: runtime.s3,
-      destination: plan.destination,
+      destination: { bucket: plan.bucket, key },
       body: download.body,
       contentType: plan.type === 'csv' ? 'text/csv' : 'application/json',
       expectedBytes: download.contentLength ?? current.size,
       idleTimeoutMs: 60_000,
+      inspect: counter,
       metadata,
     });
+    const object = { key, bytes: stored.bytes, records: counter.records, sha256: stored.sha256 };
+    const manifest: Manifest = {
+      version: 1,
+      source: 'mft',
+      tenant: plan.tenant,
+      filtersId: plan.filtersId,
+      filters: { ...plan.filters, type: plan.type },
+      format: plan.type,
+      window,
+      objects: [object],
+      records: object.records,
+      bytes: object.bytes,
+      completedAt: new Date(runtime.clock.now()).toISOString(),
+    };
+    if (executionId) manifest.executionId = executionId;
+    const manifestKey = await writeManifest(runtime.s3, plan.bucket, folder, manifest);
+    return { bucket: plan.bucket, ...object, manifestKey };
   });
 }
 

@@ -11,6 +11,8 @@ export interface CsvPageRows {
   rows: Buffer;
   /** Distinct event ids in page order. */
   ids: number[];
+  /** Data rows (one per event and policy). */
+  rowCount: number;
 }
 
 const QUOTE = 0x22;
@@ -25,6 +27,7 @@ export function splitCsvPage(csv: Buffer): CsvPageRows {
     throw new MalformedResponseError('Xray CSV page does not start with a header whose first column is id');
   }
   const ids: number[] = [];
+  let rowsCount = 0;
   for (let at = headerEnd; at < csv.length; ) {
     const end = endOfRecord(csv, at);
     const firstField = readFirstField(csv, at, end);
@@ -32,12 +35,13 @@ export function splitCsvPage(csv: Buffer): CsvPageRows {
       if (!/^\d+$/.test(firstField)) {
         throw new MalformedResponseError(`Xray CSV row at byte ${at} has id ${JSON.stringify(firstField.slice(0, 20))}; expected a number`);
       }
+      rowsCount++;
       const id = Number(firstField);
       if (ids[ids.length - 1] !== id) ids.push(id);
     }
     at = end;
   }
-  return { header, rows: csv.subarray(headerEnd), ids };
+  return { header, rows: csv.subarray(headerEnd), ids, rowCount: rowsCount };
 }
 
 /** Index just past the line break that ends the record starting at `start` (quotes respected). */

@@ -3,22 +3,24 @@ import { createGzip, type Gzip } from 'node:zlib';
 import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { InvalidInputError, MalformedResponseError } from '../common/errors.js';
-import { windowObjectKey } from '../common/s3-layout.js';
-import { uploadStream, type StoredObject } from '../common/s3-writer.js';
-import { makeWindow, type TimeWindow } from '../common/time-window.js';
+import { manifestObjectSchema, windowFolder, writeManifest, type Manifest, type ManifestObject } from '../common/manifest.js';
+import { windowSchema } from '../common/run-window.js';
+import { uploadStream } from '../common/s3-writer.js';
+import { compactInstant, makeWindow, type TimeWindow } from '../common/time-window.js';
 import type { XrayClient } from './client.js';
 import { splitCsvPage } from './csv-page.js';
-import { windowSchema, type XrayExportPlan } from './export-plan.js';
+import type { XrayExportPlan } from './export-plan.js';
 import { CSV_INCOMPLETE_FILE } from './model.js';
 import type { XrayRuntime } from './runtime.js';
 
 /**
- * Exports one window: follows the offset loop (order_by=id asc, the largest pages) and streams the
- * events into gzip parts in S3, as many parts as fit in one invocation's time budget. What goes back
- * into the state machine is a cursor, never events.
+ * Exports a group of consecutive grid windows. For each window it follows the offset loop
+ * (order_by=id asc, the largest pages), streams the events into gzip parts in S3, and writes the window's
+ * manifest last; as many windows and parts as fit in one invocation's time budget. What goes back into
+ * the state machine is a cursor, never events.
  *
- * Part k of a (sub)window holds the events at offsets [k·E, (k+1)·E): ordering by id keeps offsets
- * stable while events arrive, so a re-run writes the same parts to the same keys.
+ * A part is named by its first offset: ordering by id keeps offsets stable while events arrive, so a
+ * re-run writes the same parts to the same keys, and the manifest replaces the window's listing.
  *
  * CSV: when the vendor names the file `audit_packages_incomplete.csv` (over 500,000 events in the range),
  * the (sub)window is split in halves, which are exported instead (the cursor keeps a small stack of them).
@@ -26,15 +28,17 @@ import type { XrayRuntime } from './runtime.js';
 
 export const cursorSchema = z
   .object({
-    /** (Sub)windows still to export, current first. */
-    pending: z.array(windowSchema).min(1).max(64),
+    /** The grid window being exported. */
+    windowStart: z.string(),
+    /** Its (sub)windows still to export, current first (more than one only after a CSV split). */
+    pending: z.array(windowSchema).max(64),
     /** Offset of the next event of pending[0]. */
     offset: z.number().int().nonnegative(),
-    /** Index of the next part of pending[0]. */
-    part: z.number().int().nonnegative(),
+    /** Objects written so far for this window (its manifest lists them). */
+    objects: z.array(manifestObjectSchema).max(2000),
   })
   .strict();
-export type WindowCursor = z.infer<typeof cursorSchema>;
+export type GroupCursor = z.infer<typeof cursorSchema>;
 
 export const progressSchema = z
   .object({
@@ -45,103 +49,180 @@ export const progressSchema = z
     bytes: z.number().int().nonnegative(),
     splits: z.number().int().nonnegative(),
     invocations: z.number().int().nonnegative(),
+    windowsDone: z.number().int().nonnegative(),
+    /** End of the last window whose manifest is written. */
+    completedThrough: z.string().nullish(),
   })
   .strict();
-export type WindowProgress = z.infer<typeof progressSchema>;
+export type GroupProgress = z.infer<typeof progressSchema>;
 
-export async function exportWindowPages(
+export const INITIAL_PROGRESS: GroupProgress = {
+  done: false,
+  events: 0,
+  parts: 0,
+  bytes: 0,
+  splits: 0,
+  invocations: 0,
+  windowsDone: 0,
+  completedThrough: null,
+};
+
+export async function exportGroup(
+  runtime: XrayRuntime,
+  plan: XrayExportPlan,
+  group: TimeWindow,
+  progress: GroupProgress | undefined,
+  deadlineMs: number,
+  executionId?: string,
+): Promise<GroupProgress> {
+  const totals: GroupProgress = { ...(progress ?? INITIAL_PROGRESS) };
+  if (totals.done) return totals;
+  totals.invocations++;
+  const client = await runtime.client();
+  let cursor: GroupCursor = totals.cursor ?? startWindow(group.start, plan);
+  const groupEnd = Date.parse(group.end);
+  // A finished window's manifest is written while the next window's pages are fetched;
+  // a window only counts as complete (completedThrough) once its manifest is stored.
+  let manifestWrite: Promise<void> = Promise.resolve();
+  const settleManifest = async () => {
+    await manifestWrite;
+    manifestWrite = Promise.resolve();
+  };
+
+  for (;;) {
+    const window = makeWindow(Date.parse(cursor.windowStart), Date.parse(cursor.windowStart) + plan.gridMs);
+    if (cursor.pending.length === 0) {
+      await settleManifest();
+      const objects = cursor.objects;
+      manifestWrite = writeWindowManifest(runtime, plan, window, objects, executionId).then(() => {
+        totals.windowsDone++;
+        totals.completedThrough = window.end;
+      });
+      manifestWrite.catch(() => undefined); // awaited below; this only keeps it from going unhandled meanwhile
+      if (Date.parse(window.end) >= groupEnd) {
+        await settleManifest();
+        const { cursor: _finished, ...rest } = totals;
+        return { ...rest, done: true };
+      }
+      cursor = startWindow(window.end, plan);
+    } else {
+      const current = cursor.pending[0]!;
+      const result = await writePart(runtime, client, plan, window, current, cursor.offset);
+      if (result.kind === 'split') {
+        // Parts already written for the oversized (sub)window are superseded by its halves.
+        const superseded = cursor.objects.filter((object) => object.key.startsWith(partPrefix(plan, window, current)));
+        await deleteObjects(runtime, plan.bucket, superseded.map((object) => object.key));
+        cursor = {
+          ...cursor,
+          pending: [...halve(current), ...cursor.pending.slice(1)],
+          offset: 0,
+          objects: cursor.objects.filter((object) => !superseded.includes(object)),
+        };
+        totals.splits++;
+      } else {
+        totals.events += result.events;
+        const objects = result.object ? [...cursor.objects, result.object] : cursor.objects;
+        if (result.object) {
+          totals.parts++;
+          totals.bytes += result.object.bytes;
+        }
+        cursor =
+          result.nextOffset === undefined
+            ? { ...cursor, pending: cursor.pending.slice(1), offset: 0, objects }
+            : { ...cursor, offset: result.nextOffset, objects };
+      }
+    }
+    if (runtime.clock.now() >= deadlineMs) {
+      await settleManifest();
+      return { ...totals, cursor };
+    }
+  }
+}
+
+function startWindow(start: string, plan: XrayExportPlan): GroupCursor {
+  const window = makeWindow(Date.parse(start), Date.parse(start) + plan.gridMs);
+  return { windowStart: window.start, pending: [window], offset: 0, objects: [] };
+}
+
+export function folderOf(plan: XrayExportPlan, window: TimeWindow): string {
+  return windowFolder({ prefix: plan.prefix, source: 'xray', tenant: plan.tenant, filtersId: plan.filtersId, window });
+}
+
+function partPrefix(plan: XrayExportPlan, window: TimeWindow, segment: TimeWindow): string {
+  return `${folderOf(plan, window)}part-${compactInstant(segment.start)}-`;
+}
+
+export function partKey(plan: XrayExportPlan, window: TimeWindow, segment: TimeWindow, offset: number): string {
+  const extension = plan.format === 'json' ? 'ndjson.gz' : 'csv.gz';
+  return `${partPrefix(plan, window, segment)}${String(offset).padStart(12, '0')}.${extension}`;
+}
+
+async function writeWindowManifest(
   runtime: XrayRuntime,
   plan: XrayExportPlan,
   window: TimeWindow,
-  progress: WindowProgress | undefined,
-  deadlineMs: number,
-): Promise<WindowProgress> {
-  if (progress?.done) return progress;
-  const totals: WindowProgress = progress
-    ? { ...progress, invocations: progress.invocations + 1 }
-    : { done: false, events: 0, parts: 0, bytes: 0, splits: 0, invocations: 1 };
-  let cursor: WindowCursor = progress?.cursor ?? { pending: [window], offset: 0, part: 0 };
-  const client = await runtime.client();
-
-  do {
-    const current = cursor.pending[0]!;
-    const result = await writePart(runtime, client, plan, current, cursor.offset, cursor.part);
-    if (result.kind === 'split') {
-      await deleteParts(runtime, plan, current, cursor.part);
-      cursor = { pending: [...halve(current), ...cursor.pending.slice(1)], offset: 0, part: 0 };
-      totals.splits++;
-      continue;
-    }
-    totals.events += result.events;
-    if (result.object) {
-      totals.parts++;
-      totals.bytes += result.object.bytes;
-    }
-    cursor =
-      result.nextOffset === undefined
-        ? { pending: cursor.pending.slice(1) as WindowCursor['pending'], offset: 0, part: 0 }
-        : { pending: cursor.pending, offset: result.nextOffset, part: cursor.part + 1 };
-  } while (cursor.pending.length > 0 && runtime.clock.now() < deadlineMs);
-
-  if (cursor.pending.length === 0) {
-    const { cursor: _done, ...rest } = totals;
-    return { ...rest, done: true };
-  }
-  return { ...totals, cursor, done: false };
-}
-
-export function partKey(plan: XrayExportPlan, window: TimeWindow, part: number): string {
-  return windowObjectKey({
-    prefix: plan.prefix,
+  objects: ManifestObject[],
+  executionId: string | undefined,
+): Promise<void> {
+  const manifest: Manifest = {
+    version: 1,
     source: 'xray',
     tenant: plan.tenant,
     filtersId: plan.filtersId,
+    filters: { dryRun: plan.dryRun, format: plan.format },
+    format: plan.format === 'json' ? 'ndjson.gz' : 'csv.gz',
     window,
-    part,
-    extension: plan.format === 'json' ? 'ndjson.gz' : 'csv.gz',
-  });
+    objects,
+    records: objects.reduce((sum, object) => sum + object.records, 0),
+    bytes: objects.reduce((sum, object) => sum + object.bytes, 0),
+    completedAt: new Date(runtime.clock.now()).toISOString(),
+  };
+  if (executionId) manifest.executionId = executionId;
+  await writeManifest(runtime.s3, plan.bucket, folderOf(plan, window), manifest);
 }
 
-type PartResult =
-  | { kind: 'split' }
-  | { kind: 'written'; events: number; nextOffset?: number; object?: StoredObject };
+type PartResult = { kind: 'split' } | { kind: 'written'; events: number; nextOffset?: number; object?: ManifestObject };
 
-/** One page, normalized across formats: bytes to append, how many events, where the next page starts. */
+/** One page, normalized across formats: bytes to append, how many events and rows, where the next page starts. */
 interface Page {
   header?: Buffer;
   body: Buffer;
   events: number;
+  rows: number;
   nextOffset?: number;
   incomplete: boolean;
 }
 
 class SplitNeeded extends Error {}
 
+/** Writes one part: the events of `segment` from `offset` on, at most eventsPerPart of them. */
 async function writePart(
   runtime: XrayRuntime,
   client: XrayClient,
   plan: XrayExportPlan,
   window: TimeWindow,
+  segment: TimeWindow,
   offset: number,
-  part: number,
 ): Promise<PartResult> {
-  const fetchPage = (at: number) => readPage(client, plan, window, at);
+  const fetchPage = (at: number) => readPage(client, plan, segment, at);
   const first = await fetchPage(offset);
   if (first.incomplete) return { kind: 'split' };
   if (first.events === 0) return { kind: 'written', events: 0 };
 
+  const key = partKey(plan, window, segment, offset);
   const partEnd = offset + plan.eventsPerPart;
   const gzip = createGzip({ level: 6 });
   const upload = uploadStream({
     s3: runtime.s3,
-    destination: { bucket: plan.bucket, key: partKey(plan, window, part) },
+    destination: { bucket: plan.bucket, key },
     body: gzip,
     contentType: plan.format === 'json' ? 'application/x-ndjson' : 'text/csv',
-    metadata: { source: 'xray', 'window-start': window.start, 'window-end': window.end, 'first-offset': String(offset) },
+    metadata: { source: 'xray', 'window-start': segment.start, 'window-end': segment.end, 'first-offset': String(offset) },
   });
   upload.catch(() => undefined); // observed below; this only keeps an early failure from going unhandled
   try {
     let events = 0;
+    let rows = 0;
     let page = first;
     let nextOffset: number | undefined;
     for (;;) {
@@ -152,6 +233,7 @@ async function writePart(
       if (events === 0 && page.header) await write(gzip, page.header);
       await write(gzip, page.body);
       events += page.events;
+      rows += page.rows;
       if (!prefetch) {
         nextOffset = page.nextOffset;
         break;
@@ -161,7 +243,8 @@ async function writePart(
       if (page.events === 0) break;
     }
     gzip.end();
-    return { kind: 'written', events, nextOffset, object: await upload };
+    const stored = await upload;
+    return { kind: 'written', events, nextOffset, object: { key, bytes: stored.bytes, records: rows, sha256: stored.sha256 } };
   } catch (error) {
     gzip.destroy(error as Error);
     await upload.catch(() => undefined);
@@ -178,13 +261,13 @@ async function readPage(client: XrayClient, plan: XrayExportPlan, window: TimeWi
       throw new MalformedResponseError(`Xray returned next_offset ${page.nextOffset} for the page at offset ${offset}`);
     }
     const body = page.events.length ? Buffer.from(`${page.events.map((event) => event.line).join('\n')}\n`) : Buffer.alloc(0);
-    const result: Page = { body, events: page.events.length, incomplete: false };
+    const result: Page = { body, events: page.events.length, rows: page.events.length, incomplete: false };
     if (page.nextOffset !== undefined) result.nextOffset = page.nextOffset;
     return result;
   }
   const page = await client.csvPage(query);
-  const { header, rows, ids } = splitCsvPage(page.csv);
-  const result: Page = { header, body: rows, events: ids.length, incomplete: page.fileName === CSV_INCOMPLETE_FILE };
+  const { header, rows, ids, rowCount } = splitCsvPage(page.csv);
+  const result: Page = { header, body: rows, events: ids.length, rows: rowCount, incomplete: page.fileName === CSV_INCOMPLETE_FILE };
   // The CSV format has no meta: a full page means there may be more.
   if (ids.length >= plan.pageSize) result.nextOffset = offset + ids.length;
   return result;
@@ -207,11 +290,10 @@ function halve(window: TimeWindow): [TimeWindow, TimeWindow] {
   return [makeWindow(start, middle), makeWindow(middle, end)];
 }
 
-/** Parts already written for a window that turned out to need splitting are superseded by its halves. */
-async function deleteParts(runtime: XrayRuntime, plan: XrayExportPlan, window: TimeWindow, parts: number): Promise<void> {
-  if (parts === 0) return;
-  const keys = Array.from({ length: parts }, (_, part) => ({ Key: partKey(plan, window, part) }));
+async function deleteObjects(runtime: XrayRuntime, bucket: string, keys: string[]): Promise<void> {
   for (let at = 0; at < keys.length; at += 1000) {
-    await runtime.s3.send(new DeleteObjectsCommand({ Bucket: plan.bucket, Delete: { Objects: keys.slice(at, at + 1000), Quiet: true } }));
+    await runtime.s3.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(at, at + 1000).map((Key) => ({ Key })), Quiet: true } }),
+    );
   }
 }

@@ -11,13 +11,11 @@ export const CSV_INCOMPLETE_FILE = 'audit_packages_incomplete.csv';
 /** What a person or a schedule asks of one Xray export (the state machine's execution input). */
 export const xrayExportInputSchema = z
   .object({
+    /** A manual run or backfill; without it the run is scheduled and continues from the checkpoint. */
     window: z.object({ start: isoInstant, end: isoInstant }).strict().optional(),
-    lookbackHours: z.number().positive().max(24 * 366).optional(),
     format: z.enum(['json', 'csv']).default('json'),
     /** Export the Dry Run tab (one event per dry-run policy) instead of real events; stored apart. */
     dryRun: z.boolean().default(false),
-    /** Windows the range is cut into; each becomes one Map iteration (the vendor example uses 7 days). */
-    windowHours: z.number().positive().max(168).optional(),
   })
   .strict();
 export type XrayExportInput = z.input<typeof xrayExportInputSchema>;

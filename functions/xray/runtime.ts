@@ -1,7 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../common/clock.js';
+import type { CheckpointLedger } from '../common/checkpoints.js';
 import { booleanFlag, httpUrl, lazy, optionalString, readEnvironment } from '../common/config.js';
+import { ledgerFromEnvironment } from '../common/ledger.js';
+import type { ScheduleSettings } from '../common/run-plan.js';
 import { ConfigError } from '../common/errors.js';
 import { HttpClient } from '../common/http.js';
 import { createS3Client } from '../common/s3-writer.js';
@@ -18,6 +21,7 @@ export interface XrayRuntime {
   settings: XraySettings;
   /** How long one invocation may keep fetching pages before it hands back its cursor. */
   invocationBudgetMs: number;
+  ledger?: CheckpointLedger;
 }
 
 export interface XrayRuntimeParts {
@@ -28,6 +32,7 @@ export interface XrayRuntimeParts {
   invocationBudgetMs?: number;
   clock?: Clock;
   http?: HttpClient;
+  ledger?: CheckpointLedger;
 }
 
 export function buildXrayRuntime(parts: XrayRuntimeParts): XrayRuntime {
@@ -35,12 +40,35 @@ export function buildXrayRuntime(parts: XrayRuntimeParts): XrayRuntime {
   const http = parts.http ?? new HttpClient({ clock });
   const credentials =
     typeof parts.credentials === 'function' ? parts.credentials : async () => parts.credentials as XrayCredentials;
-  return {
+  const runtime: XrayRuntime = {
     client: lazy(async () => new XrayClient(parts.baseUrl, await credentials(), http)),
     s3: parts.s3,
     clock,
     settings: parts.settings,
     invocationBudgetMs: parts.invocationBudgetMs ?? 600_000,
+  };
+  if (parts.ledger) runtime.ledger = parts.ledger;
+  return runtime;
+}
+
+/** The state machine's TimeoutSeconds: a lease outliving it would only delay the next run. */
+export const XRAY_EXECUTION_TIMEOUT_MS = 86_400_000;
+
+export function xraySchedule(options: {
+  windowMinutes: number;
+  lagMinutes: number;
+  overlapHours: number;
+  initialLookbackHours: number;
+  maxWindows: number;
+}): ScheduleSettings {
+  return {
+    gridMs: options.windowMinutes * 60_000,
+    lagMs: options.lagMinutes * 60_000,
+    // Re-scanned windows are re-exported whole into the same keys: late events join them, none doubles.
+    overlapMs: options.overlapHours * 3_600_000,
+    initialLookbackMs: options.initialLookbackHours * 3_600_000,
+    maxWindows: options.maxWindows,
+    leaseTtlMs: XRAY_EXECUTION_TIMEOUT_MS,
   };
 }
 
@@ -60,8 +88,14 @@ const environmentSchema = z.object({
   EXPORT_PREFIX: optionalString,
   S3_ENDPOINT: optionalString,
   S3_FORCE_PATH_STYLE: booleanFlag,
-  XRAY_LOOKBACK_HOURS: z.coerce.number().positive().default(24),
-  XRAY_WINDOW_HOURS: z.coerce.number().positive().max(168).default(168),
+  CHECKPOINT_TABLE: optionalString,
+  DYNAMODB_ENDPOINT: optionalString,
+  XRAY_WINDOW_MINUTES: z.coerce.number().int().positive().max(1440).default(60),
+  XRAY_GROUP_HOURS: z.coerce.number().positive().max(24 * 31).default(168),
+  XRAY_LAG_MINUTES: z.coerce.number().nonnegative().default(15),
+  XRAY_OVERLAP_HOURS: z.coerce.number().nonnegative().default(2),
+  XRAY_INITIAL_LOOKBACK_HOURS: z.coerce.number().positive().default(24),
+  XRAY_MAX_WINDOWS_PER_RUN: z.coerce.number().int().positive().default(24 * 31),
   XRAY_EVENTS_PER_PART: z.coerce.number().int().positive().default(100_000),
   XRAY_INVOCATION_BUDGET_SECONDS: z.coerce.number().positive().default(600),
 });
@@ -90,6 +124,7 @@ export function xrayRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process.env)
     );
   };
   return buildXrayRuntime({
+    ledger: ledgerFromEnvironment(env, systemClock),
     baseUrl: config.XRAY_BASE_URL,
     credentials,
     s3: createS3Client({ endpoint: config.S3_ENDPOINT, forcePathStyle: config.S3_FORCE_PATH_STYLE }),
@@ -98,10 +133,16 @@ export function xrayRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process.env)
       bucket: config.EXPORT_BUCKET,
       prefix: config.EXPORT_PREFIX,
       tenant: config.XRAY_TENANT ?? new URL(config.XRAY_BASE_URL).hostname,
-      defaultLookbackHours: config.XRAY_LOOKBACK_HOURS,
-      defaultWindowHours: config.XRAY_WINDOW_HOURS,
       pageSize: MAX_PAGE_SIZE,
       eventsPerPart: config.XRAY_EVENTS_PER_PART,
+      groupHours: config.XRAY_GROUP_HOURS,
+      schedule: xraySchedule({
+        windowMinutes: config.XRAY_WINDOW_MINUTES,
+        lagMinutes: config.XRAY_LAG_MINUTES,
+        overlapHours: config.XRAY_OVERLAP_HOURS,
+        initialLookbackHours: config.XRAY_INITIAL_LOOKBACK_HOURS,
+        maxWindows: config.XRAY_MAX_WINDOWS_PER_RUN,
+      }),
     },
   });
 }

@@ -50,9 +50,11 @@ describe('audit-export CLI', () => {
       target: 'twin',
       window: { start: '2026-11-01T00:00:00.000Z', end: '2026-11-01T06:00:00.000Z' },
     });
-    expect(summary.reportId).toMatch(/\.csv$/);
-    expect(summary.objects[0]).toMatchObject({ bucket: 'audit-export-twin' });
-    expect(summary.objects[0].key).toMatch(/^source=mft\/.*\/dt=2026-11-01\/20261101T000000Z--20261101T060000Z\.csv$/);
+    // Six hourly grid windows: six reports, six objects, each with its manifest.
+    expect(summary.reportIds).toHaveLength(6);
+    expect(summary.reportIds[0]).toMatch(/\.csv$/);
+    expect(summary.objects).toHaveLength(6);
+    expect(summary.objects[0].key).toMatch(/^source=mft\/.*\/dt=2026-11-01\/window=20261101T000000Z--20261101T010000Z\/report\.csv$/);
     expect(summary.objects[0].bytes).toBeGreaterThan(0);
     expect(stderr).toContain('report deleted on the server');
     expect(stdout.trim().split('\n')).toHaveLength(1);
@@ -75,7 +77,7 @@ describe('audit-export CLI', () => {
     [['run', 'mft', '--actor', 'x'.repeat(321)], /320 characters/],
     [['run', 'mft', '--bogus'], /Unknown option '--bogus'/],
     [['run', 'mft', '--target', 'mars'], /--target must be twin, env or aws/],
-    [['run', 'xray', '--window-hours', '500'], /--window-hours/],
+    [['run', 'xray', '--lookback-hours', '0'], /--lookback-hours must be a positive number/],
     [['run', 'xray', '--format', 'xml'], /--format/],
     [['run', 'salesforce'], /unknown command "run salesforce"/],
   ])('rejects %j with exit code 2 and a clear message', async (args, message) => {

@@ -6,7 +6,8 @@ import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IntegrityError, TransientError } from '../../functions/common/errors.js';
 import { HttpClient } from '../../functions/common/http.js';
-import { createReportBody, planMftExport } from '../../functions/mft/export-plan.js';
+import { createReportBody, planFor, reportLocation } from '../../functions/mft/export-plan.js';
+import { verifyManifest } from '../../functions/common/manifest.js';
 import { mftExportInputSchema, type MftExportInput } from '../../functions/mft/model.js';
 import { runMftExport } from '../../local/run-export.js';
 import type { TaskHandler } from '../../local/state-machine-runner.js';
@@ -55,7 +56,20 @@ afterAll(async () => {
   await rm(directory, { recursive: true, force: true });
 });
 
-const WINDOW = { start: '2026-11-20T00:00:00Z', end: '2026-11-21T00:00:00Z' };
+const WINDOW = { start: '2026-11-20T00:00:00.000Z', end: '2026-11-21T00:00:00.000Z' };
+
+interface WindowOutput {
+  window: { start: string; end: string };
+  status: string;
+  reportId: string;
+  object: { key: string; bytes: number; sha256: string; records: number; manifestKey: string };
+}
+
+function onlyWindow(output: unknown): WindowOutput {
+  const windows = (output as { windows: WindowOutput[] }).windows;
+  expect(windows).toHaveLength(1);
+  return windows[0]!;
+}
 
 async function sha256OfStream(chunks: AsyncIterable<Uint8Array>): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
@@ -67,9 +81,12 @@ async function sha256OfStream(chunks: AsyncIterable<Uint8Array>): Promise<{ sha2
   return { sha256: hash.digest('hex'), bytes };
 }
 
+function planOf(input: MftExportInput) {
+  return planFor(mftExportInputSchema.parse(input), twin.mftRuntime().settings);
+}
+
 async function expectedFile(input: MftExportInput) {
-  const plan = planMftExport(mftExportInputSchema.parse(input), twin.mftRuntime().settings, Date.now());
-  return sha256OfStream(twin.mft.expectedFile(createReportBody(plan) as never));
+  return sha256OfStream(twin.mft.expectedFile(createReportBody(planOf(input), input.window!) as never));
 }
 
 async function storedFile(key: string) {
@@ -78,7 +95,8 @@ async function storedFile(key: string) {
 }
 
 function run(input: MftExportInput, decorate?: (name: string, handler: TaskHandler) => TaskHandler) {
-  return runMftExport(twin.mftRuntime({ http: recordingHttp(), pollIntervalSeconds: 1 }), {
+  // A daily grid: each of these manual windows is exactly one grid window, so one report.
+  return runMftExport(twin.mftRuntime({ http: recordingHttp(), pollIntervalSeconds: 1, windowMinutes: 1440 }), {
     input,
     waitMs: 50,
     retryMs: 10,
@@ -97,15 +115,18 @@ describe('MFT export on the twin', () => {
     const input: MftExportInput = { window: WINDOW, type: 'json' };
     const result = await run(input);
     expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
-    const output = result.output as { object: { key: string; bytes: number; sha256: string }; reportId: string };
+    const output = onlyWindow(result.output);
 
     const expected = await expectedFile(input);
     expect(expected.bytes).toBeGreaterThan(100_000);
     expect(output.object).toMatchObject({ bytes: expected.bytes, sha256: expected.sha256 });
     expect(await storedFile(output.object.key)).toEqual(expected);
     expect(output.object.key).toBe(
-      `source=mft/tenant=${twin.mft.tenantId}/filters=all/dt=2026-11-20/20261120T000000Z--20261121T000000Z.json`,
+      `source=mft/tenant=${twin.mft.tenantId}/filters=all/dt=2026-11-20/window=20261120T000000Z--20261121T000000Z/report.json`,
     );
+    // 900 events an hour: the manifest counts every record, and verifies against the object.
+    expect(output.object.records).toBe(900 * 24);
+    expect(await verifyManifest(twin.s3Client, twin.s3.bucket, output.object.manifestKey)).toEqual({ ok: true, problems: [] });
 
     expect(twin.mft.reports().map((report) => report.id)).not.toContain(output.reportId);
     expectNoSecretsIn(result.events);
@@ -123,8 +144,8 @@ describe('MFT export on the twin', () => {
     };
     const result = await run(input);
     expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
-    const output = result.output as { object: { key: string }; filtersId: string };
-    expect(output.filtersId).toMatch(/^[0-9a-f]{12}$/);
+    expect((result.output as { filtersId: string }).filtersId).toMatch(/^[0-9a-f]{12}$/);
+    const output = onlyWindow(result.output);
     expect(output.object.key).toMatch(/\.csv$/);
     const expected = await expectedFile(input);
     expect(await storedFile(output.object.key)).toEqual(expected);
@@ -133,7 +154,7 @@ describe('MFT export on the twin', () => {
   });
 
   it('retries a copy that fails once, and still stores the exact file', async () => {
-    const input: MftExportInput = { window: { start: '2026-11-21T00:00:00Z', end: '2026-11-21T06:00:00Z' }, type: 'json' };
+    const input: MftExportInput = { window: { start: '2026-11-21T00:00:00.000Z', end: '2026-11-22T00:00:00.000Z' }, type: 'json' };
     let copies = 0;
     const result = await run(input, (name, handler) =>
       name === 'CopyReportFunctionArn'
@@ -147,14 +168,14 @@ describe('MFT export on the twin', () => {
     expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
     expect(copies).toBe(2);
     expect(result.events.some((event) => event.type === 'StateRetried' && event.state?.name === 'CopyReportToS3')).toBe(true);
-    const output = result.output as { object: { key: string }; reportId: string };
+    const output = onlyWindow(result.output);
     expect(await storedFile(output.object.key)).toEqual(await expectedFile(input));
     expect(twin.mft.reports().map((report) => report.id)).not.toContain(output.reportId);
     expectNoSecretsIn(result.events);
   });
 
   it('deletes the report when the copy fails for good, stores nothing, and fails with an actionable error', async () => {
-    const input: MftExportInput = { window: { start: '2026-11-22T00:00:00Z', end: '2026-11-22T06:00:00Z' }, type: 'json' };
+    const input: MftExportInput = { window: { start: '2026-11-22T00:00:00.000Z', end: '2026-11-23T00:00:00.000Z' }, type: 'json' };
     const before = new Set(twin.mft.reports().map((report) => report.id));
     const result = await run(input, (name, handler) =>
       name === 'CopyReportFunctionArn'
@@ -169,10 +190,12 @@ describe('MFT export on the twin', () => {
     expect(result.events.filter((event) => event.type === 'StateRetried').length).toBe(3);
     expect(result.events.some((event) => event.type === 'StateEntered' && event.state?.name === 'DeleteReportAfterError')).toBe(true);
     expect(twin.mft.reports().filter((report) => !before.has(report.id))).toEqual([]);
-    const plan = planMftExport(mftExportInputSchema.parse(input), twin.mftRuntime().settings, Date.now());
-    await expect(
-      twin.s3Client.send(new HeadObjectCommand({ Bucket: twin.s3.bucket, Key: plan.destination.key })),
-    ).rejects.toMatchObject({ name: 'NotFound' });
+    const { key, folder } = reportLocation(planOf(input), input.window!);
+    for (const missing of [key, `${folder}_manifest.json`]) {
+      await expect(twin.s3Client.send(new HeadObjectCommand({ Bucket: twin.s3.bucket, Key: missing }))).rejects.toMatchObject({
+        name: 'NotFound',
+      });
+    }
     expectNoSecretsIn(result.events);
   });
 
@@ -183,7 +206,7 @@ describe('MFT export on the twin', () => {
       mft: { reportReadyAfterMs: 60_000 },
     });
     try {
-      const result = await runMftExport(slow.mftRuntime({ pollIntervalSeconds: 1 }), {
+      const result = await runMftExport(slow.mftRuntime({ pollIntervalSeconds: 1, windowMinutes: 1440 }), {
         input: { window: WINDOW, maxWaitSeconds: 2 },
         waitMs: 300,
         retryMs: 10,
@@ -202,7 +225,7 @@ describe('MFT export on the twin', () => {
     const result = await run({ window: { start: WINDOW.end, end: WINDOW.start } });
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('InvalidInputError');
-    expect(result.cause).toMatch(/start .* must be earlier than its end/);
+    expect(result.cause).toMatch(/must be earlier than its end/);
     expect(twin.mft.requestLog.length).toBe(requestsBefore);
   });
 });

@@ -57,11 +57,14 @@ describe('Xray export on the twin', () => {
   it('exports a 30-day range of 200,000 events as NDJSON, each exactly once, in few transitions', async () => {
     const expected = truth();
     expect(expected.length).toBe(EVENTS);
-    const result = await runXrayExport(twin.xrayRuntime(), { input: { window: RANGE, format: 'json' }, waitMs: 0, retryMs: 10 });
+    // Daily windows (the twin runs every server on one event loop; hourly windows only add requests here).
+    const runtime = twin.xrayRuntime({ windowMinutes: 24 * 60 });
+    const result = await runXrayExport(runtime, { input: { window: RANGE, format: 'json' }, waitMs: 0, retryMs: 10 });
     const output = succeeded(result);
     expect(output.windows.reduce((sum, window) => sum + window.events, 0)).toBe(EVENTS);
     await expectExactlyOnce(prefix('all'), expected);
-    // Five 7-day windows, one invocation each: the state carries cursors, never events.
+    // 30 daily windows in five 7-day groups, one invocation each: the state carries cursors, never events.
+    expect(output.windows.map((group) => group.invocations)).toEqual([1, 1, 1, 1, 1]);
     expect(result.stateTransitions).toBeLessThanOrEqual(30);
     expect(result.historyEvents).toBeLessThan(200);
     const payloads = result.events.map((event) => JSON.stringify(event.state?.output ?? event.output ?? '').length);
@@ -70,34 +73,35 @@ describe('Xray export on the twin', () => {
 
   it('exports CSV, splitting windows whose file comes back incomplete, each event exactly once', async () => {
     const csvPrefix = 'csv-run';
-    const runtime = twin.xrayRuntime();
-    runtime.settings.prefix = csvPrefix;
+    // Daily windows: with the low threshold (20,000) each day's ~6,700 events fit, so use 7-day windows to force splits.
+    const runtime = twin.xrayRuntime({ prefix: csvPrefix, windowMinutes: 7 * 24 * 60 });
     const result = await runXrayExport(runtime, { input: { window: RANGE, format: 'csv' }, waitMs: 0, retryMs: 10 });
     const output = succeeded(result);
     expect(output.windows.some((window) => window.splits > 0)).toBe(true);
     const keys = await listKeys(twin.s3Client, twin.s3.bucket, `${csvPrefix}/`);
-    expect(keys.every((key) => key.endsWith('.csv.gz'))).toBe(true);
+    expect(keys.filter((key) => !key.endsWith('_manifest.json')).every((key) => key.endsWith('.csv.gz'))).toBe(true);
     await expectExactlyOnce(prefix('all', `${csvPrefix}/`), truth());
   });
 
   it('keeps a 1,000,000-event window far below the 25,000 history-event limit, even one part per invocation', async () => {
     // Worst case: each invocation writes a single part before its budget is spent.
-    const window = { start: '2026-10-15T00:00:00Z', end: '2026-10-22T00:00:00Z' };
-    const runtime = twin.xrayRuntime({ eventsPerPart: 10_000, invocationBudgetMs: 0 });
-    runtime.settings.prefix = 'worst-case';
+    // One 7-day grid window, so all its events are one window's offset loop.
+    const window = { start: '2026-10-15T00:00:00.000Z', end: '2026-10-22T00:00:00.000Z' };
+    const runtime = twin.xrayRuntime({ eventsPerPart: 10_000, invocationBudgetMs: 0, windowMinutes: 7 * 24 * 60, prefix: 'worst-case' });
     const result = await runXrayExport(runtime, { input: { window, format: 'json' }, waitMs: 0, retryMs: 10 });
     const output = succeeded(result);
     const invocations = output.windows[0]!.invocations;
-    expect(invocations).toBe(Math.ceil(truth(window).length / 10_000));
+    // One part per invocation, then one that writes the manifest.
+    expect(invocations).toBe(Math.ceil(truth(window).length / 10_000) + 1);
     await expectExactlyOnce(prefix('all', 'worst-case/'), truth(window));
 
     // History grows by a fixed amount per invocation; project it to 1,000,000 events at the production part size.
     const perInvocation = (result.historyEvents - 10) / invocations;
-    const productionParts = Math.ceil(1_000_000 / 100_000);
+    const productionParts = Math.ceil(1_000_000 / 100_000) + 1;
     const projected = 10 + perInvocation * productionParts;
     expect(projected).toBeLessThan(HISTORY_LIMIT / 50);
     // Even at one 2,000-event page per invocation the limit holds.
-    expect(10 + perInvocation * (1_000_000 / 2_000)).toBeLessThan(HISTORY_LIMIT);
+    expect(10 + perInvocation * (1_000_000 / 2_000 + 1)).toBeLessThan(HISTORY_LIMIT);
   });
 
   it('exports dry-run events separately from real events', async () => {
@@ -111,8 +115,7 @@ describe('Xray export on the twin', () => {
 
   it('picks up late events when a window is exported again, without duplicating the others', async () => {
     const window = { start: '2026-10-22T00:00:00Z', end: '2026-10-29T00:00:00Z' };
-    const runtime = twin.xrayRuntime();
-    runtime.settings.prefix = 'late';
+    const runtime = twin.xrayRuntime({ prefix: 'late', windowMinutes: 24 * 60 });
     succeeded(await runXrayExport(runtime, { input: { window, format: 'json' }, waitMs: 0, retryMs: 10 }));
     const late = twin.xray!.addEvents(25, { createdAt: (i) => new Date(Date.parse(window.start) + i * 3_600_000).toISOString() });
     expect(truth(window)).toEqual(expect.arrayContaining(late));
@@ -122,15 +125,13 @@ describe('Xray export on the twin', () => {
 
   it('fails clearly on bad credentials and on a user without VIEW_POLICIES, storing nothing', async () => {
     const window = { start: '2026-10-30T00:00:00Z', end: '2026-10-31T00:00:00Z' };
-    const noPermission = twin.xrayRuntime({ credentials: { accessToken: twin.xray!.noPermission.accessToken } });
-    noPermission.settings.prefix = 'denied';
+    const noPermission = twin.xrayRuntime({ credentials: { accessToken: twin.xray!.noPermission.accessToken }, prefix: 'denied' });
     const denied = await runXrayExport(noPermission, { input: { window }, waitMs: 0, retryMs: 10 });
     expect(denied.status).toBe('FAILED');
     expect(denied.error).toBe('VendorAuthError');
     expect(denied.cause).toMatch(/HTTP 403.*VIEW_POLICIES/);
 
-    const wrong = twin.xrayRuntime({ credentials: { username: 'admin', password: 'not-the-password' } });
-    wrong.settings.prefix = 'denied';
+    const wrong = twin.xrayRuntime({ credentials: { username: 'admin', password: 'not-the-password' }, prefix: 'denied' });
     const rejected = await runXrayExport(wrong, { input: { window }, waitMs: 0, retryMs: 10 });
     expect(rejected.status).toBe('FAILED');
     expect(rejected.cause).toMatch(/HTTP 401/);

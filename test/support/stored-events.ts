@@ -1,17 +1,11 @@
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { listFolder } from '../../functions/common/manifest.js';
 import { splitCsvPage } from '../../functions/xray/csv-page.js';
 
 /** Lists every object under a prefix. */
 export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const object of page.Contents ?? []) keys.push(object.Key!);
-    token = page.NextContinuationToken;
-  } while (token);
-  return keys.sort();
+  return (await listFolder(s3, bucket, prefix)).sort();
 }
 
 export async function readObject(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
@@ -23,6 +17,7 @@ export async function readObject(s3: S3Client, bucket: string, key: string): Pro
 export async function storedXrayEventIds(s3: S3Client, bucket: string, prefix: string): Promise<number[]> {
   const ids: number[] = [];
   for (const key of await listKeys(s3, bucket, prefix)) {
+    if (key.endsWith('_manifest.json')) continue;
     const text = gunzipSync(await readObject(s3, bucket, key));
     if (key.endsWith('.ndjson.gz')) {
       for (const line of text.toString('utf8').split('\n')) if (line) ids.push((JSON.parse(line) as { id: number }).id);

@@ -2,20 +2,40 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../functions/common/errors.js';
 import { LocalKeyTokenSealer } from '../../functions/common/token-sealer.js';
 import { parseInput } from '../../functions/common/validation.js';
-import { createReportBody, planMftExport } from '../../functions/mft/export-plan.js';
+import { createReportBody, planFor, planMftRun, reportLocation } from '../../functions/mft/export-plan.js';
+import { mftSchedule } from '../../functions/mft/runtime.js';
 import { mftExportInputSchema, normalizeStatus } from '../../functions/mft/model.js';
 
-const settings = { bucket: 'b', tenantId: 'tenant', defaultLookbackHours: 24, pollIntervalSeconds: 5, maxWaitSeconds: 900 };
+const settings = {
+  bucket: 'b',
+  tenantId: 'tenant',
+  pollIntervalSeconds: 5,
+  maxWaitSeconds: 900,
+  schedule: mftSchedule({ windowMinutes: 60, lagMinutes: 15, initialLookbackHours: 24, maxWindows: 48 }),
+};
 
 describe('MFT plan', () => {
-  it('defaults a scheduled run to the last 24 hours ending at the current minute', () => {
-    const plan = planMftExport(mftExportInputSchema.parse({}), settings, Date.parse('2026-11-25T10:17:42.123Z'));
-    expect(plan.window).toEqual({ start: '2026-11-24T10:17:00.000Z', end: '2026-11-25T10:17:00.000Z' });
+  it('starts a first scheduled run 24 hours before now − lag, in whole hourly windows', async () => {
+    const { plan, windows, run } = await planMftRun(mftExportInputSchema.parse({}), settings, undefined, 'exec-1', Date.parse('2026-11-25T10:17:42.123Z'));
+    expect(run).toMatchObject({ mode: 'scheduled', stream: 'mft|tenant|all|json' });
+    expect(windows).toHaveLength(24);
+    expect(windows[0]).toEqual({ start: '2026-11-24T10:00:00.000Z', end: '2026-11-24T11:00:00.000Z' });
+    expect(windows[23]).toEqual({ start: '2026-11-25T09:00:00.000Z', end: '2026-11-25T10:00:00.000Z' });
     expect(plan.type).toBe('json');
-    expect(plan.destination).toEqual({
-      bucket: 'b',
-      key: 'source=mft/tenant=tenant/filters=all/dt=2026-11-24/20261124T101700Z--20261125T101700Z.json',
-    });
+    expect(reportLocation(plan, windows[0]!).key).toBe(
+      'source=mft/tenant=tenant/filters=all/dt=2026-11-24/window=20261124T100000Z--20261124T110000Z/report.json',
+    );
+  });
+
+  it('widens a manual window to whole grid windows', async () => {
+    const input = mftExportInputSchema.parse({ window: { start: '2026-11-24T10:30:00Z', end: '2026-11-24T12:10:00Z' } });
+    const { windows, run } = await planMftRun(input, settings, undefined, 'exec-2', 0);
+    expect(run.mode).toBe('manual');
+    expect(windows.map((window) => window.start)).toEqual([
+      '2026-11-24T10:00:00.000Z',
+      '2026-11-24T11:00:00.000Z',
+      '2026-11-24T12:00:00.000Z',
+    ]);
   });
 
   it('maps filters to the documented request body, accepting any letter case', () => {
@@ -24,10 +44,10 @@ describe('MFT plan', () => {
       { window: { start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' }, type: 'csv', filters: { actorType: 'apikey', actions: ['delete'], resources: ['keycert'], sourceIp: '2001:db8::1' } },
       'input',
     );
-    expect(createReportBody(planMftExport(input, settings, 0))).toEqual({
+    expect(createReportBody(planFor(input, settings), input.window!)).toEqual({
       type: 1,
-      start: '2026-01-01T00:00:00.000Z',
-      end: '2026-01-02T00:00:00.000Z',
+      start: '2026-01-01T00:00:00Z',
+      end: '2026-01-02T00:00:00Z',
       actorType: 'ApiKey',
       actions: ['Delete'],
       resources: ['KeyCert'],

@@ -1,3 +1,4 @@
+import { createCommitRunHandler } from '../../common/handlers/commit-run.js';
 import type { MftRuntime } from '../runtime.js';
 import { createCheckReportHandler } from './check-report.js';
 import { createCopyReportHandler } from './copy-report.js';
@@ -17,6 +18,7 @@ export const MFT_FUNCTIONS = {
   CheckReportFunctionArn: { id: 'MftCheckReport', entry: 'functions/mft/handlers/check-report.ts', create: createCheckReportHandler },
   CopyReportFunctionArn: { id: 'MftCopyReport', entry: 'functions/mft/handlers/copy-report.ts', create: createCopyReportHandler },
   DeleteReportFunctionArn: { id: 'MftDeleteReport', entry: 'functions/mft/handlers/delete-report.ts', create: createDeleteReportHandler },
+  CommitRunFunctionArn: { id: 'MftCommitRun', entry: 'functions/mft/handlers/commit-run.ts', create: createCommitRunHandler },
 } as const;
 
 export type TaskHandler = (input: unknown) => Promise<unknown>;

@@ -1,14 +1,21 @@
+import { z } from 'zod';
 import { parseInput } from '../../common/validation.js';
-import { planMftExport } from '../export-plan.js';
+import { planMftRun } from '../export-plan.js';
 import { mftExportInputSchema } from '../model.js';
 import { defaultMftRuntime, type MftRuntime } from '../runtime.js';
 
-/** First step: validates the execution input (manual or scheduled) and fixes window, filters and destination. */
+const inputSchema = z.object({ input: z.unknown(), executionId: z.string().min(1) });
+
+/**
+ * First step: validates the execution input (manual or scheduled), takes the stream's lease for a
+ * scheduled run, and lists the grid windows to export.
+ */
 export function createPlanExportHandler(runtime: () => Promise<MftRuntime>) {
   return async (event: unknown) => {
-    const input = parseInput(mftExportInputSchema, event ?? {}, 'MFT export input');
-    const { settings, clock } = await runtime();
-    return { plan: planMftExport(input, settings, clock.now()) };
+    const { input, executionId } = parseInput(inputSchema, event, 'PlanExport parameters');
+    const request = parseInput(mftExportInputSchema, input ?? {}, 'MFT export input');
+    const rt = await runtime();
+    return planMftRun(request, rt.settings, rt.ledger, executionId, rt.clock.now());
   };
 }
 

@@ -1,3 +1,4 @@
+import { createCommitRunHandler } from '../../common/handlers/commit-run.js';
 import type { XrayRuntime } from '../runtime.js';
 import { createExportPagesHandler } from './export-pages.js';
 import { createPlanExportHandler } from './plan-export.js';
@@ -9,6 +10,7 @@ import { createPlanExportHandler } from './plan-export.js';
 export const XRAY_FUNCTIONS = {
   XrayPlanExportFunctionArn: { id: 'XrayPlanExport', entry: 'functions/xray/handlers/plan-export.ts', create: createPlanExportHandler },
   XrayExportPagesFunctionArn: { id: 'XrayExportPages', entry: 'functions/xray/handlers/export-pages.ts', create: createExportPagesHandler },
+  XrayCommitRunFunctionArn: { id: 'XrayCommitRun', entry: 'functions/xray/handlers/commit-run.ts', create: createCommitRunHandler },
 } as const;
 
 export type TaskHandler = (input: unknown) => Promise<unknown>;

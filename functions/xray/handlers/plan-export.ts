@@ -1,14 +1,21 @@
+import { z } from 'zod';
 import { parseInput } from '../../common/validation.js';
-import { planXrayExport } from '../export-plan.js';
+import { planXrayRun } from '../export-plan.js';
 import { xrayExportInputSchema } from '../model.js';
 import { defaultXrayRuntime, type XrayRuntime } from '../runtime.js';
 
-/** First step: validates the execution input and cuts the range into windows for the Map state. */
+const inputSchema = z.object({ input: z.unknown(), executionId: z.string().min(1) });
+
+/**
+ * First step: validates the execution input, takes the stream's lease for a scheduled run, and cuts the
+ * range into grid windows, grouped for the Map state.
+ */
 export function createPlanExportHandler(runtime: () => Promise<XrayRuntime>) {
   return async (event: unknown) => {
-    const input = parseInput(xrayExportInputSchema, event ?? {}, 'Xray export input');
-    const { settings, clock } = await runtime();
-    return planXrayExport(input, settings, clock.now());
+    const { input, executionId } = parseInput(inputSchema, event, 'PlanExport parameters');
+    const request = parseInput(xrayExportInputSchema, input ?? {}, 'Xray export input');
+    const rt = await runtime();
+    return planXrayRun(request, rt.settings, rt.ledger, executionId, rt.clock.now());
   };
 }
 

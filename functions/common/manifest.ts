@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { compactInstant, type TimeWindow } from './time-window.js';
+import { normalizePrefix, safeSegment } from './s3-layout.js';
+
+/**
+ * One manifest per window, written last: "manifest present ⇒ window complete". It lists every object
+ * of the window with its size, record count and SHA-256, so a consumer (triggered by the manifest's
+ * ObjectCreated event) can verify what it reads. Writing it also removes the objects the window's previous
+ * manifest listed and this one does not (an earlier, differently shaped export of the same window), so the
+ * folder holds each event once. (It reads the previous manifest rather than listing the folder: one GET.)
+ */
+
+export const MANIFEST_NAME = '_manifest.json';
+
+export const manifestObjectSchema = z.object({
+  key: z.string(),
+  bytes: z.number().int().nonnegative(),
+  records: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type ManifestObject = z.infer<typeof manifestObjectSchema>;
+
+export const manifestSchema = z.object({
+  version: z.literal(1),
+  source: z.string(),
+  tenant: z.string(),
+  filtersId: z.string(),
+  filters: z.record(z.string(), z.unknown()),
+  format: z.string(),
+  window: z.object({ start: z.string(), end: z.string() }),
+  objects: z.array(manifestObjectSchema),
+  records: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  executionId: z.string().optional(),
+  completedAt: z.string(),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export interface WindowFolder {
+  prefix?: string;
+  source: string;
+  tenant: string;
+  filtersId: string;
+  window: TimeWindow;
+}
+
+/** `<prefix>source=…/tenant=…/filters=…/dt=YYYY-MM-DD/window=<start>--<end>/` */
+export function windowFolder(folder: WindowFolder): string {
+  const day = folder.window.start.slice(0, 10);
+  return (
+    `${normalizePrefix(folder.prefix)}source=${safeSegment(folder.source)}/tenant=${safeSegment(folder.tenant)}/` +
+    `filters=${folder.filtersId}/dt=${day}/window=${compactInstant(folder.window.start)}--${compactInstant(folder.window.end)}/`
+  );
+}
+
+export function manifestKey(folder: string): string {
+  return `${folder}${MANIFEST_NAME}`;
+}
+
+/** Removes what the previous manifest listed and this one does not, then writes the manifest (last). */
+export async function writeManifest(s3: S3Client, bucket: string, folder: string, manifest: Manifest): Promise<string> {
+  const listed = new Set(manifest.objects.map((object) => object.key));
+  const previous = await readManifest(s3, bucket, manifestKey(folder));
+  const stale = (previous?.objects ?? []).map((object) => object.key).filter((key) => !listed.has(key));
+  for (let at = 0; at < stale.length; at += 1000) {
+    await s3.send(
+      new DeleteObjectsCommand({
+        Bucket: bucket,
+        Delete: { Objects: stale.slice(at, at + 1000).map((Key) => ({ Key })), Quiet: true },
+      }),
+    );
+  }
+  const key = manifestKey(folder);
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: `${JSON.stringify(manifest, null, 2)}\n`,
+      ContentType: 'application/json',
+    }),
+  );
+  return key;
+}
+
+export async function readManifest(s3: S3Client, bucket: string, key: string): Promise<Manifest | undefined> {
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return manifestSchema.parse(JSON.parse(await object.Body!.transformToString()));
+  } catch (error) {
+    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+    throw error;
+  }
+}
+
+export async function listFolder(s3: S3Client, bucket: string, folder: string): Promise<string[]> {
+  const keys: string[] = [];
+  let marker: string | undefined;
+  for (;;) {
+    // ListObjects (v1) with markers: the twin's S3 server cannot make v2 continuation tokens on Node 22
+    // (they use DES, which OpenSSL 3 no longer offers). Both list the same keys in AWS.
+    const page = await s3.send(new ListObjectsCommand({ Bucket: bucket, Prefix: folder, Marker: marker }));
+    for (const object of page.Contents ?? []) keys.push(object.Key!);
+    if (!page.IsTruncated || !page.Contents?.length) return keys;
+    marker = page.Contents[page.Contents.length - 1]!.Key;
+  }
+}
+
+export interface ManifestCheck {
+  ok: boolean;
+  problems: string[];
+}
+
+/** What a consumer does before trusting a window: every listed object exists with that size and hash. */
+export async function verifyManifest(s3: S3Client, bucket: string, key: string): Promise<ManifestCheck> {
+  const manifest = await readManifest(s3, bucket, key);
+  if (!manifest) return { ok: false, problems: [`${key} does not exist`] };
+  const problems: string[] = [];
+  let records = 0;
+  for (const object of manifest.objects) {
+    records += object.records;
+    try {
+      const body = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: object.key }));
+      const hash = createHash('sha256');
+      let bytes = 0;
+      for await (const chunk of body.Body as AsyncIterable<Uint8Array>) {
+        hash.update(chunk);
+        bytes += chunk.length;
+      }
+      if (bytes !== object.bytes) problems.push(`${object.key}: ${bytes} bytes, manifest says ${object.bytes}`);
+      if (hash.digest('hex') !== object.sha256) problems.push(`${object.key}: SHA-256 differs from the manifest`);
+    } catch (error) {
+      problems.push(`${object.key}: ${(error as Error).name === 'NoSuchKey' ? 'missing' : (error as Error).message}`);
+    }
+  }
+  if (records !== manifest.records) problems.push(`objects hold ${records} records, manifest says ${manifest.records}`);
+  const folder = key.slice(0, key.length - MANIFEST_NAME.length);
+  const unlisted = (await listFolder(s3, bucket, folder)).filter(
+    (other) => other !== key && !manifest.objects.some((object) => object.key === other),
+  );
+  if (unlisted.length) problems.push(`objects in the window not listed by the manifest: ${unlisted.join(', ')}`);
+  return { ok: problems.length === 0, problems };
+}
+
+export function createHashOf(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
