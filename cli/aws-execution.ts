@@ -1,4 +1,4 @@
-import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { ConfigError } from '../functions/common/errors.js';
 import { sleep } from '../functions/common/clock.js';
 import type { RunSummary } from './run-target.js';
@@ -20,10 +20,16 @@ export async function startAwsExecution(
     throw new ConfigError(`${variable} is not set: export it from the stack outputs (see README, "Deploy")`);
   }
   const started = Date.now();
-  const { executionArn } = await sfn.send(
-    new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(input), name: executionName }),
-  );
-  output.info(`started ${executionArn}`);
+  let executionArn: string | undefined;
+  try {
+    ({ executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(input), name: executionName })));
+    output.info(`started ${executionArn}`);
+  } catch (error) {
+    if (!(error instanceof ExecutionAlreadyExists) || !executionName) throw error;
+    // The same backfill was started before: follow that execution instead of starting another.
+    executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;
+    output.info(`already started earlier: ${executionArn}`);
+  }
   for (;;) {
     const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
     if (execution.status !== 'RUNNING' && execution.status !== 'PENDING_REDRIVE') {

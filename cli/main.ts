@@ -1,8 +1,10 @@
 import { ConfigError, InvalidInputError, errorMessage } from '../functions/common/errors.js';
+import { BACKFILL_HELP, backfillCommand } from './commands/backfill.js';
 import { DEMO_HELP, demoCommand } from './commands/demo.js';
 import { EMULATE_HELP, emulateCommand } from './commands/emulate.js';
 import { RUN_MFT_HELP, runMftCommand } from './commands/run-mft.js';
 import { RUN_XRAY_HELP, runXrayCommand } from './commands/run-xray.js';
+import { STATUS_HELP, statusCommand } from './commands/status.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from './usage.js';
 
 export const MAIN_HELP = `Usage: audit-export <command> [options]
@@ -13,6 +15,8 @@ Commands:
   demo                 the main job on the local twin (what \`npm start\` runs)
   run mft              export one window of MFT audit logs
   run xray             export a range of Xray curation audit events
+  backfill <source>    export a past range as idempotent manual executions
+  status               checkpoints, their lag behind now, and the last runs
   emulate              start the vendor emulators in the foreground
 
 Run \`audit-export <command> --help\` for a command's options and examples.
@@ -24,6 +28,8 @@ const COMMANDS: Record<string, { run: (args: string[]) => Promise<number>; help:
   'run mft': { run: runMftCommand, help: RUN_MFT_HELP },
   'run xray': { run: runXrayCommand, help: RUN_XRAY_HELP },
   emulate: { run: emulateCommand, help: EMULATE_HELP },
+  backfill: { run: backfillCommand, help: BACKFILL_HELP },
+  status: { run: statusCommand, help: STATUS_HELP },
 };
 
 export async function main(argv: string[]): Promise<number> {

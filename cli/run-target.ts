@@ -57,11 +57,13 @@ export interface RunOptions {
   twinDir?: string;
   /** An already running twin (the demo runs both sources on one). */
   twin?: Twin;
+  /** Deterministic for backfills (idempotent on AWS); generated otherwise. */
+  executionName?: string;
 }
 
 export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
   const { source, target, input, output } = options;
-  if (target === 'aws') return startAwsExecution(source, input, output);
+  if (target === 'aws') return startAwsExecution(source, input, output, options.executionName);
   let twin = options.twin;
   const ownTwin = target === 'twin' && !twin;
   if (ownTwin) {
@@ -76,7 +78,7 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
       steps: source === 'mft' ? MFT_STEPS : XRAY_STEPS,
       transient: MFT_TRANSIENT,
     });
-    const local = { input, waitMs: twin?.waitMs, retryMs: twin?.retryMs, onEvent };
+    const local = { input, waitMs: twin?.waitMs, retryMs: twin?.retryMs, onEvent, executionName: options.executionName };
     const started = Date.now();
     const result =
       source === 'mft'

@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { startTwin } from '../../local/twin.js';
 import { formatBytes } from '../progress.js';
+import { formatStatus, readStatus } from '../status-view.js';
 import { listTwinObjects } from '../twin-objects.js';
 import { runOnTarget, type RunSummary } from '../run-target.js';
 import { EXIT_FAILED, EXIT_OK, createOutput, parseCommandArgs } from '../usage.js';
@@ -36,6 +37,8 @@ export async function demoCommand(args: string[]): Promise<number> {
     output.info('\n— JFrog Xray Curation audit events, last 24 hours —');
     summaries.push(await runOnTarget({ source: 'xray', target: 'twin', twin, input: { format: 'json' }, output }));
 
+    output.info('\n— Checkpoints (audit-export status) —');
+    for (const line of formatStatus(await readStatus(twin.ledger, Date.now()))) output.info(line);
     output.info('\n— Where the files are —');
     for (const summary of summaries) {
       if (summary.status !== 'SUCCEEDED') output.info(`${summary.source}: FAILED ${summary.error}: ${summary.cause}`);

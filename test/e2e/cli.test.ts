@@ -87,6 +87,26 @@ describe('audit-export CLI', () => {
     expect(stdout).toBe('');
   });
 
+  it('backfills a range as chunked manual executions with deterministic names', async () => {
+    const args = ['backfill', 'xray', '--start', '2026-11-01T00:00:00Z', '--end', '2026-11-02T12:00:00Z', '--chunk-hours', '24', '--json'];
+    const first = await cli(args);
+    expect(first.code, first.stderr).toBe(0);
+    const summary = lastJsonLine(first.stdout);
+    expect(summary.executions).toHaveLength(2);
+    expect(summary.executions.map((execution: { status: string }) => execution.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    const names = summary.executions.map((execution: { executionArn: string }) => execution.executionArn.split(':').pop());
+    expect(names[0]).toMatch(/^backfill-xray-20261101T000000Z-20261102T000000Z-[0-9a-f]{8}$/);
+    const again = lastJsonLine((await cli(args)).stdout);
+    expect(again.executions.map((execution: { executionArn: string }) => execution.executionArn.split(':').pop())).toEqual(names);
+  });
+
+  it('rejects a backfill without a source or a range', async () => {
+    expect((await cli(['backfill', '--start', '2026-11-01T00:00:00Z'])).stderr).toMatch(/name the source/);
+    const noEnd = await cli(['backfill', 'mft', '--start', '2026-11-01T00:00:00Z']);
+    expect(noEnd.code).toBe(2);
+    expect(noEnd.stderr).toMatch(/--start and --end are both required/);
+  });
+
   it('fails with exit code 2 and names the missing settings when --target env is not configured', async () => {
     const { code, stderr } = await cli(['run', 'mft', '--target', 'env']);
     expect(code).toBe(2);
@@ -95,7 +115,15 @@ describe('audit-export CLI', () => {
   });
 
   it('prints help with examples for every command', async () => {
-    for (const command of [['--help'], ['run', 'mft', '--help'], ['run', 'xray', '--help'], ['emulate', '--help'], ['demo', '--help']]) {
+    for (const command of [
+      ['--help'],
+      ['run', 'mft', '--help'],
+      ['run', 'xray', '--help'],
+      ['emulate', '--help'],
+      ['demo', '--help'],
+      ['backfill', '--help'],
+      ['status', '--help'],
+    ]) {
       const { code, stdout } = await cli(command);
       expect(code).toBe(0);
       expect(stdout).toMatch(/Usage: audit-export/);
