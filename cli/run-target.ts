@@ -78,7 +78,7 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
       steps: source === 'mft' ? MFT_STEPS : XRAY_STEPS,
       transient: MFT_TRANSIENT,
     });
-    const local = { input, waitMs: twin?.waitMs, retryMs: twin?.retryMs, onEvent, executionName: options.executionName };
+    const local = { input, waitMs: twin?.waitMs, retryMs: twin?.retryMs, onEvent, executionName: options.executionName, logger: twin?.logger };
     const started = Date.now();
     const result =
       source === 'mft'

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mftTaskHandlers } from '../functions/mft/handlers/index.js';
+import type { Logger } from '../functions/common/observability.js';
 import type { MftRuntime } from '../functions/mft/runtime.js';
 import { xrayTaskHandlers } from '../functions/xray/handlers/index.js';
 import type { XrayRuntime } from '../functions/xray/runtime.js';
@@ -16,16 +17,18 @@ export interface LocalExportOptions {
   waitMs?: number;
   retryMs?: number;
   onEvent?: (event: ExecutionEvent) => void;
+  /** Where the handlers log (the twin's log file); silent when unset. */
+  logger?: Logger;
   /** Wraps handlers, e.g. to inject a failure into one step in a test. */
   decorate?: (placeholder: string, handler: TaskHandler) => TaskHandler;
 }
 
 export function runMftExport(runtime: MftRuntime, options: LocalExportOptions): Promise<LocalRunResult> {
-  return runExport('mft', MFT_DEFINITION, mftTaskHandlers(runtime), options);
+  return runExport('mft', MFT_DEFINITION, mftTaskHandlers(runtime, options.logger), options);
 }
 
 export function runXrayExport(runtime: XrayRuntime, options: LocalExportOptions): Promise<LocalRunResult> {
-  return runExport('xray', XRAY_DEFINITION, xrayTaskHandlers(runtime), options);
+  return runExport('xray', XRAY_DEFINITION, xrayTaskHandlers(runtime, options.logger), options);
 }
 
 function runExport(

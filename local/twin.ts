@@ -5,6 +5,8 @@ import { HttpClient } from '../functions/common/http.js';
 import { createS3Client } from '../functions/common/s3-writer.js';
 import { LocalKeyTokenSealer } from '../functions/common/token-sealer.js';
 import { CheckpointLedger } from '../functions/common/checkpoints.js';
+import { createLogger, type Logger } from '../functions/common/observability.js';
+import { pino } from 'pino';
 import type { Clock } from '../functions/common/clock.js';
 import { buildMftRuntime, mftSchedule, type MftRuntime } from '../functions/mft/runtime.js';
 import { MAX_PAGE_SIZE } from '../functions/xray/model.js';
@@ -40,6 +42,9 @@ export interface Twin {
   dynamo: LocalDynamo;
   ledger: CheckpointLedger;
   clock: Clock;
+  /** The handlers' structured logs and EMF metrics (what CloudWatch Logs would hold), one JSON line each. */
+  logger: Logger;
+  logFile: string;
   mft: MftEmulator;
   xray?: XrayEmulator;
   /** The ES256 private key of the emulator's registered API key, written with mode 0600. */
@@ -106,6 +111,10 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     await chmod(mftPrivateKeyFile, 0o600);
 
     const s3Client = createS3Client({ endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
+    await mkdir(path.join(directory, 'logs'), { recursive: true });
+    const logFile = path.join(directory, 'logs', 'lambda.log');
+    const logDestination = pino.destination({ dest: logFile, append: true, sync: true });
+    const logger = createLogger({ destination: logDestination });
     const sealer = new LocalKeyTokenSealer(LocalKeyTokenSealer.generateKey());
     const waitMs = options.waitMs ?? 250;
     const retryMs = options.retryMs ?? 100;
@@ -117,6 +126,8 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
       dynamo,
       ledger,
       clock,
+      logger,
+      logFile,
       mft,
       xray,
       mftPrivateKeyFile,

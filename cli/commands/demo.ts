@@ -69,6 +69,7 @@ export async function demoCommand(args: string[]): Promise<number> {
       output.info(`  a window's manifest (written last): cat '${file}'`);
     }
     output.info(`  everything:                      find ${shown}/s3 -name '*._S3rver_object'`);
+    output.info(`  the Lambdas' JSON logs and EMF metrics: ${path.relative(process.cwd(), twin.logFile)}`);
     output.info('\nNext: npx audit-export run mft --help · npx audit-export run xray --help · README.md');
   } finally {
     await twin.close();

@@ -36,7 +36,11 @@ export interface HttpRequest {
   method?: string;
   url: string | URL;
   headers?: Record<string, string>;
-  body?: string;
+  /**
+   * The request body; a function is called again for every attempt (e.g. to sign a fresh single-use
+   * client assertion: a retried POST must not replay one the server may already have consumed or that expired).
+   */
+  body?: string | (() => string | Promise<string>);
   timeoutMs?: number;
   /** 'error' for requests that carry credentials: a redirect must never take them elsewhere. */
   redirect?: 'follow' | 'error' | 'manual';
@@ -120,7 +124,7 @@ export class HttpClient {
         signal: controller.signal,
         redirect: request.redirect ?? 'follow',
       };
-      if (request.body !== undefined) init.body = request.body;
+      if (request.body !== undefined) init.body = typeof request.body === 'function' ? await request.body() : request.body;
       return await this.fetchImpl(request.url, init);
     } catch (error) {
       // undici hides the interesting part (ECONNRESET, ECONNREFUSED) in `cause`.
@@ -157,9 +161,27 @@ export function describeUrl(url: string | URL): string {
   }
 }
 
+/**
+ * Reads a whole (bounded) body. A body cut short (connection reset or closed before Content-Length,
+ * a stalled stream) is a `TransientError` — a fresh request may succeed — rather than undici's bare
+ * `TypeError: terminated`, which no Retry block matches.
+ */
+export async function readBytes(response: Response, what: string): Promise<Buffer> {
+  try {
+    return Buffer.from(await response.arrayBuffer());
+  } catch (error) {
+    const cause = (error as { cause?: unknown }).cause;
+    throw new TransientError(
+      `${what}: the response body (HTTP ${response.status}) was cut short: ${errorMessage(error)}${cause ? ` (${errorMessage(cause)})` : ''}`,
+      undefined,
+      { cause: error },
+    );
+  }
+}
+
 /** Reads a JSON body, turning HTML error pages and truncated bodies into a clear error. */
 export async function readJson(response: Response, what: string): Promise<unknown> {
-  const text = await response.text();
+  const text = (await readBytes(response, what)).toString('utf8');
   try {
     return JSON.parse(text);
   } catch {

@@ -28,6 +28,17 @@ export interface AccessToken {
   expiresAt: number;
 }
 
+/** A report as the list endpoint shows it: the documented fields, plus its query and creation time when sent. */
+export interface ListedReport extends Report {
+  /** `0`/`1` or `Json`/`Csv`, as the vendor serializes it. */
+  type?: number | string;
+  /** The report's window, when the server echoes it (ISO-8601). */
+  start?: string;
+  end?: string;
+  /** When the report was created (ISO-8601), when the server says. */
+  createdAt?: string;
+}
+
 export interface Download {
   body: Readable;
   /** Content-Length, when the server announced one. */
@@ -59,16 +70,18 @@ export class MftClient {
   }
 
   async issueToken(credentials: MftCredentials): Promise<AccessToken> {
-    const assertion = await signClientAssertion(credentials, this.tokenUrl, this.clock.now());
     const response = await this.http.request({
       method: 'POST',
       url: this.tokenUrl,
       headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({
-        grant_type: 'client_credentials',
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion: assertion,
-      }),
+      // A fresh assertion for every attempt: its jti is single-use (the server may have consumed it before a
+      // 502 or a lost reply) and its lifetime (~20 s) is shorter than the retry budget.
+      body: async () =>
+        JSON.stringify({
+          grant_type: 'client_credentials',
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: await signClientAssertion(credentials, this.tokenUrl, this.clock.now()),
+        }),
       redirect: 'error',
     });
     if (response.status === 400 || response.status === 401 || response.status === 403) {
@@ -100,12 +113,24 @@ export class MftClient {
     return this.parseReport(await readJson(response, `MFT report ${id}`));
   }
 
-  async listReports(token: string): Promise<Report[]> {
+  /** Every report of the tenant that still exists, with what the list says about its query and age. */
+  async listReports(token: string): Promise<ListedReport[]> {
     const response = await this.api(token, 'GET', REPORTS_PATH);
     await this.expectOk(response, 'list reports');
-    const body = (await readJson(response, 'MFT report list')) as { items?: unknown };
-    if (!body || !Array.isArray(body.items)) throw new MalformedResponseError('MFT report list has no `items` array');
-    return body.items.map((item) => this.parseReport(item));
+    const body = (await readJson(response, 'MFT report list')) as { items?: unknown } | null;
+    if (!body || typeof body !== 'object' || !Array.isArray(body.items)) {
+      throw new MalformedResponseError('MFT report list has no `items` array');
+    }
+    return body.items.map((item) => {
+      const listed: ListedReport = this.parseReport(item);
+      const fields = item as Record<string, unknown>;
+      if (typeof fields.type === 'number' || typeof fields.type === 'string') listed.type = fields.type;
+      for (const name of ['start', 'end', 'createdAt'] as const) {
+        const value = fields[name];
+        if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) listed[name] = value;
+      }
+      return listed;
+    });
   }
 
   /** Deletes a report; `false` when it was already gone (a retried delete is not an error). */

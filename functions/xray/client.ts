@@ -1,5 +1,5 @@
 import { VendorAuthError, VendorRequestError } from '../common/errors.js';
-import { HttpClient, readJson } from '../common/http.js';
+import { HttpClient, readBytes, readJson } from '../common/http.js';
 import { readZip } from '../common/zip.js';
 import { jsonPageSchema } from './model.js';
 import { MalformedResponseError } from '../common/errors.js';
@@ -64,7 +64,7 @@ export class XrayClient {
   async csvPage(query: PageQuery): Promise<CsvPage> {
     const response = await this.get(query, 'csv');
     // One page is bounded by num_of_rows, so it is read whole; the export as a whole never is.
-    const zip = Buffer.from(await response.arrayBuffer());
+    const zip = await readBytes(response, 'Xray CSV page');
     const entries = readZip(zip, 'Xray CSV page');
     const csvEntries = entries.filter((entry) => entry.name.endsWith('.csv'));
     if (csvEntries.length !== 1) {

@@ -1,3 +1,5 @@
+import { defaultLogger, observe } from '../../common/observability.js';
+import { copyReportMetrics } from '../../common/step-metrics.js';
 import { z } from 'zod';
 import { parseInput } from '../../common/validation.js';
 import { defaultMftRuntime, type MftRuntime } from '../runtime.js';
@@ -19,4 +21,4 @@ export function createCopyReportHandler(runtime: () => Promise<MftRuntime>) {
   };
 }
 
-export const handler = createCopyReportHandler(defaultMftRuntime);
+export const handler = observe('mft', 'CopyReportToS3', createCopyReportHandler(defaultMftRuntime), defaultLogger, copyReportMetrics);

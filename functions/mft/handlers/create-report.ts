@@ -1,3 +1,4 @@
+import { defaultLogger, observe } from '../../common/observability.js';
 import { z } from 'zod';
 import { parseInput } from '../../common/validation.js';
 import { defaultMftRuntime, type MftRuntime } from '../runtime.js';
@@ -13,4 +14,4 @@ export function createCreateReportHandler(runtime: () => Promise<MftRuntime>) {
   };
 }
 
-export const handler = createCreateReportHandler(defaultMftRuntime);
+export const handler = observe('mft', 'CreateReport', createCreateReportHandler(defaultMftRuntime), defaultLogger);

@@ -1,3 +1,4 @@
+import { defaultLogger, observe } from '../../common/observability.js';
 import { z } from 'zod';
 import { parseInput } from '../../common/validation.js';
 import { defaultMftRuntime, type MftRuntime } from '../runtime.js';
@@ -14,4 +15,4 @@ export function createDeleteReportHandler(runtime: () => Promise<MftRuntime>) {
   };
 }
 
-export const handler = createDeleteReportHandler(defaultMftRuntime);
+export const handler = observe('mft', 'DeleteReport', createDeleteReportHandler(defaultMftRuntime), defaultLogger);

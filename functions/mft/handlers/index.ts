@@ -1,4 +1,6 @@
 import { createCommitRunHandler } from '../../common/handlers/commit-run.js';
+import { observe, silentLogger, type Logger } from '../../common/observability.js';
+import { commitRunMetrics, copyReportMetrics } from '../../common/step-metrics.js';
 import type { MftRuntime } from '../runtime.js';
 import { createCheckReportHandler } from './check-report.js';
 import { createCopyReportHandler } from './copy-report.js';
@@ -12,22 +14,24 @@ import { createPlanExportHandler } from './plan-export.js';
  * file CDK bundles, and the factory the local runner calls. One table, read by both.
  */
 export const MFT_FUNCTIONS = {
-  PlanExportFunctionArn: { id: 'MftPlanExport', entry: 'functions/mft/handlers/plan-export.ts', create: createPlanExportHandler },
-  IssueTokenFunctionArn: { id: 'MftIssueToken', entry: 'functions/mft/handlers/issue-token.ts', create: createIssueTokenHandler },
-  CreateReportFunctionArn: { id: 'MftCreateReport', entry: 'functions/mft/handlers/create-report.ts', create: createCreateReportHandler },
-  CheckReportFunctionArn: { id: 'MftCheckReport', entry: 'functions/mft/handlers/check-report.ts', create: createCheckReportHandler },
-  CopyReportFunctionArn: { id: 'MftCopyReport', entry: 'functions/mft/handlers/copy-report.ts', create: createCopyReportHandler },
-  DeleteReportFunctionArn: { id: 'MftDeleteReport', entry: 'functions/mft/handlers/delete-report.ts', create: createDeleteReportHandler },
-  CommitRunFunctionArn: { id: 'MftCommitRun', entry: 'functions/mft/handlers/commit-run.ts', create: createCommitRunHandler },
+  PlanExportFunctionArn: { id: 'MftPlanExport', step: 'PlanExport', entry: 'functions/mft/handlers/plan-export.ts', create: createPlanExportHandler },
+  IssueTokenFunctionArn: { id: 'MftIssueToken', step: 'IssueToken', entry: 'functions/mft/handlers/issue-token.ts', create: createIssueTokenHandler },
+  CreateReportFunctionArn: { id: 'MftCreateReport', step: 'CreateReport', entry: 'functions/mft/handlers/create-report.ts', create: createCreateReportHandler },
+  CheckReportFunctionArn: { id: 'MftCheckReport', step: 'CheckReport', entry: 'functions/mft/handlers/check-report.ts', create: createCheckReportHandler },
+  CopyReportFunctionArn: { id: 'MftCopyReport', step: 'CopyReportToS3', entry: 'functions/mft/handlers/copy-report.ts', create: createCopyReportHandler, metrics: copyReportMetrics },
+  DeleteReportFunctionArn: { id: 'MftDeleteReport', step: 'DeleteReport', entry: 'functions/mft/handlers/delete-report.ts', create: createDeleteReportHandler },
+  CommitRunFunctionArn: { id: 'MftCommitRun', step: 'CommitRun', entry: 'functions/mft/handlers/commit-run.ts', create: createCommitRunHandler, metrics: commitRunMetrics },
 } as const;
 
 export type TaskHandler = (input: unknown) => Promise<unknown>;
 
-export function mftTaskHandlers(runtime: MftRuntime): Record<keyof typeof MFT_FUNCTIONS, TaskHandler> {
+/** The same handlers the Lambdas export, for the local runner, logging to `logger`. */
+export function mftTaskHandlers(runtime: MftRuntime, logger: Logger = silentLogger): Record<keyof typeof MFT_FUNCTIONS, TaskHandler> {
   const get = async () => runtime;
   const handlers = {} as Record<keyof typeof MFT_FUNCTIONS, TaskHandler>;
   for (const [placeholder, fn] of Object.entries(MFT_FUNCTIONS)) {
-    handlers[placeholder as keyof typeof MFT_FUNCTIONS] = fn.create(get);
+    const metrics = 'metrics' in fn ? (fn.metrics as never) : undefined;
+    handlers[placeholder as keyof typeof MFT_FUNCTIONS] = observe('mft', fn.step, fn.create(get) as TaskHandler, () => logger, metrics);
   }
   return handlers;
 }

@@ -1,3 +1,4 @@
+import { defaultLogger, observe } from '../../common/observability.js';
 import { z } from 'zod';
 import { parseInput } from '../../common/validation.js';
 import { planMftRun } from '../export-plan.js';
@@ -19,4 +20,4 @@ export function createPlanExportHandler(runtime: () => Promise<MftRuntime>) {
   };
 }
 
-export const handler = createPlanExportHandler(defaultMftRuntime);
+export const handler = observe('mft', 'PlanExport', createPlanExportHandler(defaultMftRuntime), defaultLogger);

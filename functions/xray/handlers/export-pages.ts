@@ -1,3 +1,5 @@
+import { defaultLogger, observe } from '../../common/observability.js';
+import { exportPagesMetrics } from '../../common/step-metrics.js';
 import { z } from 'zod';
 import { windowSchema } from '../../common/run-window.js';
 import { parseInput } from '../../common/validation.js';
@@ -25,4 +27,4 @@ export function createExportPagesHandler(runtime: () => Promise<XrayRuntime>) {
   };
 }
 
-export const handler = createExportPagesHandler(defaultXrayRuntime);
+export const handler = observe('xray', 'ExportPages', createExportPagesHandler(defaultXrayRuntime), defaultLogger, exportPagesMetrics);

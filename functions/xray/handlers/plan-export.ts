@@ -1,3 +1,4 @@
+import { defaultLogger, observe } from '../../common/observability.js';
 import { z } from 'zod';
 import { parseInput } from '../../common/validation.js';
 import { planXrayRun } from '../export-plan.js';
@@ -19,4 +20,4 @@ export function createPlanExportHandler(runtime: () => Promise<XrayRuntime>) {
   };
 }
 
-export const handler = createPlanExportHandler(defaultXrayRuntime);
+export const handler = observe('xray', 'PlanExport', createPlanExportHandler(defaultXrayRuntime), defaultLogger);

@@ -1,0 +1,127 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+/**
+ * Structured JSON logs (pino) with correlation ids, and CloudWatch metrics in Embedded Metric Format.
+ *
+ * - Every step logs one line when it ends: source, step, execution id, window, report id, duration,
+ *   outcome and a few figures; failures log the error name and message (never a stack of secrets).
+ * - Secrets are redacted by path (tokens, passwords, keys, presigned URLs) before anything is written,
+ *   and nothing logs request bodies or headers.
+ * - Metrics are EMF lines on the same stream: CloudWatch turns them into metrics without API calls.
+ */
+
+const REDACTED_PATHS = [
+  'token', '*.token', 'accessToken', '*.accessToken', 'access_token', '*.access_token',
+  'sealedToken', '*.sealedToken', '*.*.sealedToken', 'auth', '*.auth',
+  'password', '*.password', 'privateKeyPem', '*.privateKeyPem', 'authorization', '*.authorization',
+  'url', '*.url', 'headers', '*.headers',
+];
+
+export type { Logger };
+
+export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
+  return pino(
+    {
+      level: options.level ?? process.env.LOG_LEVEL ?? 'info',
+      base: { service: 'audit-export' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      messageKey: 'message',
+      formatters: { level: (label) => ({ level: label.toUpperCase() }) },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    },
+    options.destination ?? pino.destination({ fd: 1, sync: true }),
+  );
+}
+
+/** A logger that writes nothing (unit tests that do not look at logs). */
+export const silentLogger: Logger = pino({ level: 'silent' });
+
+export type MetricUnit = 'Count' | 'Bytes' | 'Seconds' | 'Milliseconds';
+
+/** One EMF record: `metrics` values land in namespace AuditExport with dimension Source. */
+export function emitMetrics(
+  logger: Logger,
+  source: string,
+  metrics: Record<string, { value: number; unit: MetricUnit }>,
+  nowMs = Date.now(),
+): void {
+  const names = Object.keys(metrics);
+  if (!names.length) return;
+  const record: Record<string, unknown> = {
+    _aws: {
+      Timestamp: nowMs,
+      CloudWatchMetrics: [
+        { Namespace: 'AuditExport', Dimensions: [['Source']], Metrics: names.map((name) => ({ Name: name, Unit: metrics[name]!.unit })) },
+      ],
+    },
+    Source: source,
+  };
+  for (const name of names) record[name] = metrics[name]!.value;
+  logger.info(record, 'metrics');
+}
+
+interface StepEvent {
+  executionId?: string;
+  run?: { executionId?: string; stream?: string };
+  window?: { start: string; end: string };
+  group?: { start: string; end: string };
+  report?: { id?: string };
+}
+
+/** What a step's result says worth a metric or a log field. */
+function figures(result: unknown): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  if (!result || typeof result !== 'object') return out;
+  const value = result as Record<string, any>;
+  if (typeof value.bytes === 'number') out.bytes = value.bytes;
+  if (typeof value.records === 'number') out.records = value.records;
+  if (typeof value.events === 'number') out.events = value.events;
+  if (typeof value.status === 'string') out.status = value.status;
+  if (typeof value.id === 'string') out.reportId = value.id;
+  if (Array.isArray(value.windows)) out.windows = value.windows.length;
+  if (Array.isArray(value.groups)) out.groups = value.groups.length;
+  if (typeof value.watermarkAfter === 'string') out.checkpoint = value.watermarkAfter;
+  return out;
+}
+
+/**
+ * Wraps a step handler: a child logger with correlation ids, one line per invocation, and the step's
+ * metrics. The handler itself stays a plain function of its input.
+ */
+export function observe<E, R>(
+  source: string,
+  step: string,
+  handler: (event: E, context?: any) => Promise<R>,
+  logger: () => Logger,
+  metricsOf?: (result: R, event: E, nowMs: number) => Record<string, { value: number; unit: MetricUnit }>,
+): (event: E, context?: any) => Promise<R> {
+  return async (event, context) => {
+    const input = (event ?? {}) as StepEvent;
+    const log = logger().child({
+      source,
+      step,
+      executionId: input.executionId ?? input.run?.executionId,
+      window: input.window ?? input.group,
+      reportId: input.report?.id,
+      requestId: context?.awsRequestId,
+    });
+    const started = Date.now();
+    try {
+      const result = await handler(event, context);
+      log.info({ durationMs: Date.now() - started, outcome: 'ok', ...figures(result) }, `${step} done`);
+      if (metricsOf) emitMetrics(log, source, metricsOf(result, event, Date.now()));
+      return result;
+    } catch (error) {
+      const failure = error as Error;
+      log.error({ durationMs: Date.now() - started, outcome: 'error', errorName: failure.name, errorMessage: failure.message }, `${step} failed`);
+      throw error;
+    }
+  };
+}
+
+let lambdaLogger: Logger | undefined;
+/** The Lambda's logger: JSON lines on stdout, which the Lambda runtime sends to CloudWatch Logs. */
+export function defaultLogger(): Logger {
+  lambdaLogger ??= createLogger();
+  return lambdaLogger;
+}

@@ -1,0 +1,30 @@
+import type { MetricUnit } from './observability.js';
+
+type Metrics = Record<string, { value: number; unit: MetricUnit }>;
+
+/** MFT CopyReportToS3: what one window's report put in S3. */
+export function copyReportMetrics(result: { bytes: number; records: number }): Metrics {
+  return { BytesExported: { value: result.bytes, unit: 'Bytes' }, RecordsExported: { value: result.records, unit: 'Count' } };
+}
+
+/** Xray ExportPages: the events and bytes this invocation added (progress is cumulative across invocations). */
+export function exportPagesMetrics(
+  result: { events: number; bytes: number; windowsDone: number },
+  event: { progress?: { events?: number; bytes?: number; windowsDone?: number } },
+): Metrics {
+  const before = event.progress ?? {};
+  return {
+    RecordsExported: { value: result.events - (before.events ?? 0), unit: 'Count' },
+    BytesExported: { value: result.bytes - (before.bytes ?? 0), unit: 'Bytes' },
+    WindowsExported: { value: result.windowsDone - (before.windowsDone ?? 0), unit: 'Count' },
+  };
+}
+
+/** CommitRun: how far the checkpoint is behind now (the alarm's metric) and failed windows. */
+export function commitRunMetrics(result: { watermarkAfter: string | null; failedWindows: number }, _event: unknown, nowMs: number): Metrics {
+  const metrics: Metrics = { FailedWindows: { value: result.failedWindows, unit: 'Count' } };
+  if (result.watermarkAfter) {
+    metrics.CheckpointLagSeconds = { value: Math.max(0, Math.round((nowMs - Date.parse(result.watermarkAfter)) / 1000)), unit: 'Seconds' };
+  }
+  return metrics;
+}
