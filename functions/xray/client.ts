@@ -1,6 +1,7 @@
 import { VendorAuthError, VendorRequestError } from '../common/errors.js';
 import { HttpClient, readBytes, readJson } from '../common/http.js';
 import { readZip } from '../common/zip.js';
+import { scanJsonPage } from './json-page-scan.js';
 import { jsonPageSchema } from './model.js';
 import { MalformedResponseError } from '../common/errors.js';
 import type { TimeWindow } from '../common/time-window.js';
@@ -18,8 +19,10 @@ export interface PageQuery {
 }
 
 export interface JsonPage {
-  /** Each event's JSON text as the vendor sent it (re-serialized once), with its id. */
-  events: { id: number; line: string }[];
+  /** The events' ids, in page order. */
+  ids: number[];
+  /** The events as NDJSON: each one's JSON text as the vendor sent it, one per line. */
+  ndjson: Buffer;
   /** Falsy on the last page, as the vendor documents. */
   nextOffset?: number;
 }
@@ -48,14 +51,43 @@ export class XrayClient {
 
   async jsonPage(query: PageQuery): Promise<JsonPage> {
     const response = await this.get(query, 'json');
-    const parsed = jsonPageSchema.safeParse(await readJson(response, 'Xray audit page'));
+    const bytes = Buffer.from(await response.arrayBuffer());
+    // Fast path: the events' bytes as sent, split without decoding, parsing and re-serializing them
+    // (see json-page-scan.ts); anything not shaped as expected takes the full parse below.
+    const scanned = scanJsonPage(bytes);
+    if (scanned) {
+      let length = 0;
+      for (const event of scanned.events) length += event.end - event.start + 1;
+      const ndjson = Buffer.allocUnsafe(length);
+      let at = 0;
+      for (const event of scanned.events) {
+        at += bytes.copy(ndjson, at, event.start, event.end);
+        ndjson[at++] = 0x0a;
+      }
+      const page: JsonPage = { ids: scanned.events.map((event) => event.id), ndjson };
+      const next = scanned.meta.next_offset;
+      if (typeof next === 'number' && next > 0) page.nextOffset = next;
+      return page;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      const kind = bytes.subarray(0, 64).toString('utf8').trimStart().startsWith('<') ? 'an HTML page' : 'text that is not JSON';
+      throw new MalformedResponseError(`Xray audit page: expected JSON but got ${kind} (HTTP ${response.status}, ${bytes.length} bytes)`);
+    }
+    const parsed = jsonPageSchema.safeParse(body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw new MalformedResponseError(
         `Xray audit page does not match the documented shape (${issue?.path.join('.') || 'body'}: ${issue?.message})`,
       );
     }
-    const page: JsonPage = { events: parsed.data.data.map((event) => ({ id: event.id, line: JSON.stringify(event) })) };
+    const lines = parsed.data.data.map((event) => JSON.stringify(event));
+    const page: JsonPage = {
+      ids: parsed.data.data.map((event) => event.id),
+      ndjson: lines.length ? Buffer.from(`${lines.join('\n')}\n`) : Buffer.alloc(0),
+    };
     const next = parsed.data.meta.next_offset;
     if (next) page.nextOffset = next;
     return page;

@@ -260,8 +260,7 @@ async function readPage(client: XrayClient, plan: XrayExportPlan, window: TimeWi
     if (page.nextOffset !== undefined && page.nextOffset <= offset) {
       throw new MalformedResponseError(`Xray returned next_offset ${page.nextOffset} for the page at offset ${offset}`);
     }
-    const body = page.events.length ? Buffer.from(`${page.events.map((event) => event.line).join('\n')}\n`) : Buffer.alloc(0);
-    const result: Page = { body, events: page.events.length, rows: page.events.length, incomplete: false };
+    const result: Page = { body: page.ndjson, events: page.ids.length, rows: page.ids.length, incomplete: false };
     if (page.nextOffset !== undefined) result.nextOffset = page.nextOffset;
     return result;
   }

@@ -1,0 +1,52 @@
+/**
+ * AWS list prices, us-east-1, used to estimate what a run would cost in AWS.
+ * Sources (checked for this benchmark):
+ *   Step Functions: https://aws.amazon.com/step-functions/pricing/  (Standard workflows: $0.025 per 1,000 state transitions)
+ *   Lambda:         https://aws.amazon.com/lambda/pricing/          ($0.20 per 1M requests; Arm: $0.0000133334 per GB-second, first tier)
+ * Free tiers are ignored.
+ */
+export const SFN_STANDARD_USD_PER_TRANSITION = 0.025 / 1000;
+export const LAMBDA_USD_PER_REQUEST = 0.2 / 1_000_000;
+export const LAMBDA_ARM64_USD_PER_GB_SECOND = 0.0000133334;
+
+/**
+ * Memory of each Lambda as the CDK app configures it (infra/sources/xray.ts, infra/sources/mft.ts: the
+ * export and copy functions get 1024 MB; every other function the 256 MB default of
+ * infra/constructs/source-export.ts). Keyed by the ASL placeholder.
+ */
+export const LAMBDA_MEMORY_MB: Record<string, number> = {
+  XrayExportPagesFunctionArn: 1024,
+  CopyReportFunctionArn: 1024,
+};
+export const DEFAULT_LAMBDA_MEMORY_MB = 256;
+
+export interface CostEstimate {
+  stateTransitionsUsd: number;
+  lambdaRequestsUsd: number;
+  lambdaComputeUsd: number;
+  gbSeconds: number;
+  totalUsd: number;
+}
+
+/** Each handler call is billed as one request, its measured wall time (rounded up to 1 ms) at its configured memory. */
+export function estimateCost(stateTransitions: number, taskDurationsMs: Record<string, number[]>): CostEstimate {
+  let requests = 0;
+  let gbSeconds = 0;
+  for (const [placeholder, durations] of Object.entries(taskDurationsMs)) {
+    const gb = (LAMBDA_MEMORY_MB[placeholder] ?? DEFAULT_LAMBDA_MEMORY_MB) / 1024;
+    for (const ms of durations) {
+      requests++;
+      gbSeconds += (Math.ceil(ms) / 1000) * gb;
+    }
+  }
+  const stateTransitionsUsd = stateTransitions * SFN_STANDARD_USD_PER_TRANSITION;
+  const lambdaRequestsUsd = requests * LAMBDA_USD_PER_REQUEST;
+  const lambdaComputeUsd = gbSeconds * LAMBDA_ARM64_USD_PER_GB_SECOND;
+  return {
+    stateTransitionsUsd,
+    lambdaRequestsUsd,
+    lambdaComputeUsd,
+    gbSeconds,
+    totalUsd: stateTransitionsUsd + lambdaRequestsUsd + lambdaComputeUsd,
+  };
+}

@@ -1,0 +1,300 @@
+/**
+ * `npm run bench`: the export's performance on the local twin, against the limits of this machine.
+ *
+ *   1. Xray: export of BENCH_XRAY_EVENTS events over BENCH_XRAY_DAYS days through the real state machine
+ *      and handlers, beside a bare sequential pull of exactly the same pages (the emulator's request log).
+ *   2. MFT: copy of a ~BENCH_MFT_BYTES report into S3, beside a bare download of the same file.
+ *   3. Lambda bundles (esbuild, minified, as CDK builds them) and the cold-start import time of each.
+ *
+ * The servers (emulators; s3rver) run in child processes of their own (bench/servers.ts), and each measured
+ * scenario in a fresh child (bench/worker.ts, bundled), so a peak RSS is that of the process running the
+ * handlers and nothing else. Prints a table, then the JSON summary as the last line. See bench/README.md.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { AuditTimeline } from '../emulators/mft/dataset.js';
+import { reportChunks } from '../emulators/mft/formats.js';
+import { measureBundles, type BundleFigures } from './bundles.js';
+import { estimateCost, type CostEstimate } from './lib/cost.js';
+import { buildWorkerBundle, runWorker, startServers, WORKER_BUNDLE } from './lib/processes.js';
+import type { MftCopyResult, MftDownloadResult, ServerStats, XrayExportResult, XrayPullResult } from './lib/protocol.js';
+import { fmt, MiB, renderTable, type Row } from './lib/table.js';
+
+const env = process.env;
+const config = {
+  xrayEvents: Number(env.BENCH_XRAY_EVENTS ?? 1_000_000),
+  xrayDays: Number(env.BENCH_XRAY_DAYS ?? 30),
+  xrayFormats: (env.BENCH_XRAY_FORMATS ?? 'json').split(',').map((format) => format.trim()) as ('json' | 'csv')[],
+  mftBytes: Number(env.BENCH_MFT_BYTES ?? 2_000_000_000),
+  importRuns: Number(env.BENCH_IMPORT_RUNS ?? 5),
+  /** Comma-separated parts to skip: xray, mft, bundles. */
+  skip: new Set((env.BENCH_SKIP ?? '').split(',').map((part) => part.trim()).filter(Boolean)),
+  /** BENCH_WORKER=tsx runs the measured scenarios under tsx instead of bundled (debugging). */
+  bundledWorker: env.BENCH_WORKER !== 'tsx',
+};
+
+export const TARGETS = {
+  exportPullRatio: 0.8,
+  peakRssBytes: 256 * MiB,
+  transitionsPerMillionEvents: 100,
+  /** AWS's limit is 25,000 history events per execution; "far below" is read as at most a tenth of it. */
+  historyEventsPerMillionEvents: 2_500,
+  historyLimit: 25_000,
+  bundleBytes: 1_500_000,
+  importMs: 300,
+};
+
+/** The dataset ends here (fixed, so runs are comparable); the range starts BENCH_XRAY_DAYS before. */
+const XRAY_DATASET_END = '2026-11-01T00:00:00.000Z';
+/** One aligned hour: a single MFT window and report, whatever the window grid. */
+const MFT_WINDOW = { start: '2026-01-01T00:00:00.000Z', end: '2026-01-01T01:00:00.000Z' };
+
+interface XraySummary {
+  format: 'json' | 'csv';
+  export: XrayExportResult;
+  pull: XrayPullResult;
+  eventsPerSecond: number;
+  pullEventsPerSecond: number;
+  ratio: number;
+  lambdaInvocations: number;
+  transitionsPerMillionEvents: number;
+  historyEventsPerMillionEvents: number;
+  cost: CostEstimate;
+  costPerMillionEventsUsd: number;
+  servers?: ServerStats;
+}
+
+interface MftSummary {
+  copy: MftCopyResult;
+  download: MftDownloadResult;
+  copyMBps: number;
+  downloadMBps: number;
+  ratio: number;
+  cost: CostEstimate;
+  eventsPerHour: number;
+}
+
+function log(line: string): void {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+async function benchXray(format: 'json' | 'csv', bundle: string | undefined): Promise<XraySummary> {
+  const end = Date.parse(XRAY_DATASET_END);
+  const window = { start: new Date(end - config.xrayDays * 86_400_000).toISOString(), end: XRAY_DATASET_END };
+  const directory = await mkdtemp(path.join(os.tmpdir(), 'audit-export-bench-xray-'));
+  const emulators = await startServers({ role: 'emulators', xray: { events: config.xrayEvents, datasetStart: window.start, datasetEnd: window.end } });
+  const s3 = await startServers({ role: 's3', directory, bucket: 'audit-export-bench' });
+  try {
+    const servers = { ...emulators.ready, ...s3.ready };
+    log(`xray ${format}: exporting ${fmt.int(config.xrayEvents)} events over ${config.xrayDays} days…`);
+    const exported = await runWorker<XrayExportResult>({ mode: 'xray-export', servers, window, format }, { bundle });
+    if (exported.status !== 'SUCCEEDED') throw new Error(`Xray export ${exported.status}: ${exported.error}`);
+    const requests = (await emulators.xrayRequests()).filter((request) => request.method === 'GET');
+    log(`xray ${format}: bare pull of the same ${requests.length} pages…`);
+    const pull = await runWorker<XrayPullResult>({ mode: 'xray-pull', servers, requests }, { bundle });
+    const eventsPerSecond = exported.events / exported.seconds;
+    const pullEventsPerSecond = exported.events / pull.seconds;
+    const lambdaInvocations = Object.values(exported.taskInvocations).reduce((a, b) => a + b, 0);
+    const cost = estimateCost(exported.stateTransitions, exported.taskDurationsMs);
+    const perMillion = 1_000_000 / Math.max(1, exported.events);
+    const summary: XraySummary = {
+      format,
+      export: exported,
+      pull,
+      eventsPerSecond,
+      pullEventsPerSecond,
+      ratio: eventsPerSecond / pullEventsPerSecond,
+      lambdaInvocations,
+      transitionsPerMillionEvents: exported.stateTransitions * perMillion,
+      historyEventsPerMillionEvents: exported.historyEvents * perMillion,
+      cost,
+      costPerMillionEventsUsd: cost.totalUsd * perMillion,
+    };
+    const stats = await emulators.stop();
+    if (stats) summary.servers = stats;
+    return summary;
+  } finally {
+    await emulators.stop().catch(() => undefined);
+    await s3.stop().catch(() => undefined);
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+/** Bytes per event of a JSON report, from a sample of the emulator's timeline (the same generator). */
+function mftBytesPerEvent(): number {
+  const timeline = new AuditTimeline(1, 100_000);
+  const query = { type: 0 as const, start: MFT_WINDOW.start, end: new Date(Date.parse(MFT_WINDOW.start) + 360_000).toISOString(), actor: null, actorType: 'All' as const, actions: [], resources: [], outcomes: [], sourceIp: null };
+  let bytes = 0;
+  for (const chunk of reportChunks(timeline.eventsFor(query), 0)) bytes += chunk.length;
+  return bytes / 10_000;
+}
+
+async function benchMft(bundle: string | undefined): Promise<MftSummary> {
+  const eventsPerHour = Math.max(1, Math.round(config.mftBytes / mftBytesPerEvent()));
+  const directory = await mkdtemp(path.join(os.tmpdir(), 'audit-export-bench-mft-'));
+  const emulators = await startServers({ role: 'emulators', mft: { seed: 1, eventsPerHour, reportReadyAfterMs: 100 } });
+  const s3 = await startServers({ role: 's3', directory: path.join(directory, 's3'), bucket: 'audit-export-bench' });
+  try {
+    const servers = { ...emulators.ready, ...s3.ready };
+    log(`mft: bare download of a ~${fmt.mb(config.mftBytes)} report (${fmt.int(eventsPerHour)} events; the emulator measures it first)…`);
+    const download = await runWorker<MftDownloadResult>({ mode: 'mft-download', servers, window: MFT_WINDOW }, { bundle });
+    log(`mft: export of the same report into S3…`);
+    const copy = await runWorker<MftCopyResult>({ mode: 'mft-copy', servers, window: MFT_WINDOW, scratchDirectory: directory }, { bundle });
+    if (copy.status !== 'SUCCEEDED') throw new Error(`MFT export ${copy.status}: ${copy.error}`);
+    const copyMBps = copy.bytes / 1e6 / copy.copySeconds;
+    const downloadMBps = download.bytes / 1e6 / download.seconds;
+    return {
+      copy,
+      download,
+      copyMBps,
+      downloadMBps,
+      ratio: copyMBps / downloadMBps,
+      cost: estimateCost(copy.stateTransitions, copy.taskDurationsMs),
+      eventsPerHour,
+    };
+  } finally {
+    await emulators.stop().catch(() => undefined);
+    await s3.stop().catch(() => undefined);
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+function peakRss(memory: { maxRssBytes: number; sampledPeakRssBytes: number }): number {
+  return Math.max(memory.maxRssBytes, memory.sampledPeakRssBytes);
+}
+
+function xrayRows(x: XraySummary): Row[] {
+  const section = `Xray ${x.format}`;
+  const e = x.export;
+  const invocations = Object.entries(e.taskInvocations).map(([name, count]) => `${name} ${count}`).join(', ');
+  return [
+    { section, metric: `export: ${fmt.int(e.events)} events in ${fmt.fixed(e.seconds)} s`, value: `${fmt.int(x.eventsPerSecond)} ev/s` },
+    { section, metric: `bare pull of the same ${x.pull.pages} pages (${fmt.mb(x.pull.bytes)}) in ${fmt.fixed(x.pull.seconds)} s`, value: `${fmt.int(x.pullEventsPerSecond)} ev/s` },
+    { section, metric: 'export / pull throughput', value: fmt.fixed(x.ratio, 2), target: `≥ ${TARGETS.exportPullRatio}`, met: x.ratio >= TARGETS.exportPullRatio },
+    { section, metric: `peak RSS, process running the handlers (baseline ${fmt.mib(e.memory.baselineRssBytes)})`, value: fmt.mib(peakRss(e.memory)), target: `≤ ${fmt.mib(TARGETS.peakRssBytes)}`, met: peakRss(e.memory) <= TARGETS.peakRssBytes },
+    { section, metric: `Lambda invocations (${invocations})`, value: fmt.int(x.lambdaInvocations) },
+    { section, metric: `state transitions (${fmt.int(x.transitionsPerMillionEvents)} per 1M events)`, value: fmt.int(e.stateTransitions), target: `≤ ${TARGETS.transitionsPerMillionEvents} per 1M`, met: x.transitionsPerMillionEvents <= TARGETS.transitionsPerMillionEvents },
+    { section, metric: `history events, estimated (${fmt.int(x.historyEventsPerMillionEvents)} per 1M events)`, value: fmt.int(e.historyEvents), target: `≤ ${fmt.int(TARGETS.historyEventsPerMillionEvents)} per 1M (limit ${fmt.int(TARGETS.historyLimit)})`, met: x.historyEventsPerMillionEvents <= TARGETS.historyEventsPerMillionEvents },
+    { section, metric: `stored: ${e.parts} gzip parts, ${fmt.mb(e.bytesStored)}; largest state ${fmt.int(e.maxStatePayloadBytes)} B`, value: '' },
+    { section, metric: `est. AWS cost (SFN ${fmt.usd(x.cost.stateTransitionsUsd)}, requests ${fmt.usd(x.cost.lambdaRequestsUsd)}, ${fmt.fixed(x.cost.gbSeconds)} GB-s ${fmt.usd(x.cost.lambdaComputeUsd)})`, value: fmt.usd(x.cost.totalUsd) },
+  ];
+}
+
+function mftRows(m: MftSummary): Row[] {
+  const section = 'MFT';
+  return [
+    { section, metric: `copy into S3: ${fmt.mb(m.copy.bytes)} in ${fmt.fixed(m.copy.copySeconds)} s (CopyReportToS3 state)`, value: `${fmt.fixed(m.copyMBps)} MB/s` },
+    { section, metric: `bare download of the same file in ${fmt.fixed(m.download.seconds)} s`, value: `${fmt.fixed(m.downloadMBps)} MB/s` },
+    { section, metric: 'copy / download throughput', value: fmt.fixed(m.ratio, 2), target: `≥ ${TARGETS.exportPullRatio}`, met: m.ratio >= TARGETS.exportPullRatio },
+    { section, metric: `peak RSS, process running the handlers (baseline ${fmt.mib(m.copy.memory.baselineRssBytes)})`, value: fmt.mib(peakRss(m.copy.memory)), target: `≤ ${fmt.mib(TARGETS.peakRssBytes)}`, met: peakRss(m.copy.memory) <= TARGETS.peakRssBytes },
+    { section, metric: `state transitions / history events (whole execution ${fmt.fixed(m.copy.executionSeconds)} s)`, value: `${m.copy.stateTransitions} / ${m.copy.historyEvents}` },
+    { section, metric: 'est. AWS cost', value: fmt.usd(m.cost.totalUsd) },
+  ];
+}
+
+function bundleRows(bundles: BundleFigures[]): Row[] {
+  const rows: Row[] = [];
+  for (const bundle of bundles) {
+    rows.push({ section: 'Bundles', metric: `${bundle.id} (${bundle.entry}) size`, value: fmt.mb(bundle.bytes), target: `≤ ${fmt.mb(TARGETS.bundleBytes)}`, met: bundle.bytes <= TARGETS.bundleBytes });
+  }
+  for (const bundle of bundles) {
+    rows.push({
+      section: 'Cold import',
+      metric: `${bundle.id} (median of ${bundle.importRunsMs.length}; with --enable-source-maps ${fmt.int(bundle.importWithSourceMapsMs)} ms)`,
+      value: `${fmt.int(bundle.importMs)} ms`,
+      target: `≤ ${TARGETS.importMs} ms`,
+      met: bundle.importMs <= TARGETS.importMs,
+    });
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const loadBefore = os.loadavg()[0]!;
+  const bundle = config.bundledWorker ? await buildWorkerBundle() : undefined;
+  const xray: XraySummary[] = [];
+  let mft: MftSummary | undefined;
+  let bundles: BundleFigures[] | undefined;
+  try {
+    if (!config.skip.has('xray')) for (const format of config.xrayFormats) xray.push(await benchXray(format, bundle));
+    if (!config.skip.has('mft')) mft = await benchMft(bundle);
+    if (!config.skip.has('bundles')) {
+      log('bundles: esbuild and cold imports…');
+      bundles = await measureBundles({ importRuns: config.importRuns });
+    }
+  } finally {
+    if (bundle) await rm(WORKER_BUNDLE, { force: true });
+  }
+
+  const rows = [...xray.flatMap(xrayRows), ...(mft ? mftRows(mft) : []), ...(bundles ? bundleRows(bundles) : [])];
+  const checks = rows.filter((row) => row.met !== undefined);
+  const failed = checks.filter((row) => !row.met);
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, load average ${loadBefore.toFixed(2)} at start`;
+  process.stdout.write(`\naudit-export benchmark on the local twin (${machine})\n\n${renderTable(rows)}\n\n`);
+  process.stdout.write(`${checks.length - failed.length} of ${checks.length} targets met${failed.length ? `; missed: ${failed.map((row) => `${row.section}: ${row.metric.replace(/ \(.*$/, '')}`).join('; ')}` : ''}\n`);
+
+  const summary = {
+    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadAverageAtStart: loadBefore },
+    config: { ...config, skip: [...config.skip] },
+    targets: TARGETS,
+    met: Object.fromEntries(checks.map((row) => [`${row.section}: ${row.metric.replace(/ \(.*$/, '')}`, row.met])),
+    allMet: failed.length === 0,
+    xray: xray.map((x) => ({
+      format: x.format,
+      events: x.export.events,
+      exportSeconds: x.export.seconds,
+      eventsPerSecond: Math.round(x.eventsPerSecond),
+      pullSeconds: x.pull.seconds,
+      pullEventsPerSecond: Math.round(x.pullEventsPerSecond),
+      pages: x.pull.pages,
+      pageBytes: x.pull.bytes,
+      ratio: round(x.ratio, 3),
+      peakRssBytes: peakRss(x.export.memory),
+      memory: x.export.memory,
+      pullMemory: x.pull.memory,
+      lambdaInvocations: x.lambdaInvocations,
+      taskInvocations: x.export.taskInvocations,
+      exportPagesDurationsMs: (x.export.taskDurationsMs.XrayExportPagesFunctionArn ?? []).map((ms) => Math.round(ms)),
+      stateTransitions: x.export.stateTransitions,
+      transitionsPerMillionEvents: round(x.transitionsPerMillionEvents, 1),
+      historyEvents: x.export.historyEvents,
+      maxStatePayloadBytes: x.export.maxStatePayloadBytes,
+      parts: x.export.parts,
+      bytesStored: x.export.bytesStored,
+      s3: x.export.s3,
+      cost: x.cost,
+      costPerMillionEventsUsd: x.costPerMillionEventsUsd,
+      emulatorProcess: x.servers,
+    })),
+    mft: mft && {
+      bytes: mft.copy.bytes,
+      eventsPerHour: mft.eventsPerHour,
+      copySeconds: mft.copy.copySeconds,
+      copyMBps: round(mft.copyMBps, 1),
+      downloadSeconds: mft.download.seconds,
+      downloadMBps: round(mft.downloadMBps, 1),
+      ratio: round(mft.ratio, 3),
+      peakRssBytes: peakRss(mft.copy.memory),
+      memory: mft.copy.memory,
+      downloadMemory: mft.download.memory,
+      executionSeconds: mft.copy.executionSeconds,
+      stateTransitions: mft.copy.stateTransitions,
+      historyEvents: mft.copy.historyEvents,
+      taskInvocations: mft.copy.taskInvocations,
+      s3: mft.copy.s3,
+      cost: mft.cost,
+    },
+    bundles: bundles?.map((b) => ({ id: b.id, entry: b.entry, bytes: b.bytes, sourceMapBytes: b.sourceMapBytes, importMs: round(b.importMs, 1), importWithSourceMapsMs: round(b.importWithSourceMapsMs, 1), importRunsMs: b.importRunsMs, topInputs: b.topInputs })),
+    totalSeconds: round((performance.now() - started) / 1000, 1),
+  };
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+}
+
+function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+await main();

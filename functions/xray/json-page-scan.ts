@@ -1,0 +1,142 @@
+import { MalformedResponseError } from '../common/errors.js';
+
+/**
+ * Splits a JSON audit page into its events' raw bytes, without decoding, parsing or re-serializing them:
+ * each event is stored exactly as the vendor sent it. Only the page's `meta` and, per event, the `id`
+ * are read. A page that is not shaped as expected (or an event spanning lines) returns undefined, and
+ * the caller falls back to JSON.parse.
+ */
+export interface ScannedPage {
+  events: { id: number; start: number; end: number }[];
+  meta: { next_offset?: number | null };
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const LF = 0x0a;
+const CR = 0x0d;
+
+function isSpace(byte: number): boolean {
+  return byte === 0x20 || byte === LF || byte === CR || byte === 0x09;
+}
+
+export function scanJsonPage(bytes: Uint8Array): ScannedPage | undefined {
+  let at = 0;
+  const length = bytes.length;
+  const skipSpace = () => {
+    while (at < length && isSpace(bytes[at]!)) at++;
+  };
+  /** Moves past the string starting at `at` (a quote). */
+  const skipString = () => {
+    // indexOf is a native memchr: strings are most of a page's bytes.
+    for (let from = at + 1; ; ) {
+      const quote = bytes.indexOf(QUOTE, from);
+      if (quote < 0) throw new MalformedResponseError('Xray audit page ends inside a string (truncated)');
+      let backslashes = 0;
+      while (bytes[quote - 1 - backslashes] === BACKSLASH) backslashes++;
+      if (backslashes % 2 === 0) {
+        at = quote + 1;
+        return;
+      }
+      from = quote + 1;
+    }
+  };
+  skipSpace();
+  if (bytes[at] !== OPEN_BRACE) return undefined;
+  at++;
+  let events: ScannedPage['events'] | undefined;
+  let meta: ScannedPage['meta'] | undefined;
+  for (;;) {
+    skipSpace();
+    if (bytes[at] !== QUOTE) return undefined;
+    const keyStart = at;
+    skipString();
+    const key = Buffer.from(bytes.buffer, bytes.byteOffset + keyStart, at - keyStart).toString('latin1');
+    skipSpace();
+    if (bytes[at] !== COLON) return undefined;
+    at++;
+    skipSpace();
+    if (key === '"data"') {
+      if (bytes[at] !== OPEN_BRACKET) return undefined;
+      at++;
+      events = [];
+      skipSpace();
+      if (bytes[at] === CLOSE_BRACKET) at++;
+      else {
+        for (;;) {
+          skipSpace();
+          const start = at;
+          if (bytes[start] !== OPEN_BRACE) return undefined;
+          if (!skipObject()) return undefined;
+          const id = leadingId(bytes, start);
+          if (id === undefined) return undefined;
+          events.push({ id, start, end: at });
+          skipSpace();
+          if (bytes[at] === COMMA) {
+            at++;
+            continue;
+          }
+          if (bytes[at] === CLOSE_BRACKET) {
+            at++;
+            break;
+          }
+          return undefined;
+        }
+      }
+    } else {
+      const start = at;
+      if (bytes[at] === OPEN_BRACE || bytes[at] === OPEN_BRACKET) {
+        if (!skipObject()) return undefined;
+      } else if (bytes[at] === QUOTE) skipString();
+      else while (at < length && bytes[at] !== COMMA && bytes[at] !== CLOSE_BRACE && !isSpace(bytes[at]!)) at++;
+      if (key === '"meta"') meta = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + start, at - start).toString('utf8')) as ScannedPage['meta'];
+    }
+    skipSpace();
+    if (bytes[at] === COMMA) {
+      at++;
+      continue;
+    }
+    if (bytes[at] === CLOSE_BRACE) break;
+    throw new MalformedResponseError('Xray audit page is not valid JSON (truncated or malformed)');
+  }
+  if (!events || !meta || typeof meta !== 'object') return undefined;
+  return { events, meta };
+
+  /** Moves past the object or array at `at`; false if it spans lines. */
+  function skipObject(): boolean {
+    let depth = 0;
+    let compact = true;
+    while (at < length) {
+      const byte = bytes[at]!;
+      if (byte === QUOTE) {
+        skipString();
+        continue;
+      }
+      at++;
+      if (byte === OPEN_BRACE || byte === OPEN_BRACKET) depth++;
+      else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
+        if (--depth === 0) return compact;
+      } else if (byte === LF || byte === CR) compact = false;
+    }
+    throw new MalformedResponseError('Xray audit page is truncated');
+  }
+}
+
+const ID_PREFIX = Buffer.from('{"id":');
+
+/** The id when the object starts with it, as the vendor (and the emulator) write events; else undefined. */
+function leadingId(bytes: Uint8Array, start: number): number | undefined {
+  for (let k = 0; k < ID_PREFIX.length; k++) if (bytes[start + k] !== ID_PREFIX[k]) return undefined;
+  let at = start + ID_PREFIX.length;
+  let id = 0;
+  const first = at;
+  while (bytes[at]! >= 0x30 && bytes[at]! <= 0x39) id = id * 10 + (bytes[at++]! - 0x30);
+  if (at === first || at - first > 15) return undefined;
+  return bytes[at] === COMMA || bytes[at] === CLOSE_BRACE ? id : undefined;
+}
