@@ -1,5 +1,5 @@
 import { VendorAuthError, VendorRequestError } from '../common/errors.js';
-import { HttpClient, readBytes, readJson } from '../common/http.js';
+import { HttpClient, readBytes } from '../common/http.js';
 import { readZip } from '../common/zip.js';
 import { scanJsonPage } from './json-page-scan.js';
 import { jsonPageSchema } from './model.js';
@@ -51,7 +51,7 @@ export class XrayClient {
 
   async jsonPage(query: PageQuery): Promise<JsonPage> {
     const response = await this.get(query, 'json');
-    const bytes = Buffer.from(await response.arrayBuffer());
+    const bytes = await readBytes(response, 'Xray audit page');
     // Fast path: the events' bytes as sent, split without decoding, parsing and re-serializing them
     // (see json-page-scan.ts); anything not shaped as expected takes the full parse below.
     const scanned = scanJsonPage(bytes);

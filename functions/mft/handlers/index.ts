@@ -1,5 +1,6 @@
 import { createCommitRunHandler } from '../../common/handlers/commit-run.js';
-import { observe, silentLogger, type Logger } from '../../common/observability.js';
+import { taskHandlers, type FunctionSpec, type TaskHandler } from '../../common/function-table.js';
+import type { Logger } from '../../common/observability.js';
 import { commitRunMetrics, copyReportMetrics } from '../../common/step-metrics.js';
 import type { MftRuntime } from '../runtime.js';
 import { createCheckReportHandler } from './check-report.js';
@@ -21,17 +22,9 @@ export const MFT_FUNCTIONS = {
   CopyReportFunctionArn: { id: 'MftCopyReport', step: 'CopyReportToS3', entry: 'functions/mft/handlers/copy-report.ts', create: createCopyReportHandler, metrics: copyReportMetrics },
   DeleteReportFunctionArn: { id: 'MftDeleteReport', step: 'DeleteReport', entry: 'functions/mft/handlers/delete-report.ts', create: createDeleteReportHandler },
   CommitRunFunctionArn: { id: 'MftCommitRun', step: 'CommitRun', entry: 'functions/mft/handlers/commit-run.ts', create: createCommitRunHandler, metrics: commitRunMetrics },
-} as const;
-
-export type TaskHandler = (input: unknown) => Promise<unknown>;
+} satisfies Record<string, FunctionSpec<MftRuntime>>;
 
 /** The same handlers the Lambdas export, for the local runner, logging to `logger`. */
-export function mftTaskHandlers(runtime: MftRuntime, logger: Logger = silentLogger): Record<keyof typeof MFT_FUNCTIONS, TaskHandler> {
-  const get = async () => runtime;
-  const handlers = {} as Record<keyof typeof MFT_FUNCTIONS, TaskHandler>;
-  for (const [placeholder, fn] of Object.entries(MFT_FUNCTIONS)) {
-    const metrics = 'metrics' in fn ? (fn.metrics as never) : undefined;
-    handlers[placeholder as keyof typeof MFT_FUNCTIONS] = observe('mft', fn.step, fn.create(get) as TaskHandler, () => logger, metrics);
-  }
-  return handlers;
+export function mftTaskHandlers(runtime: MftRuntime, logger?: Logger): Record<keyof typeof MFT_FUNCTIONS, TaskHandler> {
+  return taskHandlers('mft', MFT_FUNCTIONS, runtime, logger);
 }

@@ -1,5 +1,6 @@
 import { createCommitRunHandler } from '../../common/handlers/commit-run.js';
-import { observe, silentLogger, type Logger } from '../../common/observability.js';
+import { taskHandlers, type FunctionSpec, type TaskHandler } from '../../common/function-table.js';
+import type { Logger } from '../../common/observability.js';
 import { commitRunMetrics, exportPagesMetrics } from '../../common/step-metrics.js';
 import type { XrayRuntime } from '../runtime.js';
 import { createExportPagesHandler } from './export-pages.js';
@@ -13,17 +14,9 @@ export const XRAY_FUNCTIONS = {
   XrayPlanExportFunctionArn: { id: 'XrayPlanExport', step: 'PlanExport', entry: 'functions/xray/handlers/plan-export.ts', create: createPlanExportHandler },
   XrayExportPagesFunctionArn: { id: 'XrayExportPages', step: 'ExportPages', entry: 'functions/xray/handlers/export-pages.ts', create: createExportPagesHandler, metrics: exportPagesMetrics },
   XrayCommitRunFunctionArn: { id: 'XrayCommitRun', step: 'CommitRun', entry: 'functions/xray/handlers/commit-run.ts', create: createCommitRunHandler, metrics: commitRunMetrics },
-} as const;
-
-export type TaskHandler = (input: unknown) => Promise<unknown>;
+} satisfies Record<string, FunctionSpec<XrayRuntime>>;
 
 /** The same handlers the Lambdas export, for the local runner, logging to `logger`. */
-export function xrayTaskHandlers(runtime: XrayRuntime, logger: Logger = silentLogger): Record<keyof typeof XRAY_FUNCTIONS, TaskHandler> {
-  const get = async () => runtime;
-  const handlers = {} as Record<keyof typeof XRAY_FUNCTIONS, TaskHandler>;
-  for (const [placeholder, fn] of Object.entries(XRAY_FUNCTIONS)) {
-    const metrics = 'metrics' in fn ? (fn.metrics as never) : undefined;
-    handlers[placeholder as keyof typeof XRAY_FUNCTIONS] = observe('xray', fn.step, fn.create(get) as TaskHandler, () => logger, metrics);
-  }
-  return handlers;
+export function xrayTaskHandlers(runtime: XrayRuntime, logger?: Logger): Record<keyof typeof XRAY_FUNCTIONS, TaskHandler> {
+  return taskHandlers('xray', XRAY_FUNCTIONS, runtime, logger);
 }
