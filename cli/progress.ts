@@ -64,7 +64,6 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** Progress lines of the MFT state machine. */
 /** Describes a run's windows: the plan step of both state machines. */
 function planLine(out: any, unit: string): string {
   const windows = out.windows ?? out.groups ?? [];
@@ -76,17 +75,25 @@ function planLine(out: any, unit: string): string {
 
 const shortWindow = (window: { start: string; end: string }) => `${window.start.slice(0, 16)}→${window.end.slice(11, 16)}`;
 
+const pollsShown = new Map<string, number>();
+
 /** Progress lines of the MFT state machine. */
 export const MFT_STEPS: Record<string, StepFormatter> = {
   PlanExport: (out) => `${planLine(out, 'window(s)')}, ${out.plan.type}, filters ${out.plan.filtersId}`,
   IssueToken: () => 'access token issued (kept sealed in the execution state)',
   CreateReport: (out) => `${shortWindow(out.window)}  report ${out.report.id} requested`,
-  CheckReport: (out) =>
-    out.poll.status === 'InProgress'
-      ? `${shortWindow(out.window)}  report in progress (${out.poll.waitedSeconds} s)`
-      : `${shortWindow(out.window)}  report ${out.poll.status.toLowerCase()} (${out.poll.size ?? '?'} bytes)`,
+  CheckReport: (out) => {
+    if (out.poll.status !== 'InProgress') {
+      return `${shortWindow(out.window)}  report ${out.poll.status.toLowerCase()} (${formatBytes(out.poll.size ?? 0)})`;
+    }
+    // One line when polling starts, then one every 30 s: polls are frequent and say little.
+    const previous = pollsShown.get(out.report.id);
+    if (previous !== undefined && out.poll.waitedSeconds - previous < 30) return undefined;
+    pollsShown.set(out.report.id, out.poll.waitedSeconds);
+    return `${shortWindow(out.window)}  report in progress (${out.poll.waitedSeconds} s)`;
+  },
   CopyReportToS3: (out) =>
-    `${shortWindow(out.window)}  ${out.object.records.toLocaleString('en-US')} records, ${formatBytes(out.object.bytes)} → ${out.object.key}`,
+    `${shortWindow(out.window)}  ${out.object.records.toLocaleString('en-US')} records, ${formatBytes(out.object.bytes)} → …/${out.object.key.split('/').slice(-2).join('/')}`,
   DeleteReport: (out) => (out.deletion.deleted ? `${shortWindow(out.window)}  report deleted on the server` : undefined),
   DeleteReportAfterError: (out) => (out.cleanup ? `${shortWindow(out.window)}  report deleted on the server after the failure` : undefined),
   CommitRun: (out) => out.commit.message,

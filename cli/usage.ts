@@ -41,7 +41,7 @@ export interface Output {
   json: boolean;
   /** Human progress and results: stdout normally, stderr under --json so stdout stays machine-readable. */
   info(line: string): void;
-  /** The machine-readable result: the last line of stdout. */
+  /** The machine-readable result, the last line of stdout, under --json only. */
   result(value: unknown): void;
 }
 
@@ -49,6 +49,8 @@ export function createOutput(json: boolean): Output {
   return {
     json,
     info: (line) => (json ? process.stderr : process.stdout).write(`${line}\n`),
-    result: (value) => process.stdout.write(`${JSON.stringify(value)}\n`),
+    result: (value) => {
+      if (json) process.stdout.write(`${JSON.stringify(value)}\n`);
+    },
   };
 }

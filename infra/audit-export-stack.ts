@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -8,19 +8,20 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import type { AuditExportConfig } from './config.js';
+import { ExportDashboard, type DashboardSource } from './constructs/export-dashboard.js';
 import { ExportStorage } from './constructs/export-storage.js';
+import { ManifestConsumer } from './constructs/manifest-consumer.js';
+import { CHECKPOINT_LAG_DIMENSION, CHECKPOINT_LAG_METRIC, CHECKPOINT_LAG_NAMESPACE, checkpointLagMetric } from './metrics.js';
 import { MftSource } from './sources/mft.js';
 import { XraySource } from './sources/xray.js';
+
+export { CHECKPOINT_LAG_DIMENSION, CHECKPOINT_LAG_METRIC, CHECKPOINT_LAG_NAMESPACE, checkpointLagMetric } from './metrics.js';
 
 export interface AuditExportStackProps extends StackProps {
   readonly config: AuditExportConfig;
   /** The repository root (esbuild's working directory, holds package-lock.json and the ASL files). */
   readonly projectRoot: string;
 }
-
-/** Metric the exporters publish: seconds between now and the end of the last exported window, per source. */
-export const CHECKPOINT_LAG_NAMESPACE = 'AuditExport';
-export const CHECKPOINT_LAG_METRIC = 'CheckpointLagSeconds';
 
 /**
  * Everything audit-export installs in one account and region: storage (bucket, access logs, checkpoint table),
@@ -31,6 +32,8 @@ export class AuditExportStack extends Stack {
   readonly alarmTopic: sns.Topic;
   readonly mft?: MftSource;
   readonly xray?: XraySource;
+  readonly consumer?: ManifestConsumer;
+  readonly dashboard: ExportDashboard;
 
   constructor(scope: Construct, id: string, props: AuditExportStackProps) {
     super(scope, id, props);
@@ -64,6 +67,9 @@ export class AuditExportStack extends Stack {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
     }
 
+    const lagThreshold = config.alarms.checkpointLagSeconds;
+    const dashboardSources: DashboardSource[] = [];
+
     if (config.sources.mft.enabled) {
       this.mft = new MftSource(this, 'Mft', {
         config,
@@ -73,7 +79,14 @@ export class AuditExportStack extends Stack {
         logRetention,
         removalPolicy,
       });
-      this.checkpointLagAlarm('mft', config.alarms.checkpointLagSeconds);
+      this.checkpointLagAlarm('mft', lagThreshold);
+      dashboardSources.push({
+        source: 'mft',
+        stateMachine: this.mft.export.stateMachine,
+        dataFunction: this.mft.export.functions.CopyReportFunctionArn,
+        lagMetric: checkpointLagMetric('mft').with({ label: 'mft checkpoint lag' }),
+        lagThresholdSeconds: lagThreshold,
+      });
       new CfnOutput(this, 'MftStateMachineArn', {
         description: 'MFT_STATE_MACHINE_ARN: the MFT export state machine (export it for `audit-export run mft --target aws`)',
         value: this.mft.export.stateMachine.stateMachineArn,
@@ -93,7 +106,14 @@ export class AuditExportStack extends Stack {
         logRetention,
         removalPolicy,
       });
-      this.checkpointLagAlarm('xray', config.alarms.checkpointLagSeconds);
+      this.checkpointLagAlarm('xray', lagThreshold);
+      dashboardSources.push({
+        source: 'xray',
+        stateMachine: this.xray.export.stateMachine,
+        dataFunction: this.xray.export.functions.XrayExportPagesFunctionArn,
+        lagMetric: checkpointLagMetric('xray').with({ label: 'xray checkpoint lag' }),
+        lagThresholdSeconds: lagThreshold,
+      });
       new CfnOutput(this, 'XrayStateMachineArn', {
         description: 'XRAY_STATE_MACHINE_ARN: the Xray export state machine (export it for `audit-export run xray --target aws`)',
         value: this.xray.export.stateMachine.stateMachineArn,
@@ -103,6 +123,23 @@ export class AuditExportStack extends Stack {
         value: this.xray.credentialsSecret.secretArn,
       });
     }
+
+    if (config.consumers.verifyManifests) {
+      this.consumer = new ManifestConsumer(this, 'ManifestConsumer', {
+        storage: this.storage,
+        exportPrefix: config.bucket.exportPrefix,
+        projectRoot: props.projectRoot,
+        alarmTopic: this.alarmTopic,
+        logRetention,
+        removalPolicy,
+      });
+    }
+
+    this.dashboard = new ExportDashboard(this, 'Monitoring', {
+      dashboardName: config.stackName,
+      sources: dashboardSources,
+      ...(this.consumer ? { consumer: this.consumer.function } : {}),
+    });
 
     new CfnOutput(this, 'ExportBucketName', {
       description: 'EXPORT_BUCKET: the bucket the audit logs land in (under <prefix>source=<source>/...)',
@@ -118,24 +155,23 @@ export class AuditExportStack extends Stack {
     });
   }
 
-  /** Alarms when a source's exported data falls behind; the metric is published by the export functions. */
+  /**
+   * Alarms when a source's checkpoint falls behind. CommitRun publishes the metric once per execution, so most
+   * periods hold no data: those keep the alarm's state (IGNORE) instead of flipping it back to OK between runs;
+   * a fresh deployment stays INSUFFICIENT_DATA until the first CommitRun. Executions that fail before CommitRun
+   * are the executions alarm's business.
+   */
   private checkpointLagAlarm(source: string, thresholdSeconds: number): cloudwatch.Alarm {
     const alarm = new cloudwatch.Alarm(this, `${source[0]!.toUpperCase()}${source.slice(1)}CheckpointLagAlarm`, {
-      alarmDescription: `The ${source} audit export is more than ${thresholdSeconds} s behind (${CHECKPOINT_LAG_NAMESPACE}/${CHECKPOINT_LAG_METRIC})`,
-      metric: new cloudwatch.Metric({
-        namespace: CHECKPOINT_LAG_NAMESPACE,
-        metricName: CHECKPOINT_LAG_METRIC,
-        dimensionsMap: { Source: source },
-        statistic: 'Maximum',
-        period: Duration.minutes(15),
-      }),
+      alarmDescription: `The ${source} audit export is more than ${thresholdSeconds} s behind (${CHECKPOINT_LAG_NAMESPACE}/${CHECKPOINT_LAG_METRIC}, ${CHECKPOINT_LAG_DIMENSION}=${source}, published by CommitRun)`,
+      metric: checkpointLagMetric(source),
       threshold: thresholdSeconds,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      // Until the functions publish the metric there is no data; the execution alarms cover outright failures.
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
     });
     alarm.addAlarmAction(new cloudwatchActions.SnsAction(this.alarmTopic));
+    alarm.addOkAction(new cloudwatchActions.SnsAction(this.alarmTopic));
     return alarm;
   }
 }

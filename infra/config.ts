@@ -54,25 +54,60 @@ const bucketName = z
     'must be a valid S3 bucket name (3-63 characters: lower-case letters, digits, dots and hyphens)',
   );
 
+/** Window length on the grid (minutes): a divisor of a day, so windows never straddle a `dt=` folder. */
+const windowMinutes = z
+  .number()
+  .int()
+  .min(1)
+  .max(1440)
+  .refine((value) => 1440 % value === 0, 'must divide a day (1440 minutes) evenly, e.g. 15, 30, 60, 180 or 1440');
+
+/** How long a source's runtime waits after a window ends before exporting it (late events), in minutes. */
+const lagMinutes = z.number().int().min(0).max(1440);
+/** Where a stream without a checkpoint starts: this many hours before `now − lag`. */
+const initialLookbackHours = z.number().positive().max(24 * 366);
+
+/**
+ * A field that existed before the checkpoint ledger: rejected with a pointer to what replaced it (instead of
+ * "unknown field"), so an old config file fails with instructions.
+ */
+const removed = (hint: string) =>
+  z
+    .unknown()
+    .refine((value) => value === undefined, `is no longer supported: ${hint}`)
+    .optional();
+
+const LOOKBACK_REMOVED =
+  'scheduled runs continue from the checkpoint; set initialLookbackHours (first run), windowMinutes and maxWindowsPerRun';
+
 const mftSchema = z
   .object({
     enabled: z.boolean().default(true),
     baseUrl: httpsUrl('https://api.us.mft.progress.com').default('https://api.us.mft.progress.com'),
     /**
-     * The tenant id is not secret (it names the S3 folder). Set it here and the PlanExport function never reads
-     * the credentials secret; leave it out and PlanExport is allowed to read the secret to learn it.
+     * The tenant id is not secret (it names the S3 folder). Set it here and only the functions that call the MFT
+     * API read the credentials secret; leave it out and PlanExport and CommitRun may read the secret to learn it.
      */
     tenantId: z.string().min(1).max(128).optional(),
     schedule: scheduleExpression('cron(0 * * * ? *)').default('cron(0 * * * ? *)'),
-    /** Window length of a scheduled run: it ends at the current minute. Match the schedule's period. */
-    lookbackHours: z.number().positive().max(24 * 366).default(1),
+    /** One MFT report per grid window of this many minutes. */
+    windowMinutes: windowMinutes.default(60),
+    /** A window is exported this long after it ends (MFT commits events late). */
+    lagMinutes: lagMinutes.default(15),
+    initialLookbackHours: initialLookbackHours.default(24),
+    /** A scheduled run exports at most this many windows (a stream far behind catches up over several runs). */
+    maxWindowsPerRun: positiveInt(500).default(48),
     pollIntervalSeconds: positiveInt(300).default(15),
     maxWaitSeconds: positiveInt(86_400).default(900),
     type: z.enum(['json', 'csv']).default('json'),
     /** Filters every scheduled run applies (the same names as the execution input / the CLI flags). */
     filters: mftFiltersSchema.default({}),
+    lookbackHours: removed(LOOKBACK_REMOVED),
   })
   .strict();
+
+/** ExportPages stops fetching 120 s before its 15-minute Lambda timeout: the budget must fit before that. */
+export const XRAY_MAX_INVOCATION_BUDGET_SECONDS = 900 - 120;
 
 const xraySchema = z
   .object({
@@ -82,13 +117,22 @@ const xraySchema = z
     /** Names the S3 folder (tenant=...); by default the platform URL's host name. */
     tenant: z.string().min(1).max(128).optional(),
     schedule: scheduleExpression('cron(0 * * * ? *)').default('cron(0 * * * ? *)'),
-    /** Range of a scheduled run: it ends at the current minute. Match the schedule's period. */
-    lookbackHours: z.number().positive().max(24 * 366).default(1),
-    /** The range is cut into windows of at most this many hours (one Map iteration each). */
-    windowHours: z.number().positive().max(168).default(168),
+    /** Grid window (one manifest each). */
+    windowMinutes: windowMinutes.default(60),
+    /** Consecutive windows per Map item (one ExportPages loop walks them in turn). */
+    groupHours: z.number().positive().max(24 * 31).default(168),
+    lagMinutes: lagMinutes.default(15),
+    /** A scheduled run re-exports this many hours before the checkpoint, so late events join their windows. */
+    overlapHours: z.number().min(0).max(168).default(2),
+    initialLookbackHours: initialLookbackHours.default(24),
+    maxWindowsPerRun: positiveInt(24 * 366).default(24 * 31),
     format: z.enum(['json', 'csv']).default('json'),
     /** Events per gzip part object. */
     eventsPerPart: positiveInt(10_000_000).default(100_000),
+    /** How long one ExportPages invocation fetches before handing its cursor back to the state machine. */
+    invocationBudgetSeconds: z.number().int().min(60).max(XRAY_MAX_INVOCATION_BUDGET_SECONDS).default(600),
+    lookbackHours: removed(LOOKBACK_REMOVED),
+    windowHours: removed('windows are now a fixed grid: set windowMinutes (one manifest each) and groupHours (one Map item)'),
   })
   .strict();
 
@@ -135,6 +179,16 @@ export const auditExportConfigSchema = z
       .strict()
       .default({ checkpointLagSeconds: 6 * 3600 }),
     logRetentionDays: logRetentionDays.default(365),
+    consumers: z
+      .object({
+        /**
+         * Deploy the example consumer (functions/consumer/verify-manifest.ts): every window's manifest, when written,
+         * triggers a check of the objects it lists; a mismatch is a Lambda error and alarms.
+         */
+        verifyManifests: z.boolean().default(true),
+      })
+      .strict()
+      .default({ verifyManifests: true }),
     sources: z
       .object({
         mft: mftSchema.default(mftSchema.parse({})),
@@ -158,14 +212,24 @@ export const auditExportConfigSchema = z
     }
     for (const [name, source] of [['mft', mft], ['xray', xray]] as const) {
       if (!source.enabled) continue;
+      // A scheduled run exports at most maxWindowsPerRun windows: less than one schedule period's worth and
+      // the stream falls further behind with every run.
       const period = ratePeriodSeconds(source.schedule);
-      if (period !== undefined && source.lookbackHours * 3600 < period) {
+      const perRun = source.maxWindowsPerRun * source.windowMinutes * 60;
+      if (period !== undefined && perRun < period) {
         ctx.addIssue({
           code: 'custom',
-          path: ['sources', name, 'lookbackHours'],
-          message: `(${source.lookbackHours} h) is shorter than the schedule's period ${source.schedule}: scheduled windows would leave gaps`,
+          path: ['sources', name, 'maxWindowsPerRun'],
+          message: `(${source.maxWindowsPerRun} windows of ${source.windowMinutes} min) covers less than the schedule's period ${source.schedule}: the export would fall behind`,
         });
       }
+    }
+    if (xray.enabled && xray.groupHours * 60 < xray.windowMinutes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sources', 'xray', 'groupHours'],
+        message: `must hold at least one window (windowMinutes ${xray.windowMinutes})`,
+      });
     }
     const { transitionToInfrequentAccessAfterDays: ia, transitionToGlacierAfterDays: glacier, expireAfterDays } =
       config.bucket;

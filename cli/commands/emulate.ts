@@ -12,7 +12,7 @@ import {
 import { describeFault, type FaultController, type InjectedFault, type RandomFaultKind } from '../../emulators/common/faults.js';
 import { startMftEmulator } from '../../emulators/mft/index.js';
 import { startXrayEmulator } from '../../emulators/xray/index.js';
-import { EXIT_OK, UsageError, createOutput, parseCommandArgs, parseInteger } from '../usage.js';
+import { EXIT_OK, UsageError, parseCommandArgs, parseInteger } from '../usage.js';
 
 export const EMULATE_HELP = `Usage: audit-export emulate [options]
 
@@ -142,7 +142,7 @@ export async function emulateCommand(args: string[]): Promise<number> {
     values['key-file'] ?? path.join(await mkdtemp(path.join(os.tmpdir(), 'audit-export-emulate-')), 'mft-private-key.pem');
   await writeFile(keyFile, mft.privateKeyPem, { mode: 0o600 });
 
-  createOutput(false).result({
+  writeLine({
     mft: { baseUrl: mft.baseUrl, tenantId: mft.tenantId, kid: mft.kid, privateKeyFile: path.resolve(keyFile) },
     xray: {
       baseUrl: xray.baseUrl,
@@ -159,4 +159,9 @@ export async function emulateCommand(args: string[]): Promise<number> {
   });
   await Promise.all([mft.close(), xray.close()]);
   return EXIT_OK;
+}
+
+/** The one JSON line on stdout that scripts read. */
+function writeLine(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
 }

@@ -4,7 +4,20 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { CHECKPOINT_TABLE_KEYS } from '../../functions/common/checkpoints.js';
 import type { AuditExportConfig } from '../config.js';
+
+/**
+ * What each step does with the checkpoint ledger (functions/common/checkpoints.ts):
+ * - `lease` (PlanExport): acquireLease = conditional UpdateItem, and GetItem when another execution holds it;
+ * - `commit` (CommitRun): read (GetItem), advance/release (conditional UpdateItem), recordRun (PutItem), and
+ *   Query over the stream's run records.
+ * Nobody gets Scan: only the operator's `status` CLI lists every stream.
+ */
+export const CHECKPOINT_ACTIONS = {
+  lease: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+  commit: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+} as const;
 
 export interface ExportStorageProps {
   readonly bucket: AuditExportConfig['bucket'];
@@ -86,8 +99,10 @@ export class ExportStorage extends Construct {
     };
 
     this.checkpointTable = new dynamodb.TableV2(this, 'CheckpointTable', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      partitionKey: { name: CHECKPOINT_TABLE_KEYS.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: CHECKPOINT_TABLE_KEYS.sortKey, type: dynamodb.AttributeType.STRING },
+      // Run records (`run#…`) carry an epoch-seconds expiry; checkpoint items have none and stay.
+      timeToLiveAttribute: CHECKPOINT_TABLE_KEYS.timeToLive,
       billing: dynamodb.Billing.onDemand(),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: dynamodb.TableEncryptionV2.awsManagedKey(),
@@ -98,41 +113,106 @@ export class ExportStorage extends Construct {
   }
 
   /**
-   * What a function that writes one source's exports needs: put (and abort multipart uploads of) objects under
-   * `<exportPrefix>source=<source>/`, optionally delete them there, and the bucket key only through S3 for this
-   * bucket. Returns the statements and the cdk-nag acknowledgement for the prefix wildcard.
+   * What a function that writes one source's window folders needs (MFT CopyReport, Xray ExportPages), all under
+   * `<exportPrefix>source=<source>/` only:
+   * - put objects (PutObject covers Create/UploadPart/CompleteMultipartUpload) and abort multipart uploads;
+   * - get the window's previous manifest and delete the objects it listed that the new one does not
+   *   (DeleteObjects is authorized as s3:DeleteObject per key; on a versioned bucket that adds a delete marker,
+   *   no s3:DeleteObjectVersion is granted);
+   * - ListBucket restricted by `s3:prefix` to the same prefix: without any ListBucket, S3 answers a GetObject of a
+   *   manifest that does not exist yet (every first export of a window) with 403 AccessDenied instead of 404
+   *   NoSuchKey, and writeManifest would fail. S3 evaluates that check with the object key as `s3:prefix`;
+   * - the bucket key, only through S3 for this bucket.
+   * Returns the statements and the cdk-nag acknowledgement for the prefix wildcard.
    */
-  exportWriter(source: string, exportPrefix: string, options: { delete?: boolean } = {}) {
+  exportWriter(source: string, exportPrefix: string) {
     const name = `${source[0]!.toUpperCase()}${source.slice(1)}`;
     const pattern = `${exportPrefix}source=${source}/*`;
     const statements = [
       new iam.PolicyStatement({
-        sid: `Write${name}Exports`,
-        // PutObject covers CreateMultipartUpload, UploadPart and CompleteMultipartUpload; DeleteObject on a
-        // versioned bucket only adds a delete marker (no s3:DeleteObjectVersion is granted).
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload', ...(options.delete ? ['s3:DeleteObject'] : [])],
+        sid: `Store${name}Exports`,
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject', 's3:DeleteObject'],
         resources: [this.bucket.arnForObjects(pattern)],
       }),
       new iam.PolicyStatement({
-        sid: `Encrypt${name}Exports`,
-        // Multipart uploads under SSE-KMS need Decrypt as well as GenerateDataKey.
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        resources: [this.bucketKey.keyArn],
-        conditions: {
-          StringEquals: {
-            'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com`,
-            'kms:EncryptionContext:aws:s3:arn': this.bucket.bucketArn,
-          },
-        },
+        sid: `Find${name}Exports`,
+        actions: ['s3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [pattern] } },
       }),
+      this.bucketKeyViaS3(`Encrypt${name}Exports`, ['kms:GenerateDataKey', 'kms:Decrypt']),
     ];
-    const bucketId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnElement);
-    const acknowledge = {
-      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${pattern}]`,
-      reason:
-        `Object keys are chosen per window at run time; the function may write${options.delete ? ' and delete' : ''} ` +
-        `objects only under ${pattern}, never read or list them, nor touch other sources.`,
+    return {
+      statements,
+      acknowledge: {
+        id: this.objectsFinding(pattern),
+        reason:
+          `Object keys are chosen per window at run time; the function may put, read and delete objects only under ` +
+          `${pattern} (its own window folders and manifests), never another source's.`,
+      },
     };
-    return { statements, acknowledge };
+  }
+
+  /**
+   * Read-only access for a consumer of the exports: get and list objects under `<exportPrefix>source=`, and
+   * kms:Decrypt of the bucket key only through S3 for this bucket.
+   */
+  exportReader(exportPrefix: string) {
+    const pattern = `${exportPrefix}source=*`;
+    const statements = [
+      new iam.PolicyStatement({
+        sid: 'ReadExports',
+        actions: ['s3:GetObject'],
+        resources: [this.bucket.arnForObjects(pattern)],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ListExports',
+        actions: ['s3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [pattern] } },
+      }),
+      this.bucketKeyViaS3('DecryptExports', ['kms:Decrypt']),
+    ];
+    return {
+      statements,
+      acknowledge: {
+        id: this.objectsFinding(pattern),
+        reason: `A consumer reads the objects a manifest lists, whatever their keys; read-only, and only under ${pattern}.`,
+      },
+    };
+  }
+
+  /**
+   * The checkpoint ledger, for one source's streams only: `dynamodb:LeadingKeys` (the partition key, a stream key
+   * `<source>|<tenant>|<filtersId>|<format>`) must match `<source>|*` for every item the request touches.
+   */
+  checkpointAccess(source: string, use: keyof typeof CHECKPOINT_ACTIONS): iam.PolicyStatement {
+    const name = `${source[0]!.toUpperCase()}${source.slice(1)}`;
+    return new iam.PolicyStatement({
+      sid: use === 'lease' ? `Lease${name}Checkpoints` : `Commit${name}Checkpoints`,
+      actions: [...CHECKPOINT_ACTIONS[use]],
+      resources: [this.checkpointTable.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${source}|*`] } },
+    });
+  }
+
+  private bucketKeyViaS3(sid: string, actions: string[]): iam.PolicyStatement {
+    return new iam.PolicyStatement({
+      sid,
+      // Multipart uploads under SSE-KMS need Decrypt as well as GenerateDataKey; reads need Decrypt.
+      actions,
+      resources: [this.bucketKey.keyArn],
+      conditions: {
+        StringEquals: {
+          'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com`,
+          'kms:EncryptionContext:aws:s3:arn': this.bucket.bucketArn,
+        },
+      },
+    });
+  }
+
+  private objectsFinding(pattern: string): string {
+    const bucketId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnElement);
+    return `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${pattern}]`;
   }
 }

@@ -1,16 +1,17 @@
+import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { createAuditFunction } from './audit-function.js';
 
 /** One row of a source's function table (e.g. MFT_FUNCTIONS): the ASL placeholder it fills → id and entry file. */
 export interface SourceFunctionSpec {
@@ -72,6 +73,7 @@ export class SourceExport<P extends string> extends Construct {
   constructor(scope: Construct, id: string, props: SourceExportProps<P>) {
     super(scope, id);
     const aslPath = isAbsolute(props.aslFile) ? props.aslFile : join(props.projectRoot, props.aslFile);
+    assertPlaceholdersMatch(aslPath, Object.keys(props.functions));
 
     this.functions = {} as Record<P, NodejsFunction>;
     for (const placeholder of Object.keys(props.functions) as P[]) {
@@ -146,72 +148,36 @@ export class SourceExport<P extends string> extends Construct {
   }
 
   private createFunction(spec: SourceFunctionSpec, settings: SourceFunctionSettings, props: SourceExportProps<P>) {
-    const logGroup = new logs.LogGroup(this, `${spec.id}Logs`, {
-      retention: props.logRetention,
-      removalPolicy: props.removalPolicy,
-    });
-    // Its own role, without the AWSLambdaBasicExecutionRole managed policy (which allows every log group).
-    const role = new iam.Role(this, `${spec.id}Role`, {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `Execution role of the ${spec.id} Lambda (audit-export)`,
-    });
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'WriteOwnLogs',
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [`${logGroup.logGroupArn}:*`],
-      }),
-    );
-    for (const statement of settings.statements ?? []) role.addToPolicy(statement);
-
-    const fn = new NodejsFunction(this, spec.id, {
+    return createAuditFunction(this, {
+      id: spec.id,
+      entry: spec.entry,
       description: `audit-export ${props.source}: ${spec.entry}`,
-      entry: join(props.projectRoot, spec.entry),
-      handler: 'handler',
       projectRoot: props.projectRoot,
-      depsLockFilePath: join(props.projectRoot, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
       memorySize: settings.memorySize ?? DEFAULT_MEMORY_MB,
       timeout: settings.timeout ?? DEFAULT_TIMEOUT,
-      role,
-      logGroup,
-      tracing: lambda.Tracing.ACTIVE,
-      environment: {
-        NODE_OPTIONS: '--enable-source-maps',
-        ...props.environment,
-        ...settings.environment,
-      },
-      bundling: {
-        forceDockerBundling: false,
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        format: OutputFormat.ESM,
-        target: 'node22',
-        mainFields: ['module', 'main'],
-        // Bundle the AWS SDK too: the versions in package-lock.json are the ones the tests ran against.
-        externalModules: [],
-        // Some CommonJS dependencies call require(); give the ESM bundle one.
-        banner: "import { createRequire as __auditExportCreateRequire } from 'node:module'; const require = __auditExportCreateRequire(import.meta.url);",
-      },
+      environment: { ...props.environment, ...settings.environment },
+      statements: settings.statements ?? [],
+      acknowledge: settings.acknowledge ?? [],
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
     });
-    // The log statement targets the group's ARN (a token), so CDK cannot see it as an exact resource.
-    Validations.of(role).acknowledge(
-      {
-        id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(logGroup.node.defaultChild as logs.CfnLogGroup)}.Arn>:*]`,
-        reason: 'logs:CreateLogStream/PutLogEvents on the streams of this function\'s own log group only; stream names are chosen by Lambda at run time.',
-      },
-      {
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'X-Ray tracing (tracing: ACTIVE): xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.',
-      },
+  }
+}
+
+/**
+ * Fails synth when the ASL file and the function table disagree: a placeholder without a function would reach
+ * Step Functions as a literal `${…}` (the deploy fails late), and a function no state calls is dead weight.
+ */
+export function assertPlaceholdersMatch(aslPath: string, placeholders: readonly string[]): void {
+  const used = new Set([...readFileSync(aslPath, 'utf8').matchAll(/\$\{(\w+)\}/g)].map((match) => match[1]!));
+  const missing = [...used].filter((name) => !placeholders.includes(name));
+  const unused = placeholders.filter((name) => !used.has(name));
+  if (missing.length || unused.length) {
+    throw new Error(
+      `${aslPath} and its function table disagree: ` +
+        [missing.length ? `no function for \${${missing.join('}, ${')}}` : '', unused.length ? `not used by the ASL: ${unused.join(', ')}` : '']
+          .filter(Boolean)
+          .join('; '),
     );
-    for (const ack of settings.acknowledge ?? []) Validations.of(role).acknowledge(ack);
-    Validations.of(fn).acknowledge({
-      id: 'AwsSolutions-L1',
-      reason: 'Node.js 22 is the runtime this project pins (package.json `node` devDependency) and tests against; move with the pin.',
-    });
-    return fn;
   }
 }

@@ -26,6 +26,8 @@ const API_CALLERS: readonly MftPlaceholder[] = [
 ];
 /** Sealing happens only where a token is issued into the state; the others only open the sealed token. */
 const SEALERS: readonly MftPlaceholder[] = ['IssueTokenFunctionArn'];
+/** The steps that keep the checkpoint: PlanExport takes the stream's lease, CommitRun advances and releases it. */
+const LEDGER_STEPS: readonly MftPlaceholder[] = ['PlanExportFunctionArn', 'CommitRunFunctionArn'];
 const UNSEALERS: readonly MftPlaceholder[] = [
   'CreateReportFunctionArn',
   'CheckReportFunctionArn',
@@ -44,7 +46,8 @@ export interface MftSourceProps {
 
 /**
  * The MFT source: its credentials secret, the KMS key that seals access tokens in the state machine's data,
- * and a SourceExport over MFT_FUNCTIONS with each function's permissions spelled out.
+ * and a SourceExport over MFT_FUNCTIONS with each function's permissions and environment spelled out.
+ * PlanExport (lease) and CommitRun (advance, release, record the run) may touch only `mft|…` checkpoint items.
  */
 export class MftSource extends Construct {
   readonly credentialsSecret: secretsmanager.Secret;
@@ -108,44 +111,69 @@ export class MftSource extends Construct {
       conditions: tokenContext,
     });
     const exportWriter = props.storage.exportWriter('mft', prefix);
+    const table = props.storage.checkpointTable.tableName;
 
     // Each function's permissions, beyond its own logs and traces.
     const statements = Object.fromEntries(
       (Object.keys(MFT_FUNCTIONS) as MftPlaceholder[]).map((placeholder) => [placeholder, [] as iam.PolicyStatement[]]),
     ) as Record<MftPlaceholder, iam.PolicyStatement[]>;
     for (const placeholder of API_CALLERS) statements[placeholder].push(readSecret);
-    // Without a configured tenant id, PlanExport learns it from the secret (it names the S3 folder).
-    if (!mft.tenantId) statements.PlanExportFunctionArn.push(readSecret);
+    // mftRuntimeFromEnvironment resolves the tenant id (it names the S3 folder and the stream) when the runtime is
+    // built: without a configured tenant id the two ledger steps read it from the secret too.
+    const secretReaders: MftPlaceholder[] = [...API_CALLERS, ...(mft.tenantId ? [] : LEDGER_STEPS)];
+    if (!mft.tenantId) for (const placeholder of LEDGER_STEPS) statements[placeholder].push(readSecret);
     for (const placeholder of SEALERS) statements[placeholder].push(seal);
     for (const placeholder of UNSEALERS) statements[placeholder].push(unseal);
     statements.CopyReportFunctionArn.push(...exportWriter.statements);
+    statements.PlanExportFunctionArn.push(props.storage.checkpointAccess('mft', 'lease'));
+    statements.CommitRunFunctionArn.push(props.storage.checkpointAccess('mft', 'commit'));
+
+    // Every function builds the whole runtime from its environment (mftRuntimeFromEnvironment validates the
+    // full schema): the base URL, the bucket and the sealing key id everywhere (no KMS permission comes with
+    // the id), the tenant id when configured. Settings only where they are read.
+    const environment: Record<string, string> = {
+      MFT_BASE_URL: mft.baseUrl,
+      EXPORT_BUCKET: bucket.bucketName,
+      TOKEN_SEALING_KMS_KEY_ID: this.tokenSealingKey.keyArn,
+    };
+    if (mft.tenantId) environment.MFT_TENANT_ID = mft.tenantId;
+    const env = Object.fromEntries(
+      (Object.keys(MFT_FUNCTIONS) as MftPlaceholder[]).map((placeholder) => [
+        placeholder,
+        secretReaders.includes(placeholder) ? { MFT_CREDENTIALS_SECRET_ID: this.credentialsSecret.secretArn } : {},
+      ]),
+    ) as Record<MftPlaceholder, Record<string, string>>;
+    // PlanExport takes the lease and plans the windows: the prefix, the schedule and the polling settings end up
+    // in the plan every later step reads from the execution state.
+    Object.assign(env.PlanExportFunctionArn, {
+      CHECKPOINT_TABLE: table,
+      EXPORT_PREFIX: prefix,
+      MFT_WINDOW_MINUTES: String(mft.windowMinutes),
+      MFT_LAG_MINUTES: String(mft.lagMinutes),
+      MFT_INITIAL_LOOKBACK_HOURS: String(mft.initialLookbackHours),
+      MFT_MAX_WINDOWS_PER_RUN: String(mft.maxWindowsPerRun),
+      MFT_POLL_INTERVAL_SECONDS: String(mft.pollIntervalSeconds),
+      MFT_MAX_WAIT_SECONDS: String(mft.maxWaitSeconds),
+    });
+    Object.assign(env.CommitRunFunctionArn, { CHECKPOINT_TABLE: table });
 
     const settings: Record<MftPlaceholder, SourceFunctionSettings> = {
-      PlanExportFunctionArn: { statements: statements.PlanExportFunctionArn, timeout: Duration.minutes(1) },
-      IssueTokenFunctionArn: { statements: statements.IssueTokenFunctionArn, timeout: Duration.minutes(1) },
-      CreateReportFunctionArn: { statements: statements.CreateReportFunctionArn, timeout: Duration.minutes(2) },
-      CheckReportFunctionArn: { statements: statements.CheckReportFunctionArn, timeout: Duration.minutes(2) },
+      PlanExportFunctionArn: { timeout: Duration.minutes(1) },
+      IssueTokenFunctionArn: { timeout: Duration.minutes(1) },
+      CreateReportFunctionArn: { timeout: Duration.minutes(2) },
+      CheckReportFunctionArn: { timeout: Duration.minutes(2) },
       CopyReportFunctionArn: {
-        statements: statements.CopyReportFunctionArn,
         // Streams the report into S3 in 8 MiB parts: memory for the parts in flight, time for large reports.
         memorySize: 1024,
         timeout: Duration.minutes(15),
         acknowledge: [exportWriter.acknowledge],
       },
-      DeleteReportFunctionArn: { statements: statements.DeleteReportFunctionArn, timeout: Duration.minutes(1) },
+      DeleteReportFunctionArn: { timeout: Duration.minutes(1) },
+      CommitRunFunctionArn: { memorySize: 256, timeout: Duration.minutes(1) },
     };
-
-    const environment: Record<string, string> = {
-      MFT_BASE_URL: mft.baseUrl,
-      MFT_CREDENTIALS_SECRET_ID: this.credentialsSecret.secretArn,
-      EXPORT_BUCKET: bucket.bucketName,
-      EXPORT_PREFIX: prefix,
-      TOKEN_SEALING_KMS_KEY_ID: this.tokenSealingKey.keyArn,
-      MFT_LOOKBACK_HOURS: String(mft.lookbackHours),
-      MFT_POLL_INTERVAL_SECONDS: String(mft.pollIntervalSeconds),
-      MFT_MAX_WAIT_SECONDS: String(mft.maxWaitSeconds),
-    };
-    if (mft.tenantId) environment.MFT_TENANT_ID = mft.tenantId;
+    for (const placeholder of Object.keys(settings) as MftPlaceholder[]) {
+      settings[placeholder] = { ...settings[placeholder], statements: statements[placeholder], environment: env[placeholder] };
+    }
 
     const scheduleInput: Record<string, unknown> = {};
     if (mft.type !== 'json') scheduleInput.type = mft.type;

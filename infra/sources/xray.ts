@@ -13,9 +13,6 @@ type XrayPlaceholder = keyof typeof XRAY_FUNCTIONS;
 
 export const XRAY_ASL_FILE = 'state-machines/xray-audit-export.asl.json';
 
-/** How long one ExportPages invocation fetches before handing back its cursor (the Lambda timeout is 15 min). */
-const INVOCATION_BUDGET_SECONDS = 600;
-
 export interface XraySourceProps {
   readonly config: AuditExportConfig;
   readonly projectRoot: string;
@@ -26,9 +23,10 @@ export interface XraySourceProps {
 }
 
 /**
- * The JFrog Xray Curation source: its credentials secret and a SourceExport over XRAY_FUNCTIONS. PlanExport only
- * computes windows (its logs are all it may touch); ExportPages calls the API and writes gzip parts under
- * source=xray/ (and deletes the parts of a window it had to split).
+ * The JFrog Xray Curation source: its credentials secret and a SourceExport over XRAY_FUNCTIONS. PlanExport takes
+ * the stream's lease and computes windows; ExportPages calls the API, writes gzip parts and one manifest per window
+ * under source=xray/ (and deletes superseded parts); CommitRun advances the checkpoint and releases the lease.
+ * The two ledger steps may touch only `xray|…` items of the checkpoint table.
  */
 export class XraySource extends Construct {
   readonly credentialsSecret: secretsmanager.Secret;
@@ -59,19 +57,30 @@ export class XraySource extends Construct {
       actions: ['secretsmanager:GetSecretValue'],
       resources: [this.credentialsSecret.secretArn],
     });
-    const exportWriter = props.storage.exportWriter('xray', prefix, { delete: true });
+    const exportWriter = props.storage.exportWriter('xray', prefix);
+    const table = props.storage.checkpointTable.tableName;
 
+    // Every function builds the whole runtime from its environment (xrayRuntimeFromEnvironment validates the
+    // full schema: XRAY_BASE_URL and EXPORT_BUCKET are required); settings only where they are read. The
+    // credentials are read lazily, on the first API call: only ExportPages needs the secret.
     const environment: Record<string, string> = {
       XRAY_BASE_URL: xray.baseUrl,
-      XRAY_CREDENTIALS_SECRET_ID: this.credentialsSecret.secretArn,
       EXPORT_BUCKET: props.storage.bucket.bucketName,
-      EXPORT_PREFIX: prefix,
-      XRAY_LOOKBACK_HOURS: String(xray.lookbackHours),
-      XRAY_WINDOW_HOURS: String(xray.windowHours),
-      XRAY_EVENTS_PER_PART: String(xray.eventsPerPart),
-      XRAY_INVOCATION_BUDGET_SECONDS: String(INVOCATION_BUDGET_SECONDS),
     };
-    if (xray.tenant) environment.XRAY_TENANT = xray.tenant;
+    // PlanExport takes the lease and plans the windows: prefix, tenant, the schedule, the grouping and the part size
+    // end up in the plan every ExportPages invocation reads from the execution state.
+    const planEnvironment: Record<string, string> = {
+      CHECKPOINT_TABLE: table,
+      EXPORT_PREFIX: prefix,
+      XRAY_WINDOW_MINUTES: String(xray.windowMinutes),
+      XRAY_GROUP_HOURS: String(xray.groupHours),
+      XRAY_LAG_MINUTES: String(xray.lagMinutes),
+      XRAY_OVERLAP_HOURS: String(xray.overlapHours),
+      XRAY_INITIAL_LOOKBACK_HOURS: String(xray.initialLookbackHours),
+      XRAY_MAX_WINDOWS_PER_RUN: String(xray.maxWindowsPerRun),
+      XRAY_EVENTS_PER_PART: String(xray.eventsPerPart),
+    };
+    if (xray.tenant) planEnvironment.XRAY_TENANT = xray.tenant;
 
     const scheduleInput: Record<string, unknown> = {};
     if (xray.format !== 'json') scheduleInput.format = xray.format;
@@ -83,13 +92,27 @@ export class XraySource extends Construct {
       projectRoot: props.projectRoot,
       environment,
       functionSettings: {
-        XrayPlanExportFunctionArn: { timeout: Duration.minutes(1) },
+        XrayPlanExportFunctionArn: {
+          timeout: Duration.minutes(1),
+          environment: planEnvironment,
+          statements: [props.storage.checkpointAccess('xray', 'lease')],
+        },
         XrayExportPagesFunctionArn: {
           statements: [readSecret, ...exportWriter.statements],
+          environment: {
+            XRAY_CREDENTIALS_SECRET_ID: this.credentialsSecret.secretArn,
+            XRAY_INVOCATION_BUDGET_SECONDS: String(xray.invocationBudgetSeconds),
+          },
           // Pages are streamed through gzip into 8 MiB multipart parts; the ASL gives the task 900 s.
           memorySize: 1024,
           timeout: Duration.minutes(15),
           acknowledge: [exportWriter.acknowledge],
+        },
+        XrayCommitRunFunctionArn: {
+          memorySize: 256,
+          timeout: Duration.minutes(1),
+          environment: { CHECKPOINT_TABLE: table },
+          statements: [props.storage.checkpointAccess('xray', 'commit')],
         },
       },
       schedule: xray.schedule,

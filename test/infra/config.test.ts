@@ -15,9 +15,13 @@ describe('audit-export configuration', () => {
       enabled: true,
       baseUrl: 'https://api.us.mft.progress.com',
       schedule: 'cron(0 * * * ? *)',
-      lookbackHours: 1,
+      windowMinutes: 60,
+      lagMinutes: 15,
+      initialLookbackHours: 24,
+      maxWindowsPerRun: 48,
     });
     expect(config.sources.xray.enabled).toBe(false);
+    expect(config.consumers.verifyManifests).toBe(true);
     expect(config.bucket.removalPolicy).toBe('retain');
   });
 
@@ -31,6 +35,44 @@ describe('audit-export configuration', () => {
     expect(config.sources.mft.enabled).toBe(true);
     expect(config.bucket.exportPrefix).toBe('');
     expect(config.logRetentionDays).toBe(365);
+    expect(config.consumers).toEqual({ verifyManifests: true });
+    // The same defaults the Lambda runtimes apply (functions/{mft,xray}/runtime.ts).
+    expect(config.sources.mft).toMatchObject({ windowMinutes: 60, lagMinutes: 15, initialLookbackHours: 24, maxWindowsPerRun: 48 });
+    expect(config.sources.xray).toMatchObject({
+      windowMinutes: 60,
+      groupHours: 168,
+      lagMinutes: 15,
+      overlapHours: 2,
+      initialLookbackHours: 24,
+      maxWindowsPerRun: 744,
+      eventsPerPart: 100_000,
+      invocationBudgetSeconds: 600,
+    });
+  });
+
+  it('bounds the window grid and the per-run settings', () => {
+    expect(invalid({ sources: { mft: { windowMinutes: 50 } } })).toThrow(/sources\.mft\.windowMinutes must divide a day \(1440 minutes\) evenly/);
+    expect(invalid({ sources: { mft: { windowMinutes: 2880 } } })).toThrow(/sources\.mft\.windowMinutes must be at most 1440/);
+    expect(invalid({ sources: { mft: { windowMinutes: 7.5 } } })).toThrow(/sources\.mft\.windowMinutes/);
+    expect(invalid({ sources: { mft: { maxWindowsPerRun: 501 } } })).toThrow(/sources\.mft\.maxWindowsPerRun must be at most 500/);
+    expect(invalid({ sources: { mft: { lagMinutes: -1 } } })).toThrow(/sources\.mft\.lagMinutes must be at least 0/);
+    expect(invalid({ sources: { mft: { initialLookbackHours: 0 } } })).toThrow(/sources\.mft\.initialLookbackHours must be greater than 0/);
+    const xray = (fields: object) => invalid({ sources: { xray: { enabled: true, baseUrl: 'https://acme.jfrog.io', ...fields } } });
+    expect(xray({ invocationBudgetSeconds: 840 })).toThrow(/sources\.xray\.invocationBudgetSeconds must be at most 780/);
+    expect(xray({ invocationBudgetSeconds: 30 })).toThrow(/sources\.xray\.invocationBudgetSeconds must be at least 60/);
+    expect(xray({ groupHours: 745 })).toThrow(/sources\.xray\.groupHours must be at most 744/);
+    expect(xray({ overlapHours: -1 })).toThrow(/sources\.xray\.overlapHours must be at least 0/);
+    expect(xray({ windowMinutes: 1440, groupHours: 12 })).toThrow(/sources\.xray\.groupHours must hold at least one window \(windowMinutes 1440\)/);
+    const ok = parseConfig({ sources: { xray: { enabled: true, baseUrl: 'https://acme.jfrog.io', overlapHours: 0, lagMinutes: 0, windowMinutes: 1440, groupHours: 24 } } });
+    expect(ok.sources.xray).toMatchObject({ overlapHours: 0, lagMinutes: 0, windowMinutes: 1440, groupHours: 24 });
+  });
+
+  it('rejects the settings the checkpoint ledger replaced, saying what replaced them', () => {
+    expect(invalid({ sources: { mft: { lookbackHours: 1 } } })).toThrow(
+      /sources\.mft\.lookbackHours is no longer supported: scheduled runs continue from the checkpoint; set initialLookbackHours/,
+    );
+    expect(invalid({ sources: { xray: { windowHours: 24 } } })).toThrow(/sources\.xray\.windowHours is no longer supported: .*windowMinutes.*groupHours/);
+    expect(invalid({ sources: { xray: { lookbackHours: 24 } } })).toThrow(/sources\.xray\.lookbackHours is no longer supported/);
   });
 
   it('rejects a non-https base URL, naming the field and an example', () => {
@@ -49,11 +91,12 @@ describe('audit-export configuration', () => {
     expect(invalid({ sources: { mft: { schedule: 'cron(0 * * * *)' } } })).toThrow(/6 fields/);
   });
 
-  it('rejects a lookback shorter than the schedule period (gaps between windows)', () => {
-    expect(invalid({ sources: { mft: { schedule: 'rate(1 day)', lookbackHours: 1 } } })).toThrow(
-      /sources\.mft\.lookbackHours \(1 h\) is shorter than the schedule's period rate\(1 day\)/,
+  it('rejects runs that export less than a schedule period (the export would fall behind)', () => {
+    expect(invalid({ sources: { mft: { schedule: 'rate(1 day)', maxWindowsPerRun: 12 } } })).toThrow(
+      /sources\.mft\.maxWindowsPerRun \(12 windows of 60 min\) covers less than the schedule's period rate\(1 day\): the export would fall behind/,
     );
-    expect(parseConfig({ sources: { mft: { schedule: 'rate(1 day)', lookbackHours: 24 } } }).sources.mft.lookbackHours).toBe(24);
+    expect(parseConfig({ sources: { mft: { schedule: 'rate(1 day)', maxWindowsPerRun: 24 } } }).sources.mft.maxWindowsPerRun).toBe(24);
+    expect(parseConfig({ sources: { mft: { schedule: 'rate(1 day)' } } }).sources.mft.maxWindowsPerRun).toBe(48);
   });
 
   it('validates filters with the same schema the state machine input uses', () => {

@@ -1,12 +1,20 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../infra/app.js';
+import { MFT_FUNCTIONS } from '../../functions/mft/handlers/index.js';
+import { XRAY_FUNCTIONS } from '../../functions/xray/handlers/index.js';
+import { buildApp, PROJECT_ROOT } from '../../infra/app.js';
+import { assertPlaceholdersMatch } from '../../infra/constructs/source-export.js';
+import { MFT_ASL_FILE } from '../../infra/sources/mft.js';
+import { XRAY_ASL_FILE } from '../../infra/sources/xray.js';
 import { parseConfig } from '../../infra/config.js';
-import { functionRoleId, getAtt, logicalId, ref, roleStatements } from './iam.js';
+import { functionRoleId, getAtt, logicalId, ref, roleStatements, sameStatements } from './iam.js';
 import { cdkJsonContext, synthesize, TEST_ENV, type Synthesized } from './synth.js';
 
-/** A deployment that sets the optional knobs: tenant id, prefix, filters, CSV, e-mail, daily windows, another region. */
+/** A deployment that sets the optional knobs: tenant id, prefix, filters, CSV, e-mail, daily runs, other grids, both sources. */
 let s: Synthesized;
 
 beforeAll(() => {
@@ -20,28 +28,93 @@ beforeAll(() => {
         baseUrl: 'https://api.eu.mft.progress.com/',
         tenantId: 'acme-prod',
         schedule: 'rate(1 day)',
-        lookbackHours: 24,
+        windowMinutes: 30,
+        lagMinutes: 5,
+        initialLookbackHours: 72,
+        maxWindowsPerRun: 96,
         type: 'csv',
         filters: { actions: ['Delete'], outcomes: ['Error'] },
       },
-      xray: { enabled: true, baseUrl: 'https://acme.jfrog.io', format: 'csv', windowHours: 24 },
+      xray: {
+        enabled: true,
+        baseUrl: 'https://acme.jfrog.io',
+        tenant: 'acme',
+        format: 'csv',
+        windowMinutes: 15,
+        groupHours: 24,
+        lagMinutes: 30,
+        overlapHours: 6,
+        initialLookbackHours: 168,
+        maxWindowsPerRun: 2000,
+        eventsPerPart: 50_000,
+        invocationBudgetSeconds: 300,
+      },
     },
   });
 });
 
+const lease = (source: string, use: 'lease' | 'commit') => ({
+  Sid: `${use === 'lease' ? 'Lease' : 'Commit'}${source === 'mft' ? 'Mft' : 'Xray'}Checkpoints`,
+  Effect: 'Allow',
+  Action: use === 'lease' ? ['dynamodb:GetItem', 'dynamodb:UpdateItem'] : ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+  Resource: getAtt(logicalId(s.stack.storage.checkpointTable)),
+  Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${source}|*`] } },
+});
+const ownLogs = (fnId: string) => {
+  const logGroup = (s.template.toJSON().Resources[fnId].Properties.LoggingConfig.LogGroup as { Ref: string }).Ref;
+  return { Sid: 'WriteOwnLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::Join': ['', [getAtt(logGroup), ':*']] } };
+};
+const tracing = { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' };
+const expectExactly = (fnId: string, expected: Record<string, unknown>[]) => {
+  const statements = roleStatements(s.template, functionRoleId(s.template, fnId));
+  expect(sameStatements(statements, [ownLogs(fnId), ...expected, tracing]), JSON.stringify(statements, null, 1)).toBe(true);
+};
+const env = (fnId: string) => s.template.toJSON().Resources[fnId].Properties.Environment.Variables as Record<string, unknown>;
+
 describe('a configured deployment', () => {
-  it('PlanExport needs nothing but its logs once the tenant id is configured', () => {
-    const fnId = logicalId(s.stack.mft!.export.functions.PlanExportFunctionArn);
-    const statements = roleStatements(s.template, functionRoleId(s.template, fnId));
-    expect(statements.map((st) => st.Sid ?? st.Action)).toEqual(['WriteOwnLogs', ['xray:PutTelemetryRecords', 'xray:PutTraceSegments']]);
-    const env = s.template.toJSON().Resources[fnId].Properties.Environment.Variables;
-    expect(env).toMatchObject({ MFT_TENANT_ID: 'acme-prod', EXPORT_PREFIX: 'audit/', MFT_BASE_URL: 'https://api.eu.mft.progress.com', MFT_LOOKBACK_HOURS: '24' });
+  it('with the tenant id configured, PlanExport and CommitRun never read the secret: logs and their mft|* checkpoints only', () => {
+    const mft = s.stack.mft!.export.functions;
+    expectExactly(logicalId(mft.PlanExportFunctionArn), [lease('mft', 'lease')]);
+    expectExactly(logicalId(mft.CommitRunFunctionArn), [lease('mft', 'commit')]);
+    const table = ref(logicalId(s.stack.storage.checkpointTable));
+    const runtime = {
+      NODE_OPTIONS: '--enable-source-maps',
+      MFT_BASE_URL: 'https://api.eu.mft.progress.com',
+      EXPORT_BUCKET: ref(logicalId(s.stack.storage.bucket)),
+      TOKEN_SEALING_KMS_KEY_ID: getAtt(logicalId(s.stack.mft!.tokenSealingKey)),
+      MFT_TENANT_ID: 'acme-prod',
+    };
+    expect(env(logicalId(mft.PlanExportFunctionArn))).toEqual({
+      ...runtime,
+      CHECKPOINT_TABLE: table,
+      EXPORT_PREFIX: 'audit/',
+      MFT_WINDOW_MINUTES: '30',
+      MFT_LAG_MINUTES: '5',
+      MFT_INITIAL_LOOKBACK_HOURS: '72',
+      MFT_MAX_WINDOWS_PER_RUN: '96',
+      MFT_POLL_INTERVAL_SECONDS: '15',
+      MFT_MAX_WAIT_SECONDS: '900',
+    });
+    expect(env(logicalId(mft.CommitRunFunctionArn))).toEqual({ ...runtime, CHECKPOINT_TABLE: table });
+    // The API callers keep the secret (and learn nothing else).
+    expect(env(logicalId(mft.CopyReportFunctionArn))).toEqual({
+      ...runtime,
+      MFT_CREDENTIALS_SECRET_ID: ref(logicalId(s.stack.mft!.credentialsSecret)),
+    });
   });
 
-  it('CopyReport writes only under <prefix>source=mft/', () => {
+  it('CopyReport stores, reads and deletes only under <prefix>source=mft/', () => {
     const fnId = logicalId(s.stack.mft!.export.functions.CopyReportFunctionArn);
-    const write = roleStatements(s.template, functionRoleId(s.template, fnId)).find((st) => st.Sid === 'WriteMftExports');
-    expect(write?.Resource).toEqual({ 'Fn::Join': ['', [getAtt(logicalId(s.stack.storage.bucket)), '/audit/source=mft/*']] });
+    const statements = roleStatements(s.template, functionRoleId(s.template, fnId));
+    const bucket = logicalId(s.stack.storage.bucket);
+    expect(statements.find((st) => st.Sid === 'StoreMftExports')?.Resource).toEqual({ 'Fn::Join': ['', [getAtt(bucket), '/audit/source=mft/*']] });
+    expect(statements.find((st) => st.Sid === 'FindMftExports')).toEqual({
+      Sid: 'FindMftExports',
+      Effect: 'Allow',
+      Action: 's3:ListBucket',
+      Resource: getAtt(bucket),
+      Condition: { StringLike: { 's3:prefix': ['audit/source=mft/*'] } },
+    });
   });
 
   it('tokens are sealed for the configured API origin only', () => {
@@ -83,6 +156,8 @@ describe('the Xray source', () => {
     return {
       plan: logicalId(xray.export.functions.XrayPlanExportFunctionArn),
       pages: logicalId(xray.export.functions.XrayExportPagesFunctionArn),
+      commit: logicalId(xray.export.functions.XrayCommitRunFunctionArn),
+      table: logicalId(s.stack.storage.checkpointTable),
       pagesLogs: logicalId(xray.export.node.findChild('XrayExportPagesLogs')),
       secret: logicalId(xray.credentialsSecret),
       stateMachine: logicalId(xray.export.stateMachine),
@@ -91,52 +166,99 @@ describe('the Xray source', () => {
     };
   };
 
-  it('PlanExport only computes windows: its logs and traces, nothing else', () => {
+  it('PlanExport takes the lease of xray|* streams only, and gets the schedule settings', () => {
     const ids = xrayIds();
-    const statements = roleStatements(s.template, functionRoleId(s.template, ids.plan));
-    expect(statements.map((st) => st.Sid ?? st.Action)).toEqual(['WriteOwnLogs', ['xray:PutTelemetryRecords', 'xray:PutTraceSegments']]);
+    expectExactly(ids.plan, [lease('xray', 'lease')]);
+    expect(env(ids.plan)).toEqual({
+      NODE_OPTIONS: '--enable-source-maps',
+      XRAY_BASE_URL: 'https://acme.jfrog.io',
+      EXPORT_BUCKET: ref(ids.bucket),
+      CHECKPOINT_TABLE: ref(ids.table),
+      EXPORT_PREFIX: 'audit/',
+      XRAY_TENANT: 'acme',
+      XRAY_WINDOW_MINUTES: '15',
+      XRAY_GROUP_HOURS: '24',
+      XRAY_LAG_MINUTES: '30',
+      XRAY_OVERLAP_HOURS: '6',
+      XRAY_INITIAL_LOOKBACK_HOURS: '168',
+      XRAY_MAX_WINDOWS_PER_RUN: '2000',
+      // The part size is fixed in the plan every ExportPages invocation receives.
+      XRAY_EVENTS_PER_PART: '50000',
+    });
   });
 
-  it('ExportPages reads its secret and writes/deletes parts only under <prefix>source=xray/', () => {
+  it('CommitRun: GetItem, UpdateItem, PutItem, Query on xray|* checkpoints; the runtime and the table only', () => {
     const ids = xrayIds();
-    const statements = roleStatements(s.template, functionRoleId(s.template, ids.pages));
-    expect(statements).toEqual(
-      expect.arrayContaining([
-        { Sid: 'ReadXrayCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: ref(ids.secret) },
-        {
-          Sid: 'WriteXrayExports',
-          Effect: 'Allow',
-          Action: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:PutObject'],
-          Resource: { 'Fn::Join': ['', [getAtt(ids.bucket), '/audit/source=xray/*']] },
-        },
-        {
-          Sid: 'EncryptXrayExports',
-          Effect: 'Allow',
-          Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
-          Resource: getAtt(ids.bucketKey),
-          Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com', 'kms:EncryptionContext:aws:s3:arn': getAtt(ids.bucket) } },
-        },
-      ]),
-    );
-    expect(statements).toHaveLength(5); // + own logs + X-Ray
-    // The MFT secret is not readable by Xray functions, nor the Xray secret by MFT functions.
-    expect(JSON.stringify(statements)).not.toContain(logicalId(s.stack.mft!.credentialsSecret));
-    const env = s.template.toJSON().Resources[ids.pages].Properties.Environment.Variables;
-    expect(env).toMatchObject({
+    expectExactly(ids.commit, [lease('xray', 'commit')]);
+    expect(env(ids.commit)).toEqual({
+      NODE_OPTIONS: '--enable-source-maps',
       XRAY_BASE_URL: 'https://acme.jfrog.io',
-      XRAY_CREDENTIALS_SECRET_ID: ref(ids.secret),
       EXPORT_BUCKET: ref(ids.bucket),
-      EXPORT_PREFIX: 'audit/',
-      XRAY_WINDOW_HOURS: '24',
+      CHECKPOINT_TABLE: ref(ids.table),
+    });
+    const fn = s.template.toJSON().Resources[ids.commit].Properties;
+    expect([fn.MemorySize, fn.Timeout]).toEqual([256, 60]);
+  });
+
+  it('ExportPages reads its secret, and puts, reads and deletes objects only under <prefix>source=xray/', () => {
+    const ids = xrayIds();
+    expectExactly(ids.pages, [
+      { Sid: 'ReadXrayCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: ref(ids.secret) },
+      {
+        Sid: 'StoreXrayExports',
+        Effect: 'Allow',
+        Action: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject'],
+        Resource: { 'Fn::Join': ['', [getAtt(ids.bucket), '/audit/source=xray/*']] },
+      },
+      {
+        Sid: 'FindXrayExports',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: getAtt(ids.bucket),
+        Condition: { StringLike: { 's3:prefix': ['audit/source=xray/*'] } },
+      },
+      {
+        Sid: 'EncryptXrayExports',
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: getAtt(ids.bucketKey),
+        Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com', 'kms:EncryptionContext:aws:s3:arn': getAtt(ids.bucket) } },
+      },
+    ]);
+    // The MFT secret is not readable by Xray functions, nor the Xray secret by MFT functions.
+    const statements = roleStatements(s.template, functionRoleId(s.template, ids.pages));
+    expect(JSON.stringify(statements)).not.toContain(logicalId(s.stack.mft!.credentialsSecret));
+    expect(env(ids.pages)).toEqual({
+      NODE_OPTIONS: '--enable-source-maps',
+      XRAY_BASE_URL: 'https://acme.jfrog.io',
+      EXPORT_BUCKET: ref(ids.bucket),
+      XRAY_CREDENTIALS_SECRET_ID: ref(ids.secret),
+      XRAY_INVOCATION_BUDGET_SECONDS: '300',
     });
     const fn = s.template.toJSON().Resources[ids.pages].Properties;
     expect([fn.MemorySize, fn.Timeout]).toEqual([1024, 900]);
   });
 
-  it('its state machine substitutes both placeholders, and its schedule asks for CSV', () => {
+  it('no Xray function can touch mft|* checkpoints, no MFT function xray|*', () => {
+    for (const [, policy] of Object.entries(s.template.findResources('AWS::IAM::Policy'))) {
+      const text = JSON.stringify(policy);
+      if (!text.includes('dynamodb:')) continue;
+      const role = (policy.Properties.Roles as { Ref: string }[])[0]!.Ref;
+      expect(text.includes('"mft|*"') !== text.includes('"xray|*"'), role).toBe(true);
+      expect(role.startsWith('MftExport') ? text.includes('"mft|*"') : text.includes('"xray|*"'), role).toBe(true);
+    }
+  });
+
+  it('its state machine substitutes all three placeholders (CommitRun too), and its schedule asks for CSV', () => {
     const ids = xrayIds();
     const sm = s.template.toJSON().Resources[ids.stateMachine].Properties;
-    expect(sm.DefinitionSubstitutions).toEqual({ XrayPlanExportFunctionArn: getAtt(ids.plan), XrayExportPagesFunctionArn: getAtt(ids.pages) });
+    expect(sm.DefinitionSubstitutions).toEqual({
+      XrayPlanExportFunctionArn: getAtt(ids.plan),
+      XrayExportPagesFunctionArn: getAtt(ids.pages),
+      XrayCommitRunFunctionArn: getAtt(ids.commit),
+    });
+    const asl = readFileSync(join(PROJECT_ROOT, XRAY_ASL_FILE), 'utf8');
+    expect([...new Set([...asl.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]))].sort()).toEqual(Object.keys(sm.DefinitionSubstitutions).sort());
     expect(sm.LoggingConfiguration.IncludeExecutionData).toBe(false);
     s.template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(0 * * * ? *)',
@@ -146,6 +268,53 @@ describe('the Xray source', () => {
     expect(outputs.XrayStateMachineArn.Value).toEqual(ref(ids.stateMachine));
     expect(outputs.XrayStateMachineArn.Description).toContain('XRAY_STATE_MACHINE_ARN');
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'CheckpointLagSeconds', Dimensions: [{ Name: 'Source', Value: 'xray' }] });
+  });
+});
+
+describe('consumer and dashboard with both sources and a prefix', () => {
+  it('the consumer reads only under <prefix>source=', () => {
+    const fnId = logicalId(s.stack.consumer!.function);
+    const statements = roleStatements(s.template, functionRoleId(s.template, fnId));
+    const bucket = logicalId(s.stack.storage.bucket);
+    expect(statements.find((st) => st.Sid === 'ReadExports')?.Resource).toEqual({ 'Fn::Join': ['', [getAtt(bucket), '/audit/source=*']] });
+    expect(statements.find((st) => st.Sid === 'ListExports')?.Condition).toEqual({ StringLike: { 's3:prefix': ['audit/source=*'] } });
+  });
+
+  it('the dashboard has a row per source (Xray: ExportPages) and the lag of each', () => {
+    const body = JSON.stringify(Object.values(s.template.findResources('AWS::CloudWatch::Dashboard'))[0]!.Properties.DashboardBody);
+    for (const title of ['mft: executions', 'xray: executions', 'xray: XrayExportPages errors', 'xray: XrayExportPages duration', 'xray: exported', 'xray: checkpoint lag']) {
+      expect(body).toContain(title);
+    }
+    expect(body).toContain(logicalId(s.stack.xray!.export.functions.XrayExportPagesFunctionArn));
+    expect(body).toMatch(/CheckpointLagSeconds\\+",\\+"Source\\+",\\+"xray/);
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AuditExport',
+      MetricName: 'CheckpointLagSeconds',
+      Dimensions: [{ Name: 'Source', Value: 'xray' }],
+      Threshold: 7200,
+    });
+  });
+
+  it('consumers.verifyManifests=false deploys no consumer, rule or consumer alarm', () => {
+    const without = synthesize({ env: TEST_ENV, consumers: { verifyManifests: false } });
+    expect(without.stack.consumer).toBeUndefined();
+    expect(Object.keys(without.template.findResources('AWS::Events::Rule'))).toEqual([]);
+    expect(JSON.stringify(without.template.toJSON())).not.toContain('verify-manifest');
+    expect(Object.keys(without.template.findResources('AWS::CloudWatch::Dashboard'))).toHaveLength(1);
+  });
+});
+
+describe('the ASL and the function tables are checked at synth', () => {
+  it('a placeholder without a function, or a function the ASL never calls, fails synth', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'audit-export-asl-'));
+    const asl = join(dir, 'x.asl.json');
+    writeFileSync(asl, JSON.stringify({ StartAt: 'A', States: { A: { Type: 'Task', Resource: '${AFunctionArn}', End: true } } }));
+    expect(() => assertPlaceholdersMatch(asl, ['AFunctionArn'])).not.toThrow();
+    expect(() => assertPlaceholdersMatch(asl, [])).toThrow(/no function for \$\{AFunctionArn\}/);
+    expect(() => assertPlaceholdersMatch(asl, ['AFunctionArn', 'CommitRunFunctionArn'])).toThrow(/not used by the ASL: CommitRunFunctionArn/);
+    // The real tables match their ASL files (CommitRun included).
+    expect(() => assertPlaceholdersMatch(join(PROJECT_ROOT, MFT_ASL_FILE), Object.keys(MFT_FUNCTIONS))).not.toThrow();
+    expect(() => assertPlaceholdersMatch(join(PROJECT_ROOT, XRAY_ASL_FILE), Object.keys(XRAY_FUNCTIONS))).not.toThrow();
   });
 });
 

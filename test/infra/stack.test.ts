@@ -4,6 +4,10 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../infra/app.js';
+import { CHECKPOINT_TABLE_KEYS } from '../../functions/common/checkpoints.js';
+import { emitMetrics } from '../../functions/common/observability.js';
+import { commitRunMetrics } from '../../functions/common/step-metrics.js';
+import { CHECKPOINT_LAG_DIMENSION, CHECKPOINT_LAG_METRIC, CHECKPOINT_LAG_NAMESPACE } from '../../infra/metrics.js';
 import { MFT_FUNCTIONS } from '../../functions/mft/handlers/index.js';
 import { functionRoleId, getAtt, logicalId, ref, roleStatements, sameStatements } from './iam.js';
 import { defaultConfig, synthesize, type Synthesized } from './synth.js';
@@ -19,6 +23,8 @@ let ids: {
   sealingKey: string;
   stateMachine: string;
   topic: string;
+  consumer: string;
+  consumerLogs: string;
   functions: Record<keyof typeof MFT_FUNCTIONS, string>;
   logGroups: Record<keyof typeof MFT_FUNCTIONS, string>;
 };
@@ -36,6 +42,8 @@ beforeAll(() => {
     sealingKey: logicalId(mft.tokenSealingKey),
     stateMachine: logicalId(mft.export.stateMachine),
     topic: logicalId(s.stack.alarmTopic),
+    consumer: logicalId(s.stack.consumer!.function),
+    consumerLogs: logicalId(s.stack.consumer!.node.findChild('VerifyManifestLogs')),
     functions: Object.fromEntries(placeholders.map((p) => [p, logicalId(mft.export.functions[p])])) as never,
     logGroups: Object.fromEntries(
       placeholders.map((p) => [p, logicalId(mft.export.node.findChild(`${MFT_FUNCTIONS[p].id}Logs`))]),
@@ -146,7 +154,7 @@ describe('export bucket', () => {
 });
 
 describe('checkpoint table', () => {
-  it('is on-demand, keyed pk/sk, encrypted, with point-in-time recovery and deletion protection', () => {
+  it('is on-demand, keyed pk/sk, encrypted, with point-in-time recovery, deletion protection and TTL on expiresAt', () => {
     s.template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       KeySchema: [
         { AttributeName: 'pk', KeyType: 'HASH' },
@@ -154,6 +162,7 @@ describe('checkpoint table', () => {
       ],
       BillingMode: 'PAY_PER_REQUEST',
       SSESpecification: { SSEEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
       Replicas: [
         Match.objectLike({
           DeletionProtectionEnabled: true,
@@ -161,16 +170,51 @@ describe('checkpoint table', () => {
         }),
       ],
     });
+    // The same names the ledger and the twin's table use.
+    expect(CHECKPOINT_TABLE_KEYS).toEqual({ partitionKey: 'pk', sortKey: 'sk', timeToLive: 'expiresAt' });
   });
 
-  it('is not granted to any MFT function (none of them keep checkpoints)', () => {
-    const policies = JSON.stringify(s.template.findResources('AWS::IAM::Policy'));
-    expect(policies).not.toContain('dynamodb:');
+  it('is granted only to PlanExport and CommitRun, never Scan, always restricted to mft|* streams', () => {
+    const withDynamo = Object.entries(s.template.findResources('AWS::IAM::Policy')).filter(([, policy]) =>
+      JSON.stringify(policy).includes('dynamodb:'),
+    );
+    const roles = withDynamo.map(([, policy]) => (policy.Properties.Roles as { Ref: string }[])[0]!.Ref).sort();
+    expect(roles).toEqual(
+      [functionRoleId(s.template, ids.functions.PlanExportFunctionArn), functionRoleId(s.template, ids.functions.CommitRunFunctionArn)].sort(),
+    );
+    for (const [, policy] of withDynamo) {
+      const text = JSON.stringify(policy);
+      expect(text).not.toContain('Scan');
+      expect(text).not.toContain('dynamodb:*');
+      for (const st of (policy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement) {
+        if (!JSON.stringify(st.Action).includes('dynamodb:')) continue;
+        expect(st.Resource).toEqual(getAtt(ids.table));
+        expect(st.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['mft|*'] } });
+      }
+    }
+  });
+
+  it('CHECKPOINT_TABLE reaches exactly the functions that keep the ledger', () => {
+    for (const placeholder of placeholders) {
+      const env = s.template.toJSON().Resources[ids.functions[placeholder]].Properties.Environment.Variables;
+      const ledger = placeholder === 'PlanExportFunctionArn' || placeholder === 'CommitRunFunctionArn';
+      expect(env.CHECKPOINT_TABLE, placeholder).toEqual(ledger ? ref(ids.table) : undefined);
+    }
   });
 });
 
 describe('Lambda functions', () => {
   it('are Node 22 on arm64 with active tracing, their own log group, and the sizes of their work', () => {
+    const sizes: Record<keyof typeof MFT_FUNCTIONS, [number, number]> = {
+      PlanExportFunctionArn: [256, 60],
+      IssueTokenFunctionArn: [256, 60],
+      CreateReportFunctionArn: [256, 120],
+      CheckReportFunctionArn: [256, 120],
+      CopyReportFunctionArn: [1024, 900],
+      DeleteReportFunctionArn: [256, 60],
+      CommitRunFunctionArn: [256, 60],
+    };
+    expect(Object.keys(sizes).sort()).toEqual([...placeholders].sort());
     for (const placeholder of placeholders) {
       const fn = s.template.toJSON().Resources[ids.functions[placeholder]].Properties;
       expect(fn.Runtime).toBe('nodejs22.x');
@@ -178,28 +222,46 @@ describe('Lambda functions', () => {
       expect(fn.TracingConfig).toEqual({ Mode: 'Active' });
       expect(fn.Handler).toBe('index.handler');
       expect(fn.LoggingConfig).toEqual({ LogGroup: ref(ids.logGroups[placeholder]) });
-      const copy = placeholder === 'CopyReportFunctionArn';
-      expect(fn.MemorySize).toBe(copy ? 1024 : 256);
-      expect(fn.Timeout).toBe(copy ? 900 : placeholder === 'CreateReportFunctionArn' || placeholder === 'CheckReportFunctionArn' ? 120 : 60);
+      expect([fn.MemorySize, fn.Timeout], placeholder).toEqual(sizes[placeholder]);
     }
     s.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
   });
 
-  it('get exactly the environment functions/mft/runtime.ts reads', () => {
-    for (const placeholder of placeholders) {
-      const env = s.template.toJSON().Resources[ids.functions[placeholder]].Properties.Environment.Variables;
-      expect(env).toEqual({
-        NODE_OPTIONS: '--enable-source-maps',
-        MFT_BASE_URL: 'https://api.us.mft.progress.com',
-        MFT_CREDENTIALS_SECRET_ID: ref(ids.secret),
-        EXPORT_BUCKET: ref(ids.bucket),
+  it('get exactly the environment functions/mft/runtime.ts needs: the runtime everywhere, settings where read', () => {
+    // Every MFT function builds the whole runtime (mftRuntimeFromEnvironment): base URL, bucket, sealing key id;
+    // no tenant id is configured in the defaults, so the two ledger steps learn it from the secret too.
+    const runtime = {
+      NODE_OPTIONS: '--enable-source-maps',
+      MFT_BASE_URL: 'https://api.us.mft.progress.com',
+      EXPORT_BUCKET: ref(ids.bucket),
+      TOKEN_SEALING_KMS_KEY_ID: getAtt(ids.sealingKey),
+      MFT_CREDENTIALS_SECRET_ID: ref(ids.secret),
+    };
+    const expected: Record<keyof typeof MFT_FUNCTIONS, Record<string, unknown>> = {
+      PlanExportFunctionArn: {
+        ...runtime,
+        CHECKPOINT_TABLE: ref(ids.table),
         EXPORT_PREFIX: '',
-        TOKEN_SEALING_KMS_KEY_ID: getAtt(ids.sealingKey),
-        MFT_LOOKBACK_HOURS: '1',
+        MFT_WINDOW_MINUTES: '60',
+        MFT_LAG_MINUTES: '15',
+        MFT_INITIAL_LOOKBACK_HOURS: '24',
+        MFT_MAX_WINDOWS_PER_RUN: '48',
         MFT_POLL_INTERVAL_SECONDS: '15',
         MFT_MAX_WAIT_SECONDS: '900',
-      });
+      },
+      IssueTokenFunctionArn: runtime,
+      CreateReportFunctionArn: runtime,
+      CheckReportFunctionArn: runtime,
+      CopyReportFunctionArn: runtime,
+      DeleteReportFunctionArn: runtime,
+      CommitRunFunctionArn: { ...runtime, CHECKPOINT_TABLE: ref(ids.table) },
+    };
+    for (const placeholder of placeholders) {
+      const env = s.template.toJSON().Resources[ids.functions[placeholder]].Properties.Environment.Variables;
+      expect(env, placeholder).toEqual(expected[placeholder]);
     }
+    // The variables removed with the checkpoint ledger are gone everywhere.
+    expect(JSON.stringify(s.template.toJSON())).not.toMatch(/"(MFT|XRAY)_LOOKBACK_HOURS"|"XRAY_WINDOW_HOURS"/);
   });
 
   it('no role anywhere uses a managed policy', () => {
@@ -239,8 +301,20 @@ describe('least privilege: each function role, statement by statement', () => {
     expect(sameStatements(statements, expected), `${p}: ${JSON.stringify(statements, null, 1)}`).toBe(true);
   };
 
-  it('PlanExport: its logs, and the secret only to learn the tenant id (no tenantId configured)', () => {
-    expectRole('PlanExportFunctionArn', [readSecret()]);
+  const checkpoints = (use: 'lease' | 'commit') => ({
+    Sid: use === 'lease' ? 'LeaseMftCheckpoints' : 'CommitMftCheckpoints',
+    Effect: 'Allow',
+    Action: use === 'lease' ? ['dynamodb:GetItem', 'dynamodb:UpdateItem'] : ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+    Resource: getAtt(ids.table),
+    Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['mft|*'] } },
+  });
+
+  it('PlanExport: the lease on mft|* checkpoints (GetItem, UpdateItem), and the secret only to learn the tenant id', () => {
+    expectRole('PlanExportFunctionArn', [readSecret(), checkpoints('lease')]);
+  });
+
+  it('CommitRun: GetItem, UpdateItem, PutItem, Query on mft|* checkpoints, and the secret only to learn the tenant id', () => {
+    expectRole('CommitRunFunctionArn', [readSecret(), checkpoints('commit')]);
   });
 
   it('IssueToken: the secret, and kms:Encrypt on the sealing key for purpose=mft-access-token only', () => {
@@ -253,15 +327,23 @@ describe('least privilege: each function role, statement by statement', () => {
     expectRole('DeleteReportFunctionArn', [readSecret(), unseal()]);
   });
 
-  it('CopyReport: also writes objects, only under source=mft/, with the bucket key through S3 only', () => {
+  it('CopyReport: also puts, reads (previous manifest) and deletes (stale) objects, only under source=mft/', () => {
     expectRole('CopyReportFunctionArn', [
       readSecret(),
       unseal(),
       {
-        Sid: 'WriteMftExports',
+        Sid: 'StoreMftExports',
         Effect: 'Allow',
-        Action: ['s3:AbortMultipartUpload', 's3:PutObject'],
+        Action: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:PutObject'],
         Resource: { 'Fn::Join': ['', [getAtt(ids.bucket), '/source=mft/*']] },
+      },
+      {
+        // So that reading a manifest that does not exist yet is a 404 (NoSuchKey), not a 403.
+        Sid: 'FindMftExports',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: getAtt(ids.bucket),
+        Condition: { StringLike: { 's3:prefix': ['source=mft/*'] } },
       },
       {
         Sid: 'EncryptMftExports',
@@ -278,11 +360,21 @@ describe('least privilege: each function role, statement by statement', () => {
     ]);
   });
 
-  it('only CopyReport can write to S3, only IssueToken can seal', () => {
-    const policies = Object.values(s.template.findResources('AWS::IAM::Policy')).map((p) => JSON.stringify(p));
-    expect(policies.filter((p) => p.includes('s3:PutObject'))).toHaveLength(1);
-    expect(policies.filter((p) => p.includes('"kms:Encrypt"'))).toHaveLength(1);
-    expect(policies.filter((p) => p.includes('s3:GetObject') || p.includes('s3:Delete') || p.includes('s3:*'))).toEqual([]);
+  it('only CopyReport writes or deletes in S3, only it and the consumer read, only IssueToken can seal', () => {
+    const policies = Object.entries(s.template.findResources('AWS::IAM::Policy')).map(([, p]) => ({
+      role: (p.Properties.Roles as { Ref: string }[])[0]!.Ref,
+      text: JSON.stringify(p),
+    }));
+    const rolesWith = (needle: string) => policies.filter((p) => p.text.includes(needle)).map((p) => p.role).sort();
+    const copy = functionRoleId(s.template, ids.functions.CopyReportFunctionArn);
+    const consumer = functionRoleId(s.template, ids.consumer);
+    expect(rolesWith('s3:PutObject')).toEqual([copy]);
+    expect(rolesWith('s3:DeleteObject')).toEqual([copy]);
+    expect(rolesWith('s3:GetObject')).toEqual([copy, consumer].sort());
+    expect(rolesWith('s3:ListBucket')).toEqual([copy, consumer].sort());
+    expect(rolesWith('"kms:Encrypt"')).toHaveLength(1);
+    expect(rolesWith('s3:*')).toEqual([]);
+    expect(rolesWith('s3:DeleteObjectVersion')).toEqual([]);
   });
 });
 
@@ -307,6 +399,9 @@ describe('state machine', () => {
 
     const used = new Set([...source.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]));
     expect([...used].sort()).toEqual(Object.keys(sm.DefinitionSubstitutions).sort());
+    // CommitRun (advance + release) and the lease release on failure both call the new function.
+    expect(used.has('CommitRunFunctionArn')).toBe(true);
+    expect(sm.DefinitionSubstitutions.CommitRunFunctionArn).toEqual(getAtt(ids.functions.CommitRunFunctionArn));
     for (const placeholder of placeholders) {
       expect(sm.DefinitionSubstitutions[placeholder]).toEqual(getAtt(ids.functions[placeholder]));
     }
@@ -321,7 +416,7 @@ describe('state machine', () => {
     for (const task of tasks) expect(arns.has(task.Resource!)).toBe(true);
   });
 
-  it('may invoke exactly its six functions (unqualified ARNs), and nothing else but logging and tracing', () => {
+  it('may invoke exactly its seven functions (unqualified ARNs), and nothing else but logging and tracing', () => {
     const roleId = (s.template.toJSON().Resources[ids.stateMachine].Properties.RoleArn as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
     const statements = roleStatements(s.template, roleId);
     const invoke = statements.filter((st) => JSON.stringify(st.Action).includes('lambda:'));
@@ -393,16 +488,149 @@ describe('alarms', () => {
     expect(Object.keys(s.template.findResources('AWS::SNS::Subscription'))).toEqual([]);
   });
 
-  it('alarm on the checkpoint lag metric per source', () => {
-    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+  it('alarm on the checkpoint lag CommitRun publishes (EMF AuditExport/CheckpointLagSeconds, Source=mft only)', () => {
+    const lag = Object.values(s.template.findResources('AWS::CloudWatch::Alarm')).filter(
+      (alarm) => alarm.Properties.MetricName === 'CheckpointLagSeconds',
+    );
+    expect(lag).toHaveLength(1);
+    expect(lag[0]!.Properties).toMatchObject({
       Namespace: 'AuditExport',
       MetricName: 'CheckpointLagSeconds',
       Dimensions: [{ Name: 'Source', Value: 'mft' }],
+      Statistic: 'Maximum',
+      ComparisonOperator: 'GreaterThanThreshold',
       Threshold: 21600,
+      // One data point per execution: between runs the alarm keeps its state.
+      TreatMissingData: 'ignore',
+      AlarmActions: [ref(ids.topic)],
+      OKActions: [ref(ids.topic)],
+    });
+  });
+
+  it('the alarm watches exactly the EMF record CommitRun writes (namespace, metric, the one dimension Source)', () => {
+    const lines: Record<string, any>[] = [];
+    const logger = { info: (record: Record<string, any>) => lines.push(record) } as never;
+    const now = Date.parse('2026-11-25T12:00:00Z');
+    emitMetrics(logger, 'mft', commitRunMetrics({ watermarkAfter: '2026-11-25T11:00:00.000Z', failedWindows: 0 }, {}, now), now);
+    const [record] = lines;
+    const [directive] = record!._aws.CloudWatchMetrics;
+    expect(directive.Namespace).toBe(CHECKPOINT_LAG_NAMESPACE);
+    expect(directive.Dimensions).toEqual([[CHECKPOINT_LAG_DIMENSION]]);
+    expect(directive.Metrics).toContainEqual({ Name: CHECKPOINT_LAG_METRIC, Unit: 'Seconds' });
+    expect(record![CHECKPOINT_LAG_DIMENSION]).toBe('mft');
+    expect(record![CHECKPOINT_LAG_METRIC]).toBe(3600);
+    expect([CHECKPOINT_LAG_NAMESPACE, CHECKPOINT_LAG_METRIC, CHECKPOINT_LAG_DIMENSION]).toEqual(['AuditExport', 'CheckpointLagSeconds', 'Source']);
+  });
+
+  it('alarm on errors of the manifest consumer', () => {
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: ref(ids.consumer) }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       AlarmActions: [ref(ids.topic)],
     });
   });
 });
+
+describe('manifest consumer (consumers.verifyManifests, on by default)', () => {
+  it('runs functions/consumer/verify-manifest.ts like the other functions', () => {
+    const fn = s.template.toJSON().Resources[ids.consumer].Properties;
+    expect(fn).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler', TracingConfig: { Mode: 'Active' } });
+    expect(fn.Description).toContain('functions/consumer/verify-manifest.ts');
+    expect(fn.LoggingConfig).toEqual({ LogGroup: ref(ids.consumerLogs) });
+    expect(fn.Environment.Variables).toEqual({ NODE_OPTIONS: '--enable-source-maps' });
+  });
+
+  it('is triggered by the pattern in its file: Object Created of */_manifest.json in the export bucket', () => {
+    const rules = Object.values(s.template.findResources('AWS::Events::Rule'));
+    expect(rules).toHaveLength(1);
+    expect(rules[0]!.Properties.EventPattern).toEqual({
+      source: ['aws.s3'],
+      'detail-type': ['Object Created'],
+      detail: { bucket: { name: [ref(ids.bucket)] }, object: { key: [{ suffix: '/_manifest.json' }] } },
+    });
+    expect(rules[0]!.Properties.Targets).toEqual([
+      expect.objectContaining({ Arn: getAtt(ids.consumer), RetryPolicy: expect.objectContaining({ MaximumRetryAttempts: 4 }) }),
+    ]);
+    const source = readFileSync(join(PROJECT_ROOT, 'functions/consumer/verify-manifest.ts'), 'utf8');
+    expect(source).toContain('"source": ["aws.s3"], "detail-type": ["Object Created"]');
+    expect(source).toContain('"object": { "key": [{ "suffix": "/_manifest.json" }] }');
+    s.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: getAtt(ids.consumer),
+      Principal: 'events.amazonaws.com',
+    });
+  });
+
+  it('may only read: GetObject and ListBucket under source=, kms:Decrypt of the bucket key through S3', () => {
+    const statements = roleStatements(s.template, functionRoleId(s.template, ids.consumer));
+    const expected = [
+      {
+        Sid: 'WriteOwnLogs',
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: { 'Fn::Join': ['', [getAtt(ids.consumerLogs), ':*']] },
+      },
+      { Sid: 'ReadExports', Effect: 'Allow', Action: 's3:GetObject', Resource: { 'Fn::Join': ['', [getAtt(ids.bucket), '/source=*']] } },
+      {
+        Sid: 'ListExports',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: getAtt(ids.bucket),
+        Condition: { StringLike: { 's3:prefix': ['source=*'] } },
+      },
+      {
+        Sid: 'DecryptExports',
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: getAtt(ids.bucketKey),
+        Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com', 'kms:EncryptionContext:aws:s3:arn': getAtt(ids.bucket) } },
+      },
+      { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' },
+    ];
+    expect(sameStatements(statements, expected), JSON.stringify(statements, null, 1)).toBe(true);
+  });
+});
+
+describe('dashboard', () => {
+  it('shows executions, execution time, CopyReport errors/duration, checkpoint lag and the consumer', () => {
+    const dashboards = Object.values(s.template.findResources('AWS::CloudWatch::Dashboard'));
+    expect(dashboards).toHaveLength(1);
+    expect(dashboards[0]!.Properties.DashboardName).toBe('AuditExport');
+    const widgets = dashboardWidgets(dashboards[0]!.Properties.DashboardBody);
+    const metricsOf = (title: string) => {
+      const widget = widgets.find((w) => w.properties.title === title);
+      expect(widget, title).toBeDefined();
+      return widget!.properties.metrics!.map((m) => m.filter((part) => typeof part === 'string').join(' '));
+    };
+    const sm = `{'Ref':'${ids.stateMachine}'}`;
+    expect(metricsOf('mft: executions')).toEqual(
+      ['ExecutionsStarted', 'ExecutionsSucceeded', 'ExecutionsFailed', 'ExecutionsTimedOut'].map((m) => `AWS/States ${m} StateMachineArn ${sm}`),
+    );
+    expect(metricsOf('mft: execution time')).toEqual([`AWS/States ExecutionTime StateMachineArn ${sm}`, `AWS/States ExecutionTime StateMachineArn ${sm}`]);
+    const copy = `{'Ref':'${ids.functions.CopyReportFunctionArn}'}`;
+    expect(metricsOf('mft: MftCopyReport errors')).toEqual([`AWS/Lambda Errors FunctionName ${copy}`]);
+    expect(metricsOf('mft: MftCopyReport duration')).toEqual([`AWS/Lambda Duration FunctionName ${copy}`, `AWS/Lambda Duration FunctionName ${copy}`]);
+    expect(metricsOf('mft: exported')).toEqual(['AuditExport RecordsExported Source mft', 'AuditExport BytesExported Source mft']);
+    expect(metricsOf('mft: checkpoint lag')).toEqual(['AuditExport CheckpointLagSeconds Source mft']);
+    const consumer = `{'Ref':'${ids.consumer}'}`;
+    expect(metricsOf('consumer: manifests verified and errors')).toEqual([
+      `AWS/Lambda Invocations FunctionName ${consumer}`,
+      `AWS/Lambda Errors FunctionName ${consumer}`,
+    ]);
+    expect(widgets.some((w) => String(w.properties.title ?? '').startsWith('xray'))).toBe(false);
+  });
+});
+
+/** The dashboard body (an Fn::Join of JSON text and tokens) as widgets; tokens become `{'Ref':'Id'}` strings. */
+function dashboardWidgets(body: unknown): { type: string; properties: { title?: string; metrics?: unknown[][] } }[] {
+  const parts = typeof body === 'string' ? [body] : (body as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+  const text = parts.map((part) => (typeof part === 'string' ? part : JSON.stringify(part).replace(/"/g, "'"))).join('');
+  return (JSON.parse(text) as { widgets: never[] }).widgets;
+}
 
 describe('outputs', () => {
   it('name the bucket, the state machine (MFT_STATE_MACHINE_ARN) and the secret', () => {

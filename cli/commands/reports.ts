@@ -1,0 +1,123 @@
+import path from 'node:path';
+import { cleanupReports, defaultCleanupAgeMs, type CleanupResult } from '../../functions/mft/housekeeping.js';
+import type { ListedReport } from '../../functions/mft/client.js';
+import { mftRuntimeFromEnvironment, type MftRuntime } from '../../functions/mft/runtime.js';
+import { startTwin, type Twin } from '../../local/twin.js';
+import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, parseInteger } from '../usage.js';
+
+export const REPORTS_HELP = `Usage: audit-export reports list [options]
+       audit-export reports cleanup [--older-than-minutes N] [--dry-run] [options]
+
+MFT reports on the vendor server. Every export deletes the reports it creates, on every path; a report can
+still be left behind when a create's reply was lost (the retry creates a second one) or an execution was
+stopped from outside. \`cleanup\` deletes the ones this exporter left: JSON or CSV reports whose window is
+exactly one window of the export grid (MFT_WINDOW_MINUTES), created more than N minutes ago (default: the
+state machine's timeout, 120 min, or twice MFT_MAX_WAIT_SECONDS if longer, so a running export never loses
+its report). Other reports (e.g. one a person made in the MFT console) are listed as kept, with the reason.
+
+Options:
+  --older-than-minutes N   only reports created more than N minutes ago (cleanup)
+  --dry-run                show what cleanup would delete, delete nothing
+  --target twin|env        twin (default): a fresh local twin (its server starts empty);
+                           env: the MFT API configured by MFT_BASE_URL, MFT_CREDENTIALS_SECRET_ID or
+                           MFT_TENANT_ID + MFT_KID + MFT_PRIVATE_KEY_FILE, TOKEN_SEALING_*, EXPORT_BUCKET
+  --json                   the result as one JSON line on stdout
+  -h, --help               this help
+
+Examples:
+  audit-export reports list --target env
+  audit-export reports cleanup --target env --dry-run
+  audit-export reports cleanup --target env --older-than-minutes 180 --json
+
+Exit codes: 0 ok, 1 a report could not be listed or deleted, 2 bad arguments or configuration.`;
+
+const OPTIONS = {
+  'older-than-minutes': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  target: { type: 'string' },
+  json: { type: 'boolean' },
+  'twin-dir': { type: 'string' },
+} as const;
+
+/** `audit-export reports list|cleanup`. The lead registers it in cli/main.ts as `reports`. */
+export async function reportsCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, OPTIONS, 'reports');
+  if (values.help) {
+    process.stdout.write(`${REPORTS_HELP}\n`);
+    return EXIT_OK;
+  }
+  const action = positionals[0];
+  if (action !== 'list' && action !== 'cleanup') {
+    throw new UsageError(
+      action === undefined ? 'say what to do: reports list, or reports cleanup' : `unknown reports action "${action}" (list or cleanup)`,
+      'see `audit-export reports --help`',
+    );
+  }
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`, 'see `audit-export reports --help`');
+  const target = values.target ?? (process.env.AUDIT_EXPORT_TARGET || 'twin');
+  if (target === 'aws') {
+    throw new UsageError('reports talks to the MFT API directly: use --target env (with the same settings as the Lambdas) or twin');
+  }
+  if (target !== 'twin' && target !== 'env') throw new UsageError(`--target must be twin or env (got ${JSON.stringify(target)})`);
+  const olderThanMinutes = parseInteger(values['older-than-minutes'], '--older-than-minutes', 0, 525_600);
+  if (action === 'list' && (olderThanMinutes !== undefined || values['dry-run'])) {
+    throw new UsageError('--older-than-minutes and --dry-run belong to reports cleanup');
+  }
+  const output = createOutput(values.json ?? false);
+
+  let twin: Twin | undefined;
+  try {
+    let runtime: MftRuntime;
+    if (target === 'twin') {
+      output.info('starting the local twin (MFT emulator, local S3)…');
+      twin = await startTwin({ directory: values['twin-dir'] ?? path.resolve('.twin'), xray: false });
+      runtime = twin.mftRuntime();
+    } else {
+      runtime = await mftRuntimeFromEnvironment();
+    }
+    const auth = await runtime.auth.issue();
+
+    if (action === 'list') {
+      const reports = await runtime.auth.withToken(auth, (token) => runtime.client.listReports(token));
+      if (output.json) output.result({ reports: reports.map(describeListed) });
+      else {
+        output.info(`${reports.length} report(s) on ${runtime.client.baseUrl}`);
+        for (const report of reports) output.info(formatListed(report));
+      }
+      return EXIT_OK;
+    }
+
+    const olderThanMs = olderThanMinutes === undefined ? defaultCleanupAgeMs(runtime) : olderThanMinutes * 60_000;
+    const result = await cleanupReports(runtime, auth, { olderThanMs, dryRun: values['dry-run'] ?? false });
+    if (output.json) output.result(result);
+    else for (const line of formatCleanup(result)) output.info(line);
+    return result.failed.length ? EXIT_FAILED : EXIT_OK;
+  } finally {
+    await twin?.close();
+  }
+}
+
+function describeListed(report: ListedReport) {
+  const { id, rawStatus, type, start, end, createdAt, size } = report;
+  return { id, status: rawStatus, type, start, end, createdAt, size };
+}
+
+function formatListed(report: ListedReport): string {
+  const window = report.start && report.end ? `${report.start} → ${report.end}` : '(window not shown)';
+  return `  ${report.id}  ${report.rawStatus}  ${window}  created ${report.createdAt ?? '?'}`;
+}
+
+export function formatCleanup(result: CleanupResult): string[] {
+  const lines = [
+    `${result.listed} report(s) listed; ${result.stale.length} left behind by this exporter (older than ${Math.round(result.olderThanMs / 60_000)} min)` +
+      (result.dryRun ? ': dry run, nothing deleted' : `: ${result.deleted.length} deleted`),
+  ];
+  for (const report of result.stale) {
+    if (result.failed.some((failure) => failure.id === report.id)) continue;
+    const verb = result.dryRun ? 'would delete' : result.deleted.includes(report.id) ? 'deleted' : 'already gone';
+    lines.push(`  ${verb} ${report.id} (${report.start} → ${report.end}, created ${report.createdAt})`);
+  }
+  for (const failure of result.failed) lines.push(`  ✗ could not delete ${failure.id}: ${failure.error}`);
+  for (const report of result.kept) lines.push(`  kept ${report.id}: ${report.kept}`);
+  return lines;
+}

@@ -1,0 +1,129 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { CHECKPOINT_LAG_DIMENSION, CHECKPOINT_LAG_NAMESPACE } from '../metrics.js';
+
+/** What the dashboard shows of one source. */
+export interface DashboardSource {
+  /** `mft`, `xray`: the title and the CheckpointLagSeconds dimension. */
+  readonly source: string;
+  readonly stateMachine: sfn.IStateMachine;
+  /** The function that moves the data (MFT CopyReport, Xray ExportPages). */
+  readonly dataFunction: lambda.IFunction;
+  readonly lagMetric: cloudwatch.IMetric;
+  readonly lagThresholdSeconds: number;
+}
+
+export interface ExportDashboardProps {
+  readonly dashboardName: string;
+  readonly sources: readonly DashboardSource[];
+  /** The manifest consumer, when deployed. */
+  readonly consumer?: lambda.IFunction;
+}
+
+const PERIOD = Duration.minutes(5);
+const WIDTH = 4;
+const ROW = 24;
+
+/**
+ * One CloudWatch dashboard: per source a row of executions (started, succeeded, failed, timed out), execution
+ * time, errors and duration of the function that moves the data, records and bytes exported (the EMF metrics
+ * the steps publish), and the checkpoint lag against its alarm threshold; then the manifest consumer.
+ */
+export class ExportDashboard extends Construct {
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: ExportDashboardProps) {
+    super(scope, id);
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName,
+      defaultInterval: Duration.days(1),
+    });
+
+    for (const source of props.sources) {
+      const sm = source.stateMachine;
+      const fn = source.dataFunction;
+      this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `## ${source.source} export`, width: ROW, height: 1 }));
+      const exported = (metricName: string, label: string) =>
+        new cloudwatch.Metric({
+          namespace: CHECKPOINT_LAG_NAMESPACE,
+          metricName,
+          dimensionsMap: { [CHECKPOINT_LAG_DIMENSION]: source.source },
+          statistic: 'Sum',
+          period: PERIOD,
+          label,
+        });
+      this.dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: `${source.source}: executions`,
+          width: WIDTH,
+          left: [
+            sm.metricStarted({ period: PERIOD, statistic: 'Sum', label: 'started' }),
+            sm.metricSucceeded({ period: PERIOD, statistic: 'Sum', label: 'succeeded' }),
+            sm.metricFailed({ period: PERIOD, statistic: 'Sum', label: 'failed' }),
+            sm.metricTimedOut({ period: PERIOD, statistic: 'Sum', label: 'timed out' }),
+          ],
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${source.source}: execution time`,
+          width: WIDTH,
+          left: [
+            sm.metricTime({ period: PERIOD, statistic: 'Average', label: 'average' }),
+            sm.metricTime({ period: PERIOD, statistic: 'Maximum', label: 'maximum' }),
+          ],
+          leftYAxis: { label: 'ms', showUnits: false },
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${source.source}: ${fn.node.id} errors`,
+          width: WIDTH,
+          left: [fn.metricErrors({ period: PERIOD, statistic: 'Sum', label: 'errors' })],
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${source.source}: ${fn.node.id} duration`,
+          width: WIDTH,
+          left: [
+            fn.metricDuration({ period: PERIOD, statistic: 'p95', label: 'p95' }),
+            fn.metricDuration({ period: PERIOD, statistic: 'Maximum', label: 'maximum' }),
+          ],
+          leftYAxis: { label: 'ms', showUnits: false },
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${source.source}: exported`,
+          width: WIDTH,
+          left: [exported('RecordsExported', 'records')],
+          right: [exported('BytesExported', 'bytes')],
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${source.source}: checkpoint lag`,
+          width: WIDTH,
+          left: [source.lagMetric],
+          leftYAxis: { label: 'seconds', showUnits: false, min: 0 },
+          leftAnnotations: [{ value: source.lagThresholdSeconds, label: 'alarm threshold', color: cloudwatch.Color.RED }],
+        }),
+      );
+    }
+
+    if (props.consumer) {
+      const fn = props.consumer;
+      this.dashboard.addWidgets(
+        new cloudwatch.TextWidget({ markdown: '## manifest consumer', width: ROW, height: 1 }),
+        new cloudwatch.GraphWidget({
+          title: 'consumer: manifests verified and errors',
+          width: ROW / 2,
+          left: [
+            fn.metricInvocations({ period: PERIOD, statistic: 'Sum', label: 'invocations' }),
+            fn.metricErrors({ period: PERIOD, statistic: 'Sum', label: 'errors' }),
+          ],
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'consumer: duration',
+          width: ROW / 2,
+          left: [fn.metricDuration({ period: PERIOD, statistic: 'Maximum', label: 'duration max' })],
+          leftYAxis: { label: 'ms', showUnits: false },
+        }),
+      );
+    }
+  }
+}
