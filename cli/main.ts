@@ -2,6 +2,7 @@ import { ConfigError, InvalidInputError, errorMessage } from '../functions/commo
 import { BACKFILL_HELP, backfillCommand } from './commands/backfill.js';
 import { DEMO_HELP, demoCommand } from './commands/demo.js';
 import { EMULATE_HELP, emulateCommand } from './commands/emulate.js';
+import { REPORTS_HELP, reportsCommand } from './commands/reports.js';
 import { RUN_MFT_HELP, runMftCommand } from './commands/run-mft.js';
 import { RUN_XRAY_HELP, runXrayCommand } from './commands/run-xray.js';
 import { STATUS_HELP, statusCommand } from './commands/status.js';
@@ -17,6 +18,7 @@ Commands:
   run xray             export a range of Xray curation audit events
   backfill <source>    export a past range as idempotent manual executions
   status               checkpoints, their lag behind now, and the last runs
+  reports list|cleanup MFT reports on the vendor server; delete those interrupted runs left
   emulate              start the vendor emulators in the foreground
 
 Run \`audit-export <command> --help\` for a command's options and examples.
@@ -30,6 +32,7 @@ const COMMANDS: Record<string, { run: (args: string[]) => Promise<number>; help:
   emulate: { run: emulateCommand, help: EMULATE_HELP },
   backfill: { run: backfillCommand, help: BACKFILL_HELP },
   status: { run: statusCommand, help: STATUS_HELP },
+  reports: { run: reportsCommand, help: REPORTS_HELP },
 };
 
 export async function main(argv: string[]): Promise<number> {

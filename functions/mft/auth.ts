@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
+import { TransientError } from '../common/errors.js';
 import type { SealContext, TokenSealer } from '../common/token-sealer.js';
 import type { MftCredentials } from './assertion.js';
 import { AccessTokenRejectedError, type MftClient } from './client.js';
@@ -49,7 +50,16 @@ export class MftAuth {
     } catch (error) {
       if (!(error instanceof AccessTokenRejectedError)) throw error;
       token = await this.issueRaw();
-      return call(token);
+      try {
+        return await call(token);
+      } catch (retryError) {
+        // A token issued a moment ago refused too: a passing fault of the API, retried by the state machine.
+        // (Revoked credentials fail at the token endpoint itself, as a VendorAuthError.)
+        if (retryError instanceof AccessTokenRejectedError) {
+          throw new TransientError(`${retryError.message}, even with a token issued just now`);
+        }
+        throw retryError;
+      }
     }
   }
 

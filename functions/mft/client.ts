@@ -229,7 +229,9 @@ export class MftClient {
     const { id, status, url, size } = parsed.data;
     const report: Report = { id, status: normalizeStatus(status), rawStatus: String(status) };
     if (url) report.url = url;
-    if (size !== undefined && size !== null && Number.isFinite(Number(size))) report.size = Number(size);
+    // A byte count, or unknown: `""` (Number("") is 0), negative or fractional sizes must not become a length to verify against.
+    const bytes = typeof size === 'number' ? size : typeof size === 'string' && /^\s*\d+\s*$/.test(size) ? Number(size) : NaN;
+    if (Number.isSafeInteger(bytes) && bytes >= 0) report.size = bytes;
     return report;
   }
 }

@@ -4,7 +4,7 @@ import { parseInput } from '../common/validation.js';
 import { sealedAccessTokenSchema, type SealedAccessToken } from './auth.js';
 import type { ListedReport } from './client.js';
 import { REPORT_TYPES } from './model.js';
-import { MFT_EXECUTION_TIMEOUT_MS, defaultMftRuntime, type MftRuntime } from './runtime.js';
+import { MFT_EXECUTION_TIMEOUT_MS, type MftRuntime } from './runtime.js';
 
 /**
  * MFT housekeeping: deletes reports that interrupted runs left on the vendor server.
@@ -157,4 +157,3 @@ export function createHousekeepingHandler(runtime: () => Promise<MftRuntime>) {
   };
 }
 
-export const handler = createHousekeepingHandler(defaultMftRuntime);

@@ -54,8 +54,24 @@ export class XrayClient {
     const bytes = await readBytes(response, 'Xray audit page');
     // Fast path: the events' bytes as sent, split without decoding, parsing and re-serializing them
     // (see json-page-scan.ts); anything not shaped as expected takes the full parse below.
-    const scanned = scanJsonPage(bytes);
+    let scanned: ReturnType<typeof scanJsonPage>;
+    try {
+      scanned = scanJsonPage(bytes);
+    } catch (error) {
+      if (error instanceof MalformedResponseError) throw error;
+      // e.g. a `meta` value that is not JSON: the scanner's JSON.parse throws a bare SyntaxError.
+      throw new MalformedResponseError(`Xray audit page is not valid JSON (HTTP ${response.status}, ${bytes.length} bytes)`);
+    }
     if (scanned) {
+      // The fast path reads `meta` as it is: validate it like the full parse does, or a `next_offset` sent as
+      // a string (or negative, or fractional) would end the window early and silently lose the rest.
+      const meta = jsonPageSchema.shape.meta.safeParse(scanned.meta);
+      if (!meta.success) {
+        const issue = meta.error.issues[0];
+        throw new MalformedResponseError(
+          `Xray audit page does not match the documented shape (meta${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message})`,
+        );
+      }
       let length = 0;
       for (const event of scanned.events) length += event.end - event.start + 1;
       const ndjson = Buffer.allocUnsafe(length);
@@ -65,8 +81,8 @@ export class XrayClient {
         ndjson[at++] = 0x0a;
       }
       const page: JsonPage = { ids: scanned.events.map((event) => event.id), ndjson };
-      const next = scanned.meta.next_offset;
-      if (typeof next === 'number' && next > 0) page.nextOffset = next;
+      const next = meta.data.next_offset;
+      if (next) page.nextOffset = next;
       return page;
     }
     let body: unknown;

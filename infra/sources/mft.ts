@@ -23,6 +23,7 @@ const API_CALLERS: readonly MftPlaceholder[] = [
   'CheckReportFunctionArn',
   'CopyReportFunctionArn',
   'DeleteReportFunctionArn',
+  'HousekeepingFunctionArn',
 ];
 /** Sealing happens only where a token is issued into the state; the others only open the sealed token. */
 const SEALERS: readonly MftPlaceholder[] = ['IssueTokenFunctionArn'];
@@ -33,6 +34,7 @@ const UNSEALERS: readonly MftPlaceholder[] = [
   'CheckReportFunctionArn',
   'CopyReportFunctionArn',
   'DeleteReportFunctionArn',
+  'HousekeepingFunctionArn',
 ];
 
 export interface MftSourceProps {
@@ -156,6 +158,11 @@ export class MftSource extends Construct {
       MFT_MAX_WAIT_SECONDS: String(mft.maxWaitSeconds),
     });
     Object.assign(env.CommitRunFunctionArn, { CHECKPOINT_TABLE: table });
+    // Housekeeping recognizes this deployment's reports by the grid and the maximum wait.
+    Object.assign(env.HousekeepingFunctionArn, {
+      MFT_WINDOW_MINUTES: String(mft.windowMinutes),
+      MFT_MAX_WAIT_SECONDS: String(mft.maxWaitSeconds),
+    });
 
     const settings: Record<MftPlaceholder, SourceFunctionSettings> = {
       PlanExportFunctionArn: { timeout: Duration.minutes(1) },
@@ -169,6 +176,7 @@ export class MftSource extends Construct {
         acknowledge: [exportWriter.acknowledge],
       },
       DeleteReportFunctionArn: { timeout: Duration.minutes(1) },
+      HousekeepingFunctionArn: { timeout: Duration.minutes(2) },
       CommitRunFunctionArn: { memorySize: 256, timeout: Duration.minutes(1) },
     };
     for (const placeholder of Object.keys(settings) as MftPlaceholder[]) {

@@ -212,6 +212,7 @@ describe('Lambda functions', () => {
       CheckReportFunctionArn: [256, 120],
       CopyReportFunctionArn: [1024, 900],
       DeleteReportFunctionArn: [256, 60],
+      HousekeepingFunctionArn: [256, 120],
       CommitRunFunctionArn: [256, 60],
     };
     expect(Object.keys(sizes).sort()).toEqual([...placeholders].sort());
@@ -254,6 +255,7 @@ describe('Lambda functions', () => {
       CheckReportFunctionArn: runtime,
       CopyReportFunctionArn: runtime,
       DeleteReportFunctionArn: runtime,
+      HousekeepingFunctionArn: { ...runtime, MFT_WINDOW_MINUTES: '60', MFT_MAX_WAIT_SECONDS: '900' },
       CommitRunFunctionArn: { ...runtime, CHECKPOINT_TABLE: ref(ids.table) },
     };
     for (const placeholder of placeholders) {
@@ -321,10 +323,11 @@ describe('least privilege: each function role, statement by statement', () => {
     expectRole('IssueTokenFunctionArn', [readSecret(), seal()]);
   });
 
-  it('CreateReport, CheckReport, DeleteReport: the secret (re-issue on 401) and kms:Decrypt of sealed tokens', () => {
+  it('CreateReport, CheckReport, DeleteReport, Housekeeping: the secret (re-issue on 401) and kms:Decrypt of sealed tokens', () => {
     expectRole('CreateReportFunctionArn', [readSecret(), unseal()]);
     expectRole('CheckReportFunctionArn', [readSecret(), unseal()]);
     expectRole('DeleteReportFunctionArn', [readSecret(), unseal()]);
+    expectRole('HousekeepingFunctionArn', [readSecret(), unseal()]);
   });
 
   it('CopyReport: also puts, reads (previous manifest) and deletes (stale) objects, only under source=mft/', () => {

@@ -2,6 +2,7 @@ import { createCommitRunHandler } from '../../common/handlers/commit-run.js';
 import { taskHandlers, type FunctionSpec, type TaskHandler } from '../../common/function-table.js';
 import type { Logger } from '../../common/observability.js';
 import { commitRunMetrics, copyReportMetrics } from '../../common/step-metrics.js';
+import { createHousekeepingHandler } from '../housekeeping.js';
 import type { MftRuntime } from '../runtime.js';
 import { createCheckReportHandler } from './check-report.js';
 import { createCopyReportHandler } from './copy-report.js';
@@ -21,6 +22,7 @@ export const MFT_FUNCTIONS = {
   CheckReportFunctionArn: { id: 'MftCheckReport', step: 'CheckReport', entry: 'functions/mft/handlers/check-report.ts', create: createCheckReportHandler },
   CopyReportFunctionArn: { id: 'MftCopyReport', step: 'CopyReportToS3', entry: 'functions/mft/handlers/copy-report.ts', create: createCopyReportHandler, metrics: copyReportMetrics },
   DeleteReportFunctionArn: { id: 'MftDeleteReport', step: 'DeleteReport', entry: 'functions/mft/handlers/delete-report.ts', create: createDeleteReportHandler },
+  HousekeepingFunctionArn: { id: 'MftHousekeeping', step: 'Housekeeping', entry: 'functions/mft/handlers/housekeeping.ts', create: createHousekeepingHandler },
   CommitRunFunctionArn: { id: 'MftCommitRun', step: 'CommitRun', entry: 'functions/mft/handlers/commit-run.ts', create: createCommitRunHandler, metrics: commitRunMetrics },
 } satisfies Record<string, FunctionSpec<MftRuntime>>;
 
