@@ -14,6 +14,7 @@ import { MFT_DEFINITION, runMftExport, runXrayExport } from '../../local/run-exp
 import type { LocalRunResult, TaskHandler } from '../../local/state-machine-runner.js';
 import { startTwin, type Twin } from '../../local/twin.js';
 import { duplicatesOf, readObject, storedXrayEventIds } from '../support/stored-events.js';
+import { DrivenClock } from '../support/driven-clock.js';
 
 /**
  * Chaos on the twin: hours of hourly scheduled runs of both sources while both emulators inject seeded
@@ -44,17 +45,7 @@ const XRAY_KINDS: RandomFaultKind[] = ['status', 'reset', 'truncate', 'delay'];
 const DELAY_MS = 400;
 const CLIENT_TIMEOUT_MS = 250;
 
-class DrivenClock {
-  private simulated = START;
-  private anchor = Date.now();
-  now = () => this.simulated + (Date.now() - this.anchor);
-  set(ms: number) {
-    this.simulated = ms;
-    this.anchor = Date.now();
-  }
-}
-
-const clock = new DrivenClock();
+const clock = new DrivenClock(START);
 let twin: Twin;
 let directory: string;
 

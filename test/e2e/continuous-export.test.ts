@@ -8,6 +8,7 @@ import { runMftExport, runXrayExport, type LocalExportOptions } from '../../loca
 import type { LocalRunResult } from '../../local/state-machine-runner.js';
 import { startTwin, type Twin } from '../../local/twin.js';
 import { duplicatesOf, readObject, storedXrayEventIds } from '../support/stored-events.js';
+import { DrivenClock } from '../support/driven-clock.js';
 
 /**
  * A simulated week of hourly schedules on the twin, with a clock the test drives: events arrive all the
@@ -21,18 +22,7 @@ const WEEK_START = Date.parse('2026-09-07T00:00:00.000Z');
 const HOURS = 168;
 const MFT_EVENTS_PER_HOUR = 120;
 
-/** Simulated time that also flows in real time between jumps (reports need time to complete). */
-class DrivenClock {
-  private simulated = WEEK_START;
-  private anchor = Date.now();
-  now = () => this.simulated + (Date.now() - this.anchor);
-  set(ms: number) {
-    this.simulated = ms;
-    this.anchor = Date.now();
-  }
-}
-
-const clock = new DrivenClock();
+const clock = new DrivenClock(WEEK_START);
 let twin: Twin;
 let directory: string;
 
