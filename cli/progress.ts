@@ -100,12 +100,42 @@ export const MFT_STEPS: Record<string, StepFormatter> = {
 };
 export const MFT_TRANSIENT = new Set<string>();
 
-/** Progress lines of the Xray state machine (ExportPages runs inside the Map, once per invocation). */
-export const XRAY_STEPS: Record<string, StepFormatter> = {
-  PlanExport: (out) => `${planLine(out, 'group(s) of windows')}, ${out.plan.format}${out.plan.dryRun ? ', dry-run events' : ''}`,
-  ExportPages: (out) =>
-    `${out.group.start.slice(0, 16)} → ${out.group.end.slice(0, 16)}: ${out.progress.windowsDone} window(s), ` +
-    `${out.progress.events.toLocaleString('en-US')} events, ${out.progress.parts} part(s)` +
-    `${out.progress.splits ? `, split ${out.progress.splits}×` : ''}${out.progress.done ? ' ✓' : ' …'}`,
-  CommitRun: (out) => out.commit.message,
-};
+/**
+ * Progress lines of the Xray state machine (ExportPages runs inside the Map, once per invocation), with the
+ * run's totals so far, its rate and an estimate of the time left.
+ */
+export function xraySteps(now: () => number = Date.now): Record<string, StepFormatter> {
+  const started = now();
+  let totalWindows = 0;
+  let windowsDone = 0;
+  let events = 0;
+  let bytes = 0;
+  const perGroup = new Map<string, { windows: number; events: number; bytes: number }>();
+  return {
+    PlanExport: (out) => {
+      totalWindows = (out.groups ?? []).reduce(
+        (sum: number, group: { start: string; end: string }) => sum + Math.round((Date.parse(group.end) - Date.parse(group.start)) / out.plan.gridMs),
+        0,
+      );
+      return `${planLine(out, 'group(s) of windows')}, ${totalWindows} window(s), ${out.plan.format}${out.plan.dryRun ? ', dry-run events' : ''}`;
+    },
+    ExportPages: (out) => {
+      // Progress is cumulative per group: count only what this invocation added.
+      const key = out.group.start;
+      const before = perGroup.get(key) ?? { windows: 0, events: 0, bytes: 0 };
+      windowsDone += out.progress.windowsDone - before.windows;
+      events += out.progress.events - before.events;
+      bytes += out.progress.bytes - before.bytes;
+      perGroup.set(key, { windows: out.progress.windowsDone, events: out.progress.events, bytes: out.progress.bytes });
+      const seconds = Math.max((now() - started) / 1000, 0.001);
+      const left = totalWindows > windowsDone && windowsDone > 0 ? ((totalWindows - windowsDone) * seconds) / windowsDone : 0;
+      return (
+        `${windowsDone}/${totalWindows} windows, ${events.toLocaleString('en-US')} events, ${formatBytes(bytes)}, ` +
+        `${Math.round(events / seconds).toLocaleString('en-US')} events/s` +
+        (left > 0 ? `, ETA ${Math.ceil(left)} s` : '') +
+        `${out.progress.splits ? ` (CSV splits ${out.progress.splits})` : ''}`
+      );
+    },
+    CommitRun: (out) => out.commit.message,
+  };
+}
