@@ -15,7 +15,12 @@ state machines and Lambda handlers, and shows where the files landed and how to 
 
 Options:
   --twin-dir DIR   where the local S3 server keeps its files (default .twin)
-  --json           progress on stderr; the last stdout line is a JSON summary of both runs`;
+  --json           progress on stderr; the last stdout line is a JSON summary of both runs
+  -h, --help       this help
+
+Examples:
+  npm start
+  npx audit-export demo --twin-dir /tmp/audit-twin --json | tail -n 1`;
 
 export async function demoCommand(args: string[]): Promise<number> {
   const { values } = parseCommandArgs(args, { 'twin-dir': { type: 'string' }, json: { type: 'boolean' } }, 'demo');

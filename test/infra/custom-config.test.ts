@@ -78,7 +78,6 @@ describe('a configured deployment', () => {
     expectExactly(logicalId(mft.CommitRunFunctionArn), [lease('mft', 'commit')]);
     const table = ref(logicalId(s.stack.storage.checkpointTable));
     const runtime = {
-      NODE_OPTIONS: '--enable-source-maps',
       MFT_BASE_URL: 'https://api.eu.mft.progress.com',
       EXPORT_BUCKET: ref(logicalId(s.stack.storage.bucket)),
       TOKEN_SEALING_KMS_KEY_ID: getAtt(logicalId(s.stack.mft!.tokenSealingKey)),
@@ -170,7 +169,6 @@ describe('the Xray source', () => {
     const ids = xrayIds();
     expectExactly(ids.plan, [lease('xray', 'lease')]);
     expect(env(ids.plan)).toEqual({
-      NODE_OPTIONS: '--enable-source-maps',
       XRAY_BASE_URL: 'https://acme.jfrog.io',
       EXPORT_BUCKET: ref(ids.bucket),
       CHECKPOINT_TABLE: ref(ids.table),
@@ -191,7 +189,6 @@ describe('the Xray source', () => {
     const ids = xrayIds();
     expectExactly(ids.commit, [lease('xray', 'commit')]);
     expect(env(ids.commit)).toEqual({
-      NODE_OPTIONS: '--enable-source-maps',
       XRAY_BASE_URL: 'https://acme.jfrog.io',
       EXPORT_BUCKET: ref(ids.bucket),
       CHECKPOINT_TABLE: ref(ids.table),
@@ -229,7 +226,6 @@ describe('the Xray source', () => {
     const statements = roleStatements(s.template, functionRoleId(s.template, ids.pages));
     expect(JSON.stringify(statements)).not.toContain(logicalId(s.stack.mft!.credentialsSecret));
     expect(env(ids.pages)).toEqual({
-      NODE_OPTIONS: '--enable-source-maps',
       XRAY_BASE_URL: 'https://acme.jfrog.io',
       EXPORT_BUCKET: ref(ids.bucket),
       XRAY_CREDENTIALS_SECRET_ID: ref(ids.secret),
