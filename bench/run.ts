@@ -63,6 +63,8 @@ interface XraySummary {
   cost: CostEstimate;
   costPerMillionEventsUsd: number;
   servers?: ServerStats;
+  /** s3rver's process (CPU over the export and the pull: the pull does not touch it). */
+  s3Server?: ServerStats;
 }
 
 interface MftSummary {
@@ -79,6 +81,12 @@ function log(line: string): void {
   process.stderr.write(`[bench] ${line}\n`);
 }
 
+/** `BENCH_CPU_PROF=<dir>`: the measured export/copy processes write a V8 CPU profile there (node --cpu-prof). */
+function profileArgs(): string[] {
+  const directory = process.env.BENCH_CPU_PROF;
+  return directory ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(directory)] : [];
+}
+
 async function benchXray(format: 'json' | 'csv', bundle: string | undefined): Promise<XraySummary> {
   const end = Date.parse(XRAY_DATASET_END);
   const window = { start: new Date(end - config.xrayDays * 86_400_000).toISOString(), end: XRAY_DATASET_END };
@@ -88,7 +96,7 @@ async function benchXray(format: 'json' | 'csv', bundle: string | undefined): Pr
   try {
     const servers = { ...emulators.ready, ...s3.ready };
     log(`xray ${format}: exporting ${fmt.int(config.xrayEvents)} events over ${config.xrayDays} days…`);
-    const exported = await runWorker<XrayExportResult>({ mode: 'xray-export', servers, window, format }, { bundle });
+    const exported = await runWorker<XrayExportResult>({ mode: 'xray-export', servers, window, format }, { bundle, nodeArgs: profileArgs() });
     if (exported.status !== 'SUCCEEDED') throw new Error(`Xray export ${exported.status}: ${exported.error}`);
     const requests = (await emulators.xrayRequests()).filter((request) => request.method === 'GET');
     log(`xray ${format}: bare pull of the same ${requests.length} pages…`);
@@ -113,6 +121,8 @@ async function benchXray(format: 'json' | 'csv', bundle: string | undefined): Pr
     };
     const stats = await emulators.stop();
     if (stats) summary.servers = stats;
+    const s3Stats = await s3.stop();
+    if (s3Stats) summary.s3Server = s3Stats;
     return summary;
   } finally {
     await emulators.stop().catch(() => undefined);
@@ -140,7 +150,7 @@ async function benchMft(bundle: string | undefined): Promise<MftSummary> {
     log(`mft: bare download of a ~${fmt.mb(config.mftBytes)} report (${fmt.int(eventsPerHour)} events; the emulator measures it first)…`);
     const download = await runWorker<MftDownloadResult>({ mode: 'mft-download', servers, window: MFT_WINDOW }, { bundle });
     log(`mft: export of the same report into S3…`);
-    const copy = await runWorker<MftCopyResult>({ mode: 'mft-copy', servers, window: MFT_WINDOW, scratchDirectory: directory }, { bundle });
+    const copy = await runWorker<MftCopyResult>({ mode: 'mft-copy', servers, window: MFT_WINDOW, scratchDirectory: directory }, { bundle, nodeArgs: profileArgs() });
     if (copy.status !== 'SUCCEEDED') throw new Error(`MFT export ${copy.status}: ${copy.error}`);
     const copyMBps = copy.bytes / 1e6 / copy.copySeconds;
     const downloadMBps = download.bytes / 1e6 / download.seconds;
@@ -267,6 +277,7 @@ async function main(): Promise<void> {
       cost: x.cost,
       costPerMillionEventsUsd: x.costPerMillionEventsUsd,
       emulatorProcess: x.servers,
+      s3Process: x.s3Server,
     })),
     mft: mft && {
       bytes: mft.copy.bytes,

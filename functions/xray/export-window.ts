@@ -67,6 +67,15 @@ export const INITIAL_PROGRESS: GroupProgress = {
   completedThrough: null,
 };
 
+/** Finished windows (and parts) whose upload or manifest may still be in flight while the next pages are fetched. */
+const MAX_WINDOWS_IN_FLIGHT = 1;
+
+/** A part handed to S3: its key is known at once, its size and SHA-256 once it is stored. */
+interface PendingObject {
+  key: string;
+  stored: Promise<ManifestObject>;
+}
+
 export async function exportGroup(
   runtime: XrayRuntime,
   plan: XrayExportPlan,
@@ -79,63 +88,101 @@ export async function exportGroup(
   if (totals.done) return totals;
   totals.invocations++;
   const client = await runtime.client();
-  let cursor: GroupCursor = totals.cursor ?? startWindow(group.start, plan);
   const groupEnd = Date.parse(group.end);
-  // A finished window's manifest is written while the next window's pages are fetched;
-  // a window only counts as complete (completedThrough) once its manifest is stored.
-  let manifestWrite: Promise<void> = Promise.resolve();
-  const settleManifest = async () => {
-    await manifestWrite;
-    manifestWrite = Promise.resolve();
+  const stored = (object: ManifestObject): PendingObject => ({ key: object.key, stored: Promise.resolve(object) });
+  const initial = totals.cursor ?? startWindow(group.start, plan);
+  // The cursor, with this window's parts as promises: a part is uploaded (and a finished window's manifest
+  // written) while the next pages are fetched. Every manifest waits for its window's parts; a window only
+  // counts as complete (completedThrough) once its manifest and those of the windows before it are stored;
+  // nothing is left in flight when the invocation returns (or throws).
+  let cursor: Omit<GroupCursor, 'objects'> & { objects: PendingObject[] } = { ...initial, objects: initial.objects.map(stored) };
+  /** Resolves once every finished window's manifest so far is stored (and completedThrough advanced). */
+  let manifests: Promise<void> = Promise.resolve();
+  /** The completion of each finished window still in flight, oldest first. */
+  const inFlight: Promise<void>[] = [];
+  const uploads = new Set<Promise<unknown>>();
+  const settleAll = async () => {
+    await Promise.allSettled([...uploads, manifests]);
+    await manifests;
+    inFlight.length = 0;
   };
+  const resolvedCursor = async (): Promise<GroupCursor> => ({
+    ...cursor,
+    objects: await Promise.all(cursor.objects.map((object) => object.stored)),
+  });
 
-  for (;;) {
-    const window = makeWindow(Date.parse(cursor.windowStart), Date.parse(cursor.windowStart) + plan.gridMs);
-    if (cursor.pending.length === 0) {
-      await settleManifest();
-      const objects = cursor.objects;
-      manifestWrite = writeWindowManifest(runtime, plan, window, objects, executionId).then(() => {
-        totals.windowsDone++;
-        totals.completedThrough = window.end;
-      });
-      manifestWrite.catch(() => undefined); // awaited below; this only keeps it from going unhandled meanwhile
-      if (Date.parse(window.end) >= groupEnd) {
-        await settleManifest();
-        const { cursor: _finished, ...rest } = totals;
-        return { ...rest, done: true };
-      }
-      cursor = startWindow(window.end, plan);
-    } else {
-      const current = cursor.pending[0]!;
-      const result = await writePart(runtime, client, plan, window, current, cursor.offset);
-      if (result.kind === 'split') {
-        // Parts already written for the oversized (sub)window are superseded by its halves.
-        const superseded = cursor.objects.filter((object) => object.key.startsWith(partPrefix(plan, window, current)));
-        await deleteObjects(runtime, plan.bucket, superseded.map((object) => object.key));
-        cursor = {
-          ...cursor,
-          pending: [...halve(current), ...cursor.pending.slice(1)],
-          offset: 0,
-          objects: cursor.objects.filter((object) => !superseded.includes(object)),
-        };
-        totals.splits++;
-      } else {
-        totals.events += result.events;
-        const objects = result.object ? [...cursor.objects, result.object] : cursor.objects;
-        if (result.object) {
-          totals.parts++;
-          totals.bytes += result.object.bytes;
+  try {
+    for (;;) {
+      const window = makeWindow(Date.parse(cursor.windowStart), Date.parse(cursor.windowStart) + plan.gridMs);
+      if (cursor.pending.length === 0) {
+        const parts = cursor.objects.map((object) => object.stored);
+        const written = Promise.all(parts).then((objects) => writeWindowManifest(runtime, plan, window, objects, executionId));
+        written.catch(() => undefined); // observed through `manifests`
+        manifests = Promise.all([manifests, written]).then(() => {
+          totals.windowsDone++;
+          totals.completedThrough = window.end;
+        });
+        manifests.catch(() => undefined); // awaited below; this only keeps it from going unhandled meanwhile
+        inFlight.push(manifests);
+        if (Date.parse(window.end) >= groupEnd) {
+          await settleAll();
+          const { cursor: _finished, ...rest } = totals;
+          return { ...rest, done: true };
         }
-        cursor =
-          result.nextOffset === undefined
-            ? { ...cursor, pending: cursor.pending.slice(1), offset: 0, objects }
-            : { ...cursor, offset: result.nextOffset, objects };
+        // Bounded: wait for the oldest window's manifest before fetching far ahead of S3.
+        if (inFlight.length > MAX_WINDOWS_IN_FLIGHT) await inFlight.shift();
+        const next = startWindow(window.end, plan);
+        cursor = { ...next, objects: [] };
+      } else {
+        const current = cursor.pending[0]!;
+        const result = await writePart(runtime, client, plan, window, current, cursor.offset);
+        if (result.kind === 'split') {
+          // Parts already written for the oversized (sub)window are superseded by its halves.
+          const prefix = partPrefix(plan, window, current);
+          const superseded = cursor.objects.filter((object) => object.key.startsWith(prefix));
+          await Promise.all(superseded.map((object) => object.stored));
+          await deleteObjects(runtime, plan.bucket, superseded.map((object) => object.key));
+          cursor = {
+            ...cursor,
+            pending: [...halve(current), ...cursor.pending.slice(1)],
+            offset: 0,
+            objects: cursor.objects.filter((object) => !superseded.includes(object)),
+          };
+          totals.splits++;
+        } else {
+          totals.events += result.events;
+          let objects = cursor.objects;
+          if (result.object) {
+            const upload = result.object.stored.then((object) => {
+              totals.parts++;
+              totals.bytes += object.bytes;
+              return object;
+            });
+            upload.catch(() => undefined); // observed by the window's manifest (or the cursor), and by settleAll
+            uploads.add(upload);
+            void upload.then(
+              () => uploads.delete(upload),
+              () => undefined,
+            );
+            objects = [...objects, { key: result.object.key, stored: upload }];
+            // Bounded also within a window of many parts.
+            while (uploads.size > MAX_WINDOWS_IN_FLIGHT) await Promise.race(uploads);
+          }
+          cursor =
+            result.nextOffset === undefined
+              ? { ...cursor, pending: cursor.pending.slice(1), offset: 0, objects }
+              : { ...cursor, offset: result.nextOffset, objects };
+        }
+      }
+      if (runtime.clock.now() >= deadlineMs) {
+        await settleAll();
+        return { ...totals, cursor: await resolvedCursor() };
       }
     }
-    if (runtime.clock.now() >= deadlineMs) {
-      await settleManifest();
-      return { ...totals, cursor };
-    }
+  } catch (error) {
+    // Nothing may outlive the invocation: let what was started finish (or fail) before failing.
+    await Promise.allSettled([...uploads, manifests]);
+    throw error;
   }
 }
 
@@ -181,7 +228,7 @@ async function writeWindowManifest(
   await writeManifest(runtime.s3, plan.bucket, folderOf(plan, window), manifest);
 }
 
-type PartResult = { kind: 'split' } | { kind: 'written'; events: number; nextOffset?: number; object?: ManifestObject };
+type PartResult = { kind: 'split' } | { kind: 'written'; events: number; nextOffset?: number; object?: PendingObject };
 
 /** One page, normalized across formats: bytes to append, how many events and rows, where the next page starts. */
 interface Page {
@@ -195,7 +242,11 @@ interface Page {
 
 class SplitNeeded extends Error {}
 
-/** Writes one part: the events of `segment` from `offset` on, at most eventsPerPart of them. */
+/**
+ * Writes one part: the events of `segment` from `offset` on, at most eventsPerPart of them. It returns once
+ * the pages are fetched and handed to gzip; the part's upload goes on (its `stored` promise), so the caller
+ * fetches the next pages meanwhile.
+ */
 async function writePart(
   runtime: XrayRuntime,
   client: XrayClient,
@@ -231,7 +282,10 @@ async function writePart(
       const prefetch = more ? fetchPage(page.nextOffset!) : undefined;
       prefetch?.catch(() => undefined);
       if (events === 0 && page.header) await write(gzip, page.header);
-      await write(gzip, page.body);
+      // The part's last page is not waited for: it is compressed and uploaded while the next pages are fetched
+      // (it is in memory anyway; the caller bounds how many parts are in flight).
+      if (prefetch) await write(gzip, page.body);
+      else if (page.body.length > 0) gzip.write(page.body);
       events += page.events;
       rows += page.rows;
       if (!prefetch) {
@@ -243,8 +297,8 @@ async function writePart(
       if (page.events === 0) break;
     }
     gzip.end();
-    const stored = await upload;
-    return { kind: 'written', events, nextOffset, object: { key, bytes: stored.bytes, records: rows, sha256: stored.sha256 } };
+    const stored = upload.then((object): ManifestObject => ({ key, bytes: object.bytes, records: rows, sha256: object.sha256 }));
+    return { kind: 'written', events, nextOffset, object: { key, stored } };
   } catch (error) {
     gzip.destroy(error as Error);
     await upload.catch(() => undefined);
