@@ -89,6 +89,7 @@ export const windowResultSchema = z
     status: z.enum(['SUCCEEDED', 'FAILED']),
     /** For a group of windows that failed part-way: the end of its last completed window. */
     completedThrough: isoInstant.nullish(),
+    windowsDone: z.number().int().nonnegative().optional(),
     error: z.object({ Error: z.string(), Cause: z.unknown() }).partial().passthrough().optional(),
   })
   .passthrough();
@@ -118,10 +119,12 @@ export async function commitRun(
   nowMs: number,
 ): Promise<CommitResult> {
   const failed = results.filter((result) => result.status === 'FAILED');
+  // An Xray result stands for a group of windows (windowsDone of them completed); an MFT result for one.
+  const windowCount = results.reduce((sum, result) => sum + (typeof result.windowsDone === 'number' ? result.windowsDone : 1), 0);
   const first = failed[0]?.error;
   const base: CommitResult = {
     status: failed.length ? 'FAILED' : run.skipped ? 'SKIPPED' : 'SUCCEEDED',
-    windows: results.length,
+    windows: windowCount,
     failedWindows: failed.length,
     watermarkAfter: null,
     message: '',
@@ -164,7 +167,7 @@ export async function commitRun(
     executionId: run.executionId,
     mode: run.mode,
     status: failed.length === 0 ? 'SUCCEEDED' : failed.length < results.length ? 'PARTIAL' : 'FAILED',
-    windows: results.length,
+    windows: windowCount,
     failedWindows: failed.length,
     finishedAt,
   };
