@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { lazy } from '../common/config.js';
 import { MANIFEST_NAME, verifyManifest, type ManifestCheck } from '../common/manifest.js';
 import { createS3Client } from '../common/s3-writer.js';
+import { parseInput } from '../common/validation.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 /**
@@ -21,7 +22,7 @@ const eventSchema = z.object({
 
 export function createVerifyManifestHandler(s3: () => Promise<S3Client>, log: (line: string) => void = console.log) {
   return async (event: EventBridgeEvent<'Object Created', unknown> | unknown): Promise<ManifestCheck & { key: string }> => {
-    const { detail } = eventSchema.parse(event);
+    const { detail } = parseInput(eventSchema, event, 'S3 Object Created event (see the EventBridge pattern above)');
     const key = decodeURIComponent(detail.object.key.replace(/\+/g, ' '));
     if (!key.endsWith(`/${MANIFEST_NAME}`)) return { key, ok: true, problems: ['not a manifest: ignored'] };
     const check = await verifyManifest(await s3(), detail.bucket.name, key);
