@@ -1,40 +1,28 @@
 import type { ExecutionEvent } from '../local/state-machine-runner.js';
 
 /**
- * Turns state-machine events into progress lines. On a terminal, repeated poll lines rewrite one line;
- * elsewhere (CI, pipes, files) every line is plain and printed once.
+ * Turns state-machine events into progress lines: plain text, one line per event worth telling, so they
+ * read the same on a terminal, in a CI log or in a file (polls are thinned out by the formatters).
  */
 export type StepFormatter = (output: any) => string | undefined;
 
 export interface ProgressOptions {
   write: (text: string) => void;
-  isTTY: boolean;
   /** State name → line printed when the state completes. */
   steps: Record<string, StepFormatter>;
-  /** States whose lines replace each other on a terminal (polling). */
-  transient?: Set<string>;
   now?: () => number;
 }
 
 export function createProgress(options: ProgressOptions): (event: ExecutionEvent) => void {
   const started = (options.now ?? Date.now)();
-  let transientShown = false;
   const elapsed = () => `${(((options.now ?? Date.now)() - started) / 1000).toFixed(1).padStart(6)}s`;
-  const line = (text: string, transient = false) => {
-    if (options.isTTY) {
-      if (transientShown) options.write('\r\x1b[2K');
-      options.write(transient ? `${elapsed()}  ${text}` : `${elapsed()}  ${text}\n`);
-      transientShown = transient;
-    } else {
-      options.write(`${elapsed()}  ${text}\n`);
-    }
-  };
+  const line = (text: string) => options.write(`${elapsed()}  ${text}\n`);
   return (event) => {
     const name = event.state?.name ?? '';
     switch (event.type) {
       case 'StateExited': {
         const text = options.steps[name]?.(event.state?.output);
-        if (text) line(text, options.transient?.has(name) ?? false);
+        if (text) line(text);
         break;
       }
       case 'StateRetried':
@@ -98,7 +86,6 @@ export const MFT_STEPS: Record<string, StepFormatter> = {
   DeleteReportAfterError: (out) => (out.cleanup ? `${shortWindow(out.window)}  report deleted on the server after the failure` : undefined),
   CommitRun: (out) => out.commit.message,
 };
-export const MFT_TRANSIENT = new Set<string>();
 
 /**
  * Progress lines of the Xray state machine (ExportPages runs inside the Map, once per invocation), with the

@@ -5,7 +5,7 @@ import { runMftExport, runXrayExport } from '../local/run-export.js';
 import type { LocalRunResult } from '../local/state-machine-runner.js';
 import { startTwin, type Twin } from '../local/twin.js';
 import { startAwsExecution } from './aws-execution.js';
-import { MFT_STEPS, MFT_TRANSIENT, createProgress, formatBytes, xraySteps } from './progress.js';
+import { MFT_STEPS, createProgress, formatBytes, xraySteps } from './progress.js';
 import { UsageError, type Output } from './usage.js';
 
 /** Where an export runs: the local twin, the local runner against configured endpoints, or AWS. */
@@ -74,9 +74,7 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
     const stream = output.json ? process.stderr : process.stdout;
     const onEvent = createProgress({
       write: (text) => stream.write(text),
-      isTTY: Boolean(stream.isTTY),
       steps: source === 'mft' ? MFT_STEPS : xraySteps(),
-      transient: MFT_TRANSIENT,
     });
     const local = { input, waitMs: twin?.waitMs, retryMs: twin?.retryMs, onEvent, executionName: options.executionName, logger: twin?.logger };
     const started = Date.now();

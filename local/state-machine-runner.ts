@@ -52,10 +52,6 @@ export interface LocalRunResult {
 const FAKE_ACCOUNT = '000000000000';
 const FAKE_REGION = 'us-east-1';
 
-export async function loadDefinition(definitionFile: string): Promise<StateMachineDefinition> {
-  return JSON.parse(await readFile(definitionFile, 'utf8')) as StateMachineDefinition;
-}
-
 export async function runLocalExecution(options: LocalRunOptions): Promise<LocalRunResult> {
   const raw = await readFile(options.definitionFile, 'utf8');
   const placeholders = new Set([...raw.matchAll(/\$\{(\w+)\}/g)].map((match) => match[1]!));

@@ -116,6 +116,8 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     const logDestination = pino.destination({ dest: logFile, append: true, sync: true });
     const logger = createLogger({ destination: logDestination });
     const sealer = new LocalKeyTokenSealer(LocalKeyTokenSealer.generateKey());
+    // The twin's vendors are on loopback: short backoff so retried faults do not slow the tests down.
+    const twinHttp = () => new HttpClient({ clock, retry: { baseDelayMs: 50, maxDelayMs: 500, maxElapsedMs: 10_000 } });
     const waitMs = options.waitMs ?? 250;
     const retryMs = options.retryMs ?? 100;
 
@@ -141,7 +143,7 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           s3: s3Client,
           clock,
           ledger,
-          http: overrides.http ?? new HttpClient({ clock, retry: { baseDelayMs: 50, maxDelayMs: 500, maxElapsedMs: 10_000 } }),
+          http: overrides.http ?? twinHttp(),
           settings: {
             bucket,
             prefix: overrides.prefix,
@@ -165,7 +167,7 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           s3: s3Client,
           clock,
           ledger,
-          http: overrides.http ?? new HttpClient({ clock, retry: { baseDelayMs: 50, maxDelayMs: 500, maxElapsedMs: 10_000 } }),
+          http: overrides.http ?? twinHttp(),
           invocationBudgetMs: overrides.invocationBudgetMs ?? 600_000,
           settings: {
             bucket,

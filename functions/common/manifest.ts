@@ -7,8 +7,6 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { compactInstant, type TimeWindow } from './time-window.js';
-import { normalizePrefix, safeSegment } from './s3-layout.js';
 
 /**
  * One manifest per window, written last: "manifest present ⇒ window complete". It lists every object
@@ -43,23 +41,6 @@ export const manifestSchema = z.object({
   completedAt: z.string(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
-
-export interface WindowFolder {
-  prefix?: string;
-  source: string;
-  tenant: string;
-  filtersId: string;
-  window: TimeWindow;
-}
-
-/** `<prefix>source=…/tenant=…/filters=…/dt=YYYY-MM-DD/window=<start>--<end>/` */
-export function windowFolder(folder: WindowFolder): string {
-  const day = folder.window.start.slice(0, 10);
-  return (
-    `${normalizePrefix(folder.prefix)}source=${safeSegment(folder.source)}/tenant=${safeSegment(folder.tenant)}/` +
-    `filters=${folder.filtersId}/dt=${day}/window=${compactInstant(folder.window.start)}--${compactInstant(folder.window.end)}/`
-  );
-}
 
 export function manifestKey(folder: string): string {
   return `${folder}${MANIFEST_NAME}`;
@@ -149,6 +130,3 @@ export async function verifyManifest(s3: S3Client, bucket: string, key: string):
   return { ok: problems.length === 0, problems };
 }
 
-export function createHashOf(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}

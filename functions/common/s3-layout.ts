@@ -2,41 +2,28 @@ import { createHash } from 'node:crypto';
 import { compactInstant, type TimeWindow } from './time-window.js';
 
 /**
- * Deterministic object keys: the same source, tenant, filters and window always map to the same key,
- * so re-running a window overwrites its objects instead of duplicating them. Hive-style partitions
- * (`name=value/`) let Athena/Glue tables and S3 event rules select by source, tenant and day.
+ * Deterministic object keys: the same source, tenant, filters and grid window always map to the same
+ * folder, so re-exporting a window replaces its objects instead of duplicating them. Hive-style partitions
+ * (`name=value/`) let Athena/Glue tables and S3 event rules select by source, tenant, filters and day.
  *
- *   <prefix>source=<source>/tenant=<tenant>/filters=<hash|all>/dt=<YYYY-MM-DD>/<start>--<end>[.part-NNNNN].<ext>
+ *   <prefix>source=<source>/tenant=<tenant>/filters=<all|hash|dry-run>/dt=<YYYY-MM-DD>/window=<start>--<end>/
  *
- * `dt` is the UTC day of the window start.
+ * `dt` is the UTC day of the window start; each source names the objects inside the folder.
  */
-
-export interface WindowObjectKey {
+export interface WindowFolder {
   prefix?: string;
   source: string;
   tenant: string;
   filtersId: string;
   window: TimeWindow;
-  /** For sources that write several parts per window. */
-  part?: number;
-  extension: string;
 }
 
-export function windowObjectKey(input: WindowObjectKey): string {
-  return `${windowPrefix(input)}${windowBaseName(input.window)}${
-    input.part === undefined ? '' : `.part-${String(input.part).padStart(5, '0')}`
-  }.${input.extension}`;
-}
-
-/** The folder that holds a window's objects. */
-export function windowPrefix(input: Omit<WindowObjectKey, 'part' | 'extension'>): string {
-  const prefix = normalizePrefix(input.prefix);
-  const day = input.window.start.slice(0, 10);
-  return `${prefix}source=${safeSegment(input.source)}/tenant=${safeSegment(input.tenant)}/filters=${input.filtersId}/dt=${day}/`;
-}
-
-export function windowBaseName(window: TimeWindow): string {
-  return `${compactInstant(window.start)}--${compactInstant(window.end)}`;
+export function windowFolder(folder: WindowFolder): string {
+  const day = folder.window.start.slice(0, 10);
+  return (
+    `${normalizePrefix(folder.prefix)}source=${safeSegment(folder.source)}/tenant=${safeSegment(folder.tenant)}/` +
+    `filters=${folder.filtersId}/dt=${day}/window=${compactInstant(folder.window.start)}--${compactInstant(folder.window.end)}/`
+  );
 }
 
 export function normalizePrefix(prefix: string | undefined): string {

@@ -46,6 +46,3 @@ export function compactInstant(iso: string): string {
   return ms ? `${base}.${String(ms).padStart(3, '0')}Z` : `${base}Z`;
 }
 
-export function durationMs(window: TimeWindow): number {
-  return Date.parse(window.end) - Date.parse(window.start);
-}

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { streamKey } from '../common/checkpoints.js';
-import { windowFolder } from '../common/manifest.js';
 import { planRun, type PlannedRun, type ScheduleSettings } from '../common/run-plan.js';
-import { filtersId } from '../common/s3-layout.js';
+import { filtersId, windowFolder } from '../common/s3-layout.js';
 import type { TimeWindow } from '../common/time-window.js';
 import type { CheckpointLedger } from '../common/checkpoints.js';
 import {

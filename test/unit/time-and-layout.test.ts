@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../functions/common/errors.js';
-import { filtersId, safeSegment, windowObjectKey } from '../../functions/common/s3-layout.js';
+import { filtersId, safeSegment, windowFolder } from '../../functions/common/s3-layout.js';
 import { compactInstant, parseInstant, parseWindow } from '../../functions/common/time-window.js';
 
 describe('time windows', () => {
@@ -43,12 +43,13 @@ describe('S3 layout', () => {
   const window = { start: '2026-11-24T00:00:00.000Z', end: '2026-11-25T00:00:00.000Z' };
 
   it('derives Hive-style keys from source, tenant, filters and window', () => {
-    expect(windowObjectKey({ prefix: '/audit/', source: 'mft', tenant: 't-1', filtersId: 'all', window, extension: 'json' })).toBe(
-      'audit/source=mft/tenant=t-1/filters=all/dt=2026-11-24/20261124T000000Z--20261125T000000Z.json',
+    expect(windowFolder({ prefix: '/audit/', source: 'mft', tenant: 't-1', filtersId: 'all', window })).toBe(
+      'audit/source=mft/tenant=t-1/filters=all/dt=2026-11-24/window=20261124T000000Z--20261125T000000Z/',
     );
-    expect(windowObjectKey({ source: 'xray', tenant: 'acme.jfrog.io', filtersId: 'all', window, part: 3, extension: 'ndjson.gz' })).toBe(
-      'source=xray/tenant=acme.jfrog.io/filters=all/dt=2026-11-24/20261124T000000Z--20261125T000000Z.part-00003.ndjson.gz',
+    expect(windowFolder({ source: 'xray', tenant: 'acme.jfrog.io', filtersId: 'dry-run', window })).toBe(
+      'source=xray/tenant=acme.jfrog.io/filters=dry-run/dt=2026-11-24/window=20261124T000000Z--20261125T000000Z/',
     );
+    expect(windowFolder({ source: 'mft', tenant: 'a b', filtersId: 'all', window })).toMatch(/^source=mft\/tenant=a%20b\//);
   });
 
   it('keeps key segments safe', () => {
