@@ -41,19 +41,18 @@ export class RecordCounter extends Transform {
     while (at < length) {
       if (inString) {
         if (escaped) {
+          // The chunk before ended in an unpaired backslash: this byte is escaped.
           escaped = false;
           at++;
           continue;
         }
+        // One native search per string: the closing quote is the first one after an even run of backslashes.
         const quote = chunk.indexOf(0x22, at);
-        const backslash = chunk.indexOf(0x5c, at);
-        if (backslash !== -1 && (quote === -1 || backslash < quote)) {
-          escaped = true;
-          at = backslash + 1;
-          continue;
+        if (quote === -1) {
+          escaped = backslashesBefore(chunk, length, at) % 2 === 1;
+          break;
         }
-        if (quote === -1) break;
-        inString = false;
+        if (backslashesBefore(chunk, quote, at) % 2 === 0) inString = false;
         at = quote + 1;
         continue;
       }
@@ -87,16 +86,49 @@ export class RecordCounter extends Transform {
     this.records = records;
   }
 
+  /** Jumps from quote to line break with indexOf (native), remembering each search until it is passed. */
   private scanCsv(chunk: Buffer) {
-    for (const byte of chunk) {
-      if (byte === 0x22) this.inQuotes = !this.inQuotes;
-      if (byte === 0x0a && !this.inQuotes) {
-        if (!this.headerDone) this.headerDone = true;
-        else if (this.recordOpen) this.records++;
-        this.recordOpen = false;
-      } else if (byte !== 0x0d) {
-        this.recordOpen = true;
+    let { inQuotes, headerDone, recordOpen, records } = this;
+    const length = chunk.length;
+    let nextQuote = -2; // -2: not searched yet; -1: none up to the end of the chunk
+    let nextLineFeed = -2;
+    let at = 0;
+    while (at < length) {
+      if (nextQuote !== -1 && nextQuote < at) nextQuote = chunk.indexOf(0x22, at);
+      if (inQuotes) {
+        // Everything up to the closing quote (line breaks included) belongs to the field.
+        if (nextQuote === -1) break;
+        inQuotes = false;
+        at = nextQuote + 1;
+        continue;
       }
+      if (nextLineFeed !== -1 && nextLineFeed < at) nextLineFeed = chunk.indexOf(0x0a, at);
+      let stop = length;
+      if (nextQuote !== -1) stop = nextQuote;
+      if (nextLineFeed !== -1 && nextLineFeed < stop) stop = nextLineFeed;
+      // A record is open once its line has any byte but CR.
+      for (let k = at; k < stop && !recordOpen; k++) if (chunk[k] !== 0x0d) recordOpen = true;
+      if (stop === length) break;
+      if (stop === nextQuote) {
+        inQuotes = true;
+        recordOpen = true;
+      } else {
+        if (!headerDone) headerDone = true;
+        else if (recordOpen) records++;
+        recordOpen = false;
+      }
+      at = stop + 1;
     }
+    this.inQuotes = inQuotes;
+    this.headerDone = headerDone;
+    this.recordOpen = recordOpen;
+    this.records = records;
   }
+}
+
+/** How many backslashes immediately precede `end`, not looking before `from`. */
+function backslashesBefore(chunk: Buffer, end: number, from: number): number {
+  let at = end;
+  while (at > from && chunk[at - 1] === 0x5c) at--;
+  return end - at;
 }

@@ -194,6 +194,16 @@ describe('RecordCounter', () => {
     );
   });
 
+  it('counts JSON records whose strings are mostly quotes and backslashes (escape runs across chunk cuts)', async () => {
+    const escapeHeavy = fc.string({ unit: fc.constantFrom('\\', '"', 'a', ',', '[', '{', '}', ']'), maxLength: 12 });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(escapeHeavy, fc.dictionary(escapeHeavy, escapeHeavy, { maxKeys: 3 })), { maxLength: 20 }), cuts, async (values, sizes) => {
+        expect(await countRecords('json-array', Buffer.from(JSON.stringify(values)), sizes)).toBe(values.length);
+      }),
+      RUNS,
+    );
+  });
+
   it('counts the records of any CSV (quoted commas, quotes and line breaks), split anywhere', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(nastyText, nastyText), { maxLength: 20 }), fc.constantFrom('\n', '\r\n'), fc.boolean(), cuts, async (rows, eol, finalEol, sizes) => {
