@@ -115,5 +115,33 @@ export function createS3Client(settings: S3Settings = {}): S3Client {
   if (settings.endpoint) config.endpoint = settings.endpoint;
   if (settings.forcePathStyle) config.forcePathStyle = true;
   if (settings.credentials) config.credentials = settings.credentials;
-  return new S3Client(config);
+  const client = new S3Client(config);
+  client.middlewareStack.addRelativeTo(unsignedChecksummedPayload, {
+    name: 'unsignedChecksummedPayload',
+    relation: 'before',
+    toMiddleware: 'httpSigningMiddleware',
+  });
+  return client;
+}
+
+/**
+ * Uploads are not hashed a second time for the signature. Each part already carries a CRC32 checksum that
+ * S3 verifies, the exporter hashes every object with SHA-256 for its manifest, and TLS (which the bucket
+ * policy requires) protects the bytes in transit, so SHA-256 signing of every byte only costs CPU: about
+ * 1 s per GB on a Lambda. As botocore does for HTTPS, the payload is sent as UNSIGNED-PAYLOAD when it has a
+ * checksum header and the connection is TLS or loopback (the twin).
+ */
+const unsignedChecksummedPayload = ((next: (args: { request: unknown }) => Promise<unknown>) => async (args: { request: unknown }) => {
+  const request = args.request as { protocol?: string; hostname?: string; headers?: Record<string, string>; body?: unknown };
+  if (request.headers && request.body instanceof Uint8Array && (request.protocol === 'https:' || isLoopback(request.hostname ?? ''))) {
+    const headers = Object.keys(request.headers).map((name) => name.toLowerCase());
+    if (headers.some((name) => name.startsWith('x-amz-checksum-')) && !headers.includes('x-amz-content-sha256')) {
+      request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+    }
+  }
+  return next(args);
+}) as unknown as Parameters<S3Client['middlewareStack']['addRelativeTo']>[0]; // a finalizeRequest middleware
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || hostname.startsWith('127.');
 }
