@@ -13,7 +13,8 @@ import { z } from 'zod';
  * of the window with its size, record count and SHA-256, so a consumer (triggered by the manifest's
  * ObjectCreated event) can verify what it reads. Writing it also removes the objects the window's previous
  * manifest listed and this one does not (an earlier, differently shaped export of the same window), so the
- * folder holds each event once. (It reads the previous manifest rather than listing the folder: one GET.)
+ * folder holds each event once. (It reads the previous manifest rather than listing the folder: one GET, or
+ * none when the caller already knows from a listing that the window has no manifest yet.)
  */
 
 export const MANIFEST_NAME = '_manifest.json';
@@ -46,10 +47,21 @@ export function manifestKey(folder: string): string {
   return `${folder}${MANIFEST_NAME}`;
 }
 
+export interface WriteManifestOptions {
+  /** False when a listing taken under the stream's lease showed no manifest in the folder: nothing to read. */
+  previousMayExist?: boolean;
+}
+
 /** Removes what the previous manifest listed and this one does not, then writes the manifest (last). */
-export async function writeManifest(s3: S3Client, bucket: string, folder: string, manifest: Manifest): Promise<string> {
+export async function writeManifest(
+  s3: S3Client,
+  bucket: string,
+  folder: string,
+  manifest: Manifest,
+  options: WriteManifestOptions = {},
+): Promise<string> {
   const listed = new Set(manifest.objects.map((object) => object.key));
-  const previous = await readManifest(s3, bucket, manifestKey(folder));
+  const previous = options.previousMayExist === false ? undefined : await readManifest(s3, bucket, manifestKey(folder));
   const stale = (previous?.objects ?? []).map((object) => object.key).filter((key) => !listed.has(key));
   for (let at = 0; at < stale.length; at += 1000) {
     await s3.send(
@@ -91,6 +103,63 @@ export async function listFolder(s3: S3Client, bucket: string, folder: string): 
     for (const object of page.Contents ?? []) keys.push(object.Key!);
     if (!page.IsTruncated || !page.Contents?.length) return keys;
     marker = page.Contents[page.Contents.length - 1]!.Key;
+  }
+}
+
+/**
+ * Which window folders may already hold a manifest, learnt from listing the stream's folder in key order
+ * (one ListObjects page covers hundreds of windows) instead of a GET per window: a first export, which is
+ * most windows, then writes its manifests without reading anything. Window folders sort by time, so a
+ * caller walking windows forward lists each key once.
+ */
+export class ManifestListing {
+  private readonly manifests = new Set<string>();
+  private readonly start: string;
+  private marker: string;
+  private listedThrough: string | undefined;
+  private complete = false;
+  /** The page being fetched: concurrent callers wait for it instead of listing twice. */
+  private paging: Promise<void> | undefined;
+
+  /** Lists the keys under `streamFolder` from `fromFolder` on (nothing before it is ever listed). */
+  constructor(
+    private readonly s3: S3Client,
+    private readonly bucket: string,
+    private readonly streamFolder: string,
+    fromFolder: string,
+    /** Keys per ListObjects page (S3's maximum, 1,000, unless a test wants many pages). */
+    private readonly pageSize = 1000,
+  ) {
+    if (!fromFolder.startsWith(streamFolder)) throw new Error(`${fromFolder} is not under ${streamFolder}`);
+    // Every key inside fromFolder sorts after fromFolder itself.
+    this.start = this.marker = fromFolder;
+  }
+
+  /** False only when the listing proves the folder has no manifest; true when it has one or cannot tell. */
+  async mayHaveManifest(folder: string): Promise<boolean> {
+    const key = manifestKey(folder);
+    if (key <= this.start) return true; // before what is listed: unknown
+    while (!this.complete && (this.listedThrough === undefined || this.listedThrough < key)) {
+      this.paging ??= this.nextPage().finally(() => {
+        this.paging = undefined;
+      });
+      await this.paging;
+    }
+    return this.manifests.has(key);
+  }
+
+  private async nextPage(): Promise<void> {
+    // ListObjects (v1) with markers, as listFolder.
+    const page = await this.s3.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: this.streamFolder, Marker: this.marker, MaxKeys: this.pageSize }));
+    for (const object of page.Contents ?? []) {
+      if (object.Key!.endsWith(`/${MANIFEST_NAME}`)) this.manifests.add(object.Key!);
+    }
+    const last = page.Contents?.at(-1)?.Key;
+    if (!page.IsTruncated || !last) {
+      this.complete = true;
+      return;
+    }
+    this.marker = this.listedThrough = last;
   }
 }
 

@@ -20,10 +20,12 @@ export interface WindowFolder {
 
 export function windowFolder(folder: WindowFolder): string {
   const day = folder.window.start.slice(0, 10);
-  return (
-    `${normalizePrefix(folder.prefix)}source=${safeSegment(folder.source)}/tenant=${safeSegment(folder.tenant)}/` +
-    `filters=${folder.filtersId}/dt=${day}/window=${compactInstant(folder.window.start)}--${compactInstant(folder.window.end)}/`
-  );
+  return `${streamFolder(folder)}dt=${day}/window=${compactInstant(folder.window.start)}--${compactInstant(folder.window.end)}/`;
+}
+
+/** The folder holding every window of one source, tenant and filter set; its keys sort by window start. */
+export function streamFolder(folder: Omit<WindowFolder, 'window'>): string {
+  return `${normalizePrefix(folder.prefix)}source=${safeSegment(folder.source)}/tenant=${safeSegment(folder.tenant)}/filters=${folder.filtersId}/`;
 }
 
 export function normalizePrefix(prefix: string | undefined): string {

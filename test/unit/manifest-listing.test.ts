@@ -1,0 +1,121 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { GetObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManifestListing, manifestKey, readManifest, writeManifest, type Manifest } from '../../functions/common/manifest.js';
+import { streamFolder, windowFolder } from '../../functions/common/s3-layout.js';
+import { makeWindow } from '../../functions/common/time-window.js';
+import { startLocalS3, type LocalS3 } from '../../local/s3-server.js';
+
+/**
+ * The listing that spares a first export one GET per window: it must never say "no manifest" for a window
+ * that has one (the replaced export's objects would stay beside the new ones), on the real S3 protocol.
+ */
+
+const HOUR = 3_600_000;
+const BASE = Date.parse('2026-10-30T20:00:00Z');
+let s3: LocalS3;
+let client: S3Client;
+let directory: string;
+/** S3 commands sent, by name. */
+const sent: string[] = [];
+
+beforeAll(async () => {
+  directory = await mkdtemp(path.join(os.tmpdir(), 'manifest-listing-'));
+  s3 = await startLocalS3({ directory, bucket: 'listing' });
+  client = new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      sent.push(context.commandName!);
+      return next(args);
+    },
+    { step: 'initialize', name: 'countCommands' },
+  );
+});
+
+afterAll(async () => {
+  await s3?.close();
+  await rm(directory, { recursive: true, force: true });
+});
+
+const stream = { source: 'xray', tenant: 'acme', filtersId: 'all' };
+const folderAt = (hour: number, filters = 'all') =>
+  windowFolder({ ...stream, filtersId: filters, window: makeWindow(BASE + hour * HOUR, BASE + (hour + 1) * HOUR) });
+
+function manifestFor(hour: number, keys: string[]): Manifest {
+  const window = makeWindow(BASE + hour * HOUR, BASE + (hour + 1) * HOUR);
+  return {
+    version: 1,
+    source: 'xray',
+    tenant: 'acme',
+    filtersId: 'all',
+    filters: {},
+    format: 'ndjson.gz',
+    window,
+    objects: keys.map((key) => ({ key, bytes: 1, records: 1, sha256: '0'.repeat(64) })),
+    records: keys.length,
+    bytes: keys.length,
+    completedAt: new Date(0).toISOString(),
+  };
+}
+
+async function put(key: string, body = 'x') {
+  await client.send(new PutObjectCommand({ Bucket: 'listing', Key: key, Body: body }));
+}
+
+describe('ManifestListing', () => {
+  it('tells exactly which windows hold a manifest, listing each key once across pages (across days too)', async () => {
+    // Hours 0..9 span midnight (dt= changes). Manifests in 1, 4 (+ a part), 5, 9; only a part in 2 and 6;
+    // another filter set's manifest in hour 3 must not count; one before the listed range (hour -1).
+    for (const hour of [1, 4, 5, 9]) await put(manifestKey(folderAt(hour)), '{}');
+    for (const hour of [2, 4, 6]) await put(`${folderAt(hour)}part-000000000000.ndjson.gz`);
+    await put(manifestKey(folderAt(3, 'deadbeef0000')), '{}');
+    await put(manifestKey(folderAt(-1)), '{}');
+
+    sent.length = 0;
+    const listing = new ManifestListing(client, 'listing', streamFolder(stream), folderAt(0), 2);
+    const found: number[] = [];
+    for (let hour = 0; hour < 12; hour++) if (await listing.mayHaveManifest(folderAt(hour))) found.push(hour);
+    expect(found).toEqual([1, 4, 5, 9]);
+    // 7 keys from hour 0 on in this stream, 2 per page: 4 pages, and no GET.
+    expect(sent).toEqual(['ListObjectsCommand', 'ListObjectsCommand', 'ListObjectsCommand', 'ListObjectsCommand']);
+  });
+
+  it('answers "may have" for a folder before the listed range, which it never saw', async () => {
+    const listing = new ManifestListing(client, 'listing', streamFolder(stream), folderAt(0));
+    expect(await listing.mayHaveManifest(folderAt(-2))).toBe(true);
+  });
+
+  it('lists a page once when windows ask at the same time', async () => {
+    sent.length = 0;
+    const listing = new ManifestListing(client, 'listing', streamFolder(stream), folderAt(0));
+    const answers = await Promise.all([0, 1, 2, 4].map((hour) => listing.mayHaveManifest(folderAt(hour))));
+    expect(answers).toEqual([false, true, false, true]);
+    expect(sent).toEqual(['ListObjectsCommand']);
+  });
+
+  it('rejects a start folder outside the stream', () => {
+    expect(() => new ManifestListing(client, 'listing', streamFolder(stream), folderAt(0, 'other'))).toThrow(/is not under/);
+  });
+});
+
+describe('writeManifest', () => {
+  it('skips the read when the listing proved there is none, and still replaces an earlier export when there is', async () => {
+    const folder = folderAt(20);
+    sent.length = 0;
+    await writeManifest(client, 'listing', folder, manifestFor(20, [`${folder}part-a`, `${folder}part-b`]), { previousMayExist: false });
+    expect(sent).toEqual(['PutObjectCommand']);
+    await put(`${folder}part-a`);
+    await put(`${folder}part-b`);
+
+    // A re-export with one part fewer: the part only the old manifest listed goes.
+    sent.length = 0;
+    await writeManifest(client, 'listing', folder, manifestFor(20, [`${folder}part-a`]), { previousMayExist: true });
+    expect(sent).toEqual(['GetObjectCommand', 'DeleteObjectsCommand', 'PutObjectCommand']);
+    const keys = (await client.send(new ListObjectsCommand({ Bucket: 'listing', Prefix: folder }))).Contents?.map((o) => o.Key);
+    expect(keys).toEqual([manifestKey(folder), `${folder}part-a`]);
+    expect((await readManifest(client, 'listing', manifestKey(folder)))?.objects.map((o) => o.key)).toEqual([`${folder}part-a`]);
+    await expect(client.send(new GetObjectCommand({ Bucket: 'listing', Key: `${folder}part-b` }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+  });
+});
