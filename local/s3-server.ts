@@ -39,6 +39,9 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   // what S3 returns. Concatenate with large buffers instead, and answer with S3's multipart ETag.
   const store = (server as unknown as { store: FilesystemStore }).store;
   store.putObjectMultipart = (bucket, uploadId, parts) => completeMultipartUpload(store, bucket, uploadId, parts);
+  // s3rver answers AbortMultipartUpload with 405: abort as S3 does, so a failed export leaves no upload behind.
+  const middleware = (server as unknown as { middleware: KoaMiddleware[] }).middleware;
+  middleware.splice(middleware.length - 1, 0, abortMultipartUpload(store)); // before s3rver's router
   const address = (await server.run()) as { address: string; port: number };
   return {
     endpoint: `http://${address.address}:${address.port}`,
@@ -86,6 +89,38 @@ const S3Object = requireS3rver('s3rver/lib/models/object.js') as new (
 ) => { metadata: Record<string, string> };
 
 const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
+
+interface KoaContext {
+  method: string;
+  path: string;
+  query: Record<string, string | string[] | undefined>;
+  status: number;
+  body: unknown;
+  type: string;
+}
+type KoaMiddleware = (context: KoaContext, next: () => Promise<void>) => Promise<void>;
+
+/** DELETE /<bucket>/<key>?uploadId=…: 204 once the upload's parts are gone, 404 NoSuchUpload if there is no such upload. */
+function abortMultipartUpload(store: FilesystemStore): KoaMiddleware {
+  return async (context, next) => {
+    const uploadId = context.query.uploadId;
+    const match = /^\/([^/]+)\/(.+)$/.exec(context.path);
+    if (context.method !== 'DELETE' || typeof uploadId !== 'string' || !match) return next();
+    const bucket = match[1]!;
+    const uploadDir = path.join(store.getResourcePath(bucket, undefined, 'uploads'), path.basename(uploadId));
+    const key = await readFile(path.join(uploadDir, 'key'), 'utf8').catch(() => undefined);
+    if (key === undefined || key !== decodeURIComponent(match[2]!)) {
+      context.status = 404;
+      context.type = 'application/xml';
+      context.body =
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist. ' +
+        'The upload ID may be invalid, or the upload may have been aborted or completed.</Message></Error>';
+      return;
+    }
+    await rm(uploadDir, { recursive: true, force: true });
+    context.status = 204;
+  };
+}
 
 /**
  * CompleteMultipartUpload as S3 does it: parts listed in ascending order, each uploaded with the

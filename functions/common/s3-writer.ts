@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { IntegrityError, TransientError } from './errors.js';
+import { MultipartSink } from './multipart-sink.js';
 
 /**
  * Streams a body of any size into one S3 object with a multipart upload, in constant memory
@@ -74,30 +74,23 @@ export async function uploadStream(options: UploadStreamOptions): Promise<Stored
     },
   });
   armIdleTimer();
-  const body = new PassThrough({ highWaterMark: 1024 * 1024 });
-  const upload = new Upload({
-    client: options.s3,
-    partSize: options.partSizeBytes ?? DEFAULT_PART_SIZE,
-    queueSize: options.queueSize ?? 2,
-    leavePartsOnError: false,
-    params: {
+  const sink = new MultipartSink(
+    options.s3,
+    {
       Bucket: options.destination.bucket,
       Key: options.destination.key,
-      Body: body,
       ContentType: options.contentType,
-      ContentEncoding: options.contentEncoding,
-      Metadata: options.metadata,
+      ...(options.contentEncoding && { ContentEncoding: options.contentEncoding }),
+      ...(options.metadata && { Metadata: options.metadata }),
     },
-  });
-  const feeding = options.inspect ? pipeline(options.body, meter, options.inspect, body) : pipeline(options.body, meter, body);
+    options.partSizeBytes ?? DEFAULT_PART_SIZE,
+    options.queueSize ?? 2,
+  );
   try {
-    await Promise.all([feeding, upload.done()]);
-  } catch (error) {
+    // The sink aborts its multipart upload when anything in the pipeline fails.
+    await (options.inspect ? pipeline(options.body, meter, options.inspect, sink) : pipeline(options.body, meter, sink));
+  } finally {
     clearTimeout(idleTimer);
-    // Stop both sides; the Upload aborts its multipart upload on error.
-    body.destroy();
-    await upload.abort().catch(() => undefined);
-    throw error;
   }
   return { ...options.destination, bytes, sha256: hash.digest('hex') };
 }

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
@@ -12,8 +13,8 @@ import {
   UploadPartCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createS3Client, uploadStream } from '../../functions/common/s3-writer.js';
 import { startLocalS3, type LocalS3 } from '../../local/s3-server.js';
 
 /**
@@ -160,26 +161,35 @@ describe('local S3 CompleteMultipartUpload', () => {
     expect(sha256((await getBytes(key)).bytes)).toBe(sha256(parts[0]!));
   });
 
-  it('round-trips a ~20 MiB stream uploaded with lib-storage Upload', async () => {
-    const key = 'exports/lib-storage.ndjson';
+  it('round-trips a ~20 MiB stream uploaded by the exporter\'s uploadStream, with the multipart ETag', async () => {
+    const key = 'exports/upload-stream.ndjson';
     const chunks = Array.from({ length: 41 }, (_, index) => randomBytes(512 * 1024 - index));
     const whole = Buffer.concat(chunks);
-    const upload = new Upload({
-      client,
-      params: { Bucket: s3.bucket, Key: key, Body: Readable.from(chunks), ContentType: 'application/x-ndjson' },
-    });
-    const result = await upload.done();
-    // 5 MiB parts by default: four full ones and a last short one.
+    const exporter = createS3Client({ endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
     const partSize = 5 * MiB;
+    await uploadStream({ s3: exporter, destination: { bucket: s3.bucket, key }, body: Readable.from(chunks), contentType: 'application/x-ndjson', partSizeBytes: partSize });
+    // Four full parts and a last short one.
     const expectedParts = Array.from({ length: Math.ceil(whole.length / partSize) }, (_, index) =>
       whole.subarray(index * partSize, (index + 1) * partSize),
     );
     expect(expectedParts).toHaveLength(5);
-    expect(result.ETag).toBe(multipartEtag(expectedParts));
 
     const { response, bytes } = await getBytes(key);
+    expect(response.ETag).toBe(multipartEtag(expectedParts));
     expect(response.ContentLength).toBe(whole.length);
     expect(sha256(bytes)).toBe(sha256(whole));
     await vi.waitFor(() => expect(created).toContainEqual({ key, size: whole.length }));
+  });
+});
+
+describe('local S3 AbortMultipartUpload', () => {
+  it('removes the upload (204), which then cannot be completed; a second abort is NoSuchUpload', async () => {
+    const key = 'exports/aborted.ndjson';
+    const { uploadId, completed } = await uploadParts(key, [randomBytes(MiB)]);
+    const abort = new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: key, UploadId: uploadId });
+    expect((await client.send(abort)).$metadata.httpStatusCode).toBe(204);
+    await expect(complete(key, uploadId, completed)).rejects.toMatchObject({ name: 'NoSuchUpload' });
+    await expect(client.send(abort)).rejects.toMatchObject({ name: 'NoSuchUpload', $metadata: { httpStatusCode: 404 } });
+    await expect(getBytes(key)).rejects.toMatchObject({ name: 'NoSuchKey' });
   });
 });
