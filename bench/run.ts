@@ -82,9 +82,11 @@ function log(line: string): void {
 }
 
 /** `BENCH_CPU_PROF=<dir>`: the measured export/copy processes write a V8 CPU profile there (node --cpu-prof). */
+/** Node options of the measured export processes: BENCH_CPU_PROF's profiler, and BENCH_NODE_ARGS (e.g. --trace-gc). */
 function profileArgs(): string[] {
   const directory = process.env.BENCH_CPU_PROF;
-  return directory ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(directory)] : [];
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  return [...(directory ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(directory)] : []), ...extra];
 }
 
 async function benchXray(format: 'json' | 'csv', bundle: string | undefined): Promise<XraySummary> {
