@@ -17,7 +17,7 @@ import { AuditTimeline } from '../emulators/mft/dataset.js';
 import { reportChunks } from '../emulators/mft/formats.js';
 import { measureBundles, type BundleFigures } from './bundles.js';
 import { estimateCost, type CostEstimate } from './lib/cost.js';
-import { buildWorkerBundle, runWorker, startServers, WORKER_BUNDLE } from './lib/processes.js';
+import { buildWorkerBundle, runWorker, startServers, WORKER_BUNDLE, type RunningServers } from './lib/processes.js';
 import type { MftCopyResult, MftDownloadResult, ServerStats, XrayExportResult, XrayPullResult } from './lib/protocol.js';
 import { fmt, MiB, renderTable, type Row } from './lib/table.js';
 
@@ -50,10 +50,27 @@ const XRAY_DATASET_END = '2026-11-01T00:00:00.000Z';
 /** One aligned hour: a single MFT window and report, whatever the window grid. */
 const MFT_WINDOW = { start: '2026-01-01T00:00:00.000Z', end: '2026-01-01T01:00:00.000Z' };
 
+/** CPU-seconds each process spent during one measured phase (the measured process's whole life). */
+interface CpuShares {
+  handlers: number;
+  emulator: number;
+  s3Server: number;
+}
+
+/** Starts counting the servers' CPU; the returned function gives what they spent since. */
+async function serverCpu(emulators: RunningServers, s3: RunningServers): Promise<() => Promise<Omit<CpuShares, 'handlers'>>> {
+  const [emulatorBefore, s3Before] = await Promise.all([emulators.cpuSeconds(), s3.cpuSeconds()]);
+  return async () => {
+    const [emulatorAfter, s3After] = await Promise.all([emulators.cpuSeconds(), s3.cpuSeconds()]);
+    return { emulator: emulatorAfter - emulatorBefore, s3Server: s3After - s3Before };
+  };
+}
+
 interface XraySummary {
   format: 'json' | 'csv';
   export: XrayExportResult;
   pull: XrayPullResult;
+  cpu: { export: CpuShares; pull: CpuShares };
   eventsPerSecond: number;
   pullEventsPerSecond: number;
   ratio: number;
@@ -75,6 +92,8 @@ interface MftSummary {
   ratio: number;
   cost: CostEstimate;
   eventsPerHour: number;
+  /** The copy's CPU is that of the whole execution (the emulator also measures the report before it completes). */
+  cpu: { download: CpuShares; copy: CpuShares };
 }
 
 function log(line: string): void {
@@ -98,20 +117,28 @@ async function benchXray(format: 'json' | 'csv', bundle: string | undefined): Pr
   try {
     const servers = { ...emulators.ready, ...s3.ready };
     log(`xray ${format}: exporting ${fmt.int(config.xrayEvents)} events over ${config.xrayDays} days…`);
+    const exportCpu = await serverCpu(emulators, s3);
     const exported = await runWorker<XrayExportResult>({ mode: 'xray-export', servers, window, format }, { bundle, nodeArgs: profileArgs() });
     if (exported.status !== 'SUCCEEDED') throw new Error(`Xray export ${exported.status}: ${exported.error}`);
+    const exportServers = await exportCpu();
     const requests = (await emulators.xrayRequests()).filter((request) => request.method === 'GET');
     log(`xray ${format}: bare pull of the same ${requests.length} pages…`);
+    const pullCpu = await serverCpu(emulators, s3);
     const pull = await runWorker<XrayPullResult>({ mode: 'xray-pull', servers, requests }, { bundle });
+    const pullServers = await pullCpu();
     const eventsPerSecond = exported.events / exported.seconds;
     const pullEventsPerSecond = exported.events / pull.seconds;
     const lambdaInvocations = Object.values(exported.taskInvocations).reduce((a, b) => a + b, 0);
-    const cost = estimateCost(exported.stateTransitions, exported.taskDurationsMs);
+    const cost = estimateCost(exported.stateTransitions, exported.taskDurationsMs, exported.s3);
     const perMillion = 1_000_000 / Math.max(1, exported.events);
     const summary: XraySummary = {
       format,
       export: exported,
       pull,
+      cpu: {
+        export: { handlers: exported.memory.cpuSeconds, ...exportServers },
+        pull: { handlers: pull.memory.cpuSeconds, ...pullServers },
+      },
       eventsPerSecond,
       pullEventsPerSecond,
       ratio: eventsPerSecond / pullEventsPerSecond,
@@ -150,10 +177,14 @@ async function benchMft(bundle: string | undefined): Promise<MftSummary> {
   try {
     const servers = { ...emulators.ready, ...s3.ready };
     log(`mft: bare download of a ~${fmt.mb(config.mftBytes)} report (${fmt.int(eventsPerHour)} events; the emulator measures it first)…`);
+    const downloadCpu = await serverCpu(emulators, s3);
     const download = await runWorker<MftDownloadResult>({ mode: 'mft-download', servers, window: MFT_WINDOW }, { bundle });
+    const downloadServers = await downloadCpu();
     log(`mft: export of the same report into S3…`);
+    const copyCpu = await serverCpu(emulators, s3);
     const copy = await runWorker<MftCopyResult>({ mode: 'mft-copy', servers, window: MFT_WINDOW, scratchDirectory: directory }, { bundle, nodeArgs: profileArgs() });
     if (copy.status !== 'SUCCEEDED') throw new Error(`MFT export ${copy.status}: ${copy.error}`);
+    const copyServers = await copyCpu();
     const copyMBps = copy.bytes / 1e6 / copy.copySeconds;
     const downloadMBps = download.bytes / 1e6 / download.seconds;
     return {
@@ -162,8 +193,12 @@ async function benchMft(bundle: string | undefined): Promise<MftSummary> {
       copyMBps,
       downloadMBps,
       ratio: copyMBps / downloadMBps,
-      cost: estimateCost(copy.stateTransitions, copy.taskDurationsMs),
+      cost: estimateCost(copy.stateTransitions, copy.taskDurationsMs, copy.s3),
       eventsPerHour,
+      cpu: {
+        download: { handlers: download.memory.cpuSeconds, ...downloadServers },
+        copy: { handlers: copy.memory.cpuSeconds, ...copyServers },
+      },
     };
   } finally {
     await emulators.stop().catch(() => undefined);
@@ -189,8 +224,18 @@ function xrayRows(x: XraySummary): Row[] {
     { section, metric: `state transitions (${fmt.int(x.transitionsPerMillionEvents)} per 1M events)`, value: fmt.int(e.stateTransitions), target: `≤ ${TARGETS.transitionsPerMillionEvents} per 1M`, met: x.transitionsPerMillionEvents <= TARGETS.transitionsPerMillionEvents },
     { section, metric: `history events, estimated (${fmt.int(x.historyEventsPerMillionEvents)} per 1M events)`, value: fmt.int(e.historyEvents), target: `≤ ${fmt.int(TARGETS.historyEventsPerMillionEvents)} per 1M (limit ${fmt.int(TARGETS.historyLimit)})`, met: x.historyEventsPerMillionEvents <= TARGETS.historyEventsPerMillionEvents },
     { section, metric: `stored: ${e.parts} gzip parts, ${fmt.mb(e.bytesStored)}; largest state ${fmt.int(e.maxStatePayloadBytes)} B`, value: '' },
-    { section, metric: `est. AWS cost (SFN ${fmt.usd(x.cost.stateTransitionsUsd)}, requests ${fmt.usd(x.cost.lambdaRequestsUsd)}, ${fmt.fixed(x.cost.gbSeconds)} GB-s ${fmt.usd(x.cost.lambdaComputeUsd)})`, value: fmt.usd(x.cost.totalUsd) },
+    { section, metric: `CPU-s during the export: ${cpuLine(x.cpu.export, 'handlers')} (2 cores × ${fmt.fixed(e.seconds)} s)`, value: '' },
+    { section, metric: `CPU-s during the bare pull: ${cpuLine(x.cpu.pull, 'puller')}`, value: '' },
+    { section, metric: `est. AWS cost (${costLine(x.cost)})`, value: fmt.usd(x.cost.totalUsd) },
   ];
+}
+
+function cpuLine(cpu: CpuShares, measured: string): string {
+  return `${measured} ${fmt.fixed(cpu.handlers)}, emulator ${fmt.fixed(cpu.emulator)}, S3 server ${fmt.fixed(cpu.s3Server)}`;
+}
+
+function costLine(cost: CostEstimate): string {
+  return `SFN ${fmt.usd(cost.stateTransitionsUsd)}, Lambda requests ${fmt.usd(cost.lambdaRequestsUsd)}, ${fmt.fixed(cost.gbSeconds)} GB-s ${fmt.usd(cost.lambdaComputeUsd)}, S3 requests ${fmt.usd(cost.s3RequestsUsd)}`;
 }
 
 function mftRows(m: MftSummary): Row[] {
@@ -201,7 +246,10 @@ function mftRows(m: MftSummary): Row[] {
     { section, metric: 'copy / download throughput', value: fmt.fixed(m.ratio, 2), target: `≥ ${TARGETS.exportPullRatio}`, met: m.ratio >= TARGETS.exportPullRatio },
     { section, metric: `peak RSS, process running the handlers (baseline ${fmt.mib(m.copy.memory.baselineRssBytes)})`, value: fmt.mib(peakRss(m.copy.memory)), target: `≤ ${fmt.mib(TARGETS.peakRssBytes)}`, met: peakRss(m.copy.memory) <= TARGETS.peakRssBytes },
     { section, metric: `state transitions / history events (whole execution ${fmt.fixed(m.copy.executionSeconds)} s)`, value: `${m.copy.stateTransitions} / ${m.copy.historyEvents}` },
-    { section, metric: 'est. AWS cost', value: fmt.usd(m.cost.totalUsd) },
+    { section, metric: `of the copy, the twin's S3 CompleteMultipartUpload (concatenating the parts on disk) took`, value: `${fmt.fixed((m.copy.s3.CompleteMultipartUploadCommand?.totalMs ?? 0) / 1000)} s` },
+    { section, metric: `CPU-s, whole export execution: ${cpuLine(m.cpu.copy, 'handlers')}`, value: '' },
+    { section, metric: `CPU-s during the bare download: ${cpuLine(m.cpu.download, 'downloader')}`, value: '' },
+    { section, metric: `est. AWS cost (${costLine(m.cost)})`, value: fmt.usd(m.cost.totalUsd) },
   ];
 }
 
@@ -278,6 +326,7 @@ async function main(): Promise<void> {
       s3: x.export.s3,
       cost: x.cost,
       costPerMillionEventsUsd: x.costPerMillionEventsUsd,
+      cpuSeconds: x.cpu,
       emulatorProcess: x.servers,
       s3Process: x.s3Server,
     })),
@@ -297,6 +346,7 @@ async function main(): Promise<void> {
       historyEvents: mft.copy.historyEvents,
       taskInvocations: mft.copy.taskInvocations,
       s3: mft.copy.s3,
+      cpuSeconds: mft.cpu,
       cost: mft.cost,
     },
     bundles: bundles?.map((b) => ({ id: b.id, entry: b.entry, bytes: b.bytes, sourceMapBytes: b.sourceMapBytes, importMs: round(b.importMs, 1), importWithSourceMapsMs: round(b.importWithSourceMapsMs, 1), importRunsMs: b.importRunsMs, topInputs: b.topInputs })),

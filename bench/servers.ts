@@ -7,6 +7,7 @@
  * with `{"role":"emulators", ...}` (the Xray and/or MFT emulator) or `{"role":"s3", ...}` (s3rver).
  * It prints its endpoints as one JSON line on stdout, then serves until stdin closes (or SIGTERM), and
  * prints one last JSON line with its own CPU time and peak RSS before it exits. While it serves, a line
+ * `cpu` on stdin is answered with the process's CPU time so far (user + system seconds), as `{"cpuSeconds": n}`;
  * `xray-requests` on stdin is answered with the Xray emulator's requests since the previous such line
  * (method, path, query, status), so that the bare pull can replay exactly the pages the export fetched.
  */
@@ -73,6 +74,9 @@ commands.on('line', (line) => {
     const fresh = xrayLog ? xrayLog.splice(0, xrayLog.length) : [];
     const xrayRequests: XrayRequest[] = fresh.map(({ method, path, query, status }) => ({ method, path, query, status }));
     process.stdout.write(`${JSON.stringify({ xrayRequests })}\n`);
+  } else if (line.trim() === 'cpu') {
+    const usage = process.cpuUsage();
+    process.stdout.write(`${JSON.stringify({ cpuSeconds: (usage.user + usage.system) / 1e6 })}\n`);
   }
 });
 commands.on('close', () => void stop());

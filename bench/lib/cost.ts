@@ -3,11 +3,26 @@
  * Sources (checked for this benchmark):
  *   Step Functions: https://aws.amazon.com/step-functions/pricing/  (Standard workflows: $0.025 per 1,000 state transitions)
  *   Lambda:         https://aws.amazon.com/lambda/pricing/          ($0.20 per 1M requests; Arm: $0.0000133334 per GB-second, first tier)
- * Free tiers are ignored.
+ *   S3:             https://aws.amazon.com/s3/pricing/              (S3 Standard: PUT, COPY, POST, LIST $0.005 per 1,000;
+ *                                                                    GET and other requests $0.0004 per 1,000; DELETE free)
+ * Free tiers are ignored; so is storage (it depends on retention, not on the run).
  */
 export const SFN_STANDARD_USD_PER_TRANSITION = 0.025 / 1000;
 export const LAMBDA_USD_PER_REQUEST = 0.2 / 1_000_000;
 export const LAMBDA_ARM64_USD_PER_GB_SECOND = 0.0000133334;
+export const S3_USD_PER_WRITE_REQUEST = 0.005 / 1000;
+export const S3_USD_PER_READ_REQUEST = 0.0004 / 1000;
+/** Priced as writes (PUT, COPY, POST, LIST); DELETE requests (DeleteObjects included) are free; the rest as reads. */
+const S3_WRITE_COMMANDS = new Set([
+  'PutObjectCommand',
+  'UploadPartCommand',
+  'CreateMultipartUploadCommand',
+  'CompleteMultipartUploadCommand',
+  'CopyObjectCommand',
+  'ListObjectsCommand',
+  'ListObjectsV2Command',
+]);
+const S3_FREE_COMMANDS = new Set(['DeleteObjectCommand', 'DeleteObjectsCommand', 'AbortMultipartUploadCommand']);
 
 /**
  * Memory of each Lambda as the CDK app configures it (infra/sources/xray.ts, infra/sources/mft.ts: the
@@ -25,11 +40,17 @@ export interface CostEstimate {
   lambdaRequestsUsd: number;
   lambdaComputeUsd: number;
   gbSeconds: number;
+  /** Requests to the bucket, by the commands the handlers sent. */
+  s3RequestsUsd: number;
   totalUsd: number;
 }
 
 /** Each handler call is billed as one request, its measured wall time (rounded up to 1 ms) at its configured memory. */
-export function estimateCost(stateTransitions: number, taskDurationsMs: Record<string, number[]>): CostEstimate {
+export function estimateCost(
+  stateTransitions: number,
+  taskDurationsMs: Record<string, number[]>,
+  s3Commands: Record<string, { count: number }> = {},
+): CostEstimate {
   let requests = 0;
   let gbSeconds = 0;
   for (const [placeholder, durations] of Object.entries(taskDurationsMs)) {
@@ -42,11 +63,17 @@ export function estimateCost(stateTransitions: number, taskDurationsMs: Record<s
   const stateTransitionsUsd = stateTransitions * SFN_STANDARD_USD_PER_TRANSITION;
   const lambdaRequestsUsd = requests * LAMBDA_USD_PER_REQUEST;
   const lambdaComputeUsd = gbSeconds * LAMBDA_ARM64_USD_PER_GB_SECOND;
+  let s3RequestsUsd = 0;
+  for (const [command, { count }] of Object.entries(s3Commands)) {
+    if (S3_FREE_COMMANDS.has(command)) continue;
+    s3RequestsUsd += count * (S3_WRITE_COMMANDS.has(command) ? S3_USD_PER_WRITE_REQUEST : S3_USD_PER_READ_REQUEST);
+  }
   return {
     stateTransitionsUsd,
     lambdaRequestsUsd,
     lambdaComputeUsd,
     gbSeconds,
-    totalUsd: stateTransitionsUsd + lambdaRequestsUsd + lambdaComputeUsd,
+    s3RequestsUsd,
+    totalUsd: stateTransitionsUsd + lambdaRequestsUsd + lambdaComputeUsd + s3RequestsUsd,
   };
 }

@@ -32,6 +32,8 @@ export interface RunningServers {
   ready: ServersReady;
   /** The Xray emulator's requests since the previous call. */
   xrayRequests(): Promise<XrayRequest[]>;
+  /** The servers' CPU time so far (user + system seconds). */
+  cpuSeconds(): Promise<number>;
   /** Closes the servers and returns their own CPU time and peak RSS. */
   stop(): Promise<ServerStats | undefined>;
 }
@@ -53,6 +55,14 @@ export async function startServers(options: unknown): Promise<RunningServers> {
         const next = await lines.next();
         if (next.done) throw new Error('bench/servers.ts exited');
         if (next.value.xrayRequests) return next.value.xrayRequests as XrayRequest[];
+      }
+    },
+    async cpuSeconds() {
+      child.stdin!.write('cpu\n');
+      for (;;) {
+        const next = await lines.next();
+        if (next.done) throw new Error('bench/servers.ts exited');
+        if (typeof next.value.cpuSeconds === 'number') return next.value.cpuSeconds;
       }
     },
     async stop() {
