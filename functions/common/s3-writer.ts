@@ -28,7 +28,7 @@ export interface UploadStreamOptions {
   contentType: string;
   contentEncoding?: string;
   metadata?: Record<string, string>;
-  /** 8 MiB parts: few requests, small memory; S3 allows 10,000 parts, so 80 GB per object. */
+  /** Default: 8 MiB (few requests, small memory), larger when expectedBytes needs more than 10,000 of them. */
   partSizeBytes?: number;
   queueSize?: number;
   /** When known (Content-Length, a report's size): a body of any other length fails and is not stored. */
@@ -40,6 +40,19 @@ export interface UploadStreamOptions {
 }
 
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+
+/** S3 allows 10,000 parts per object. */
+const MAX_PARTS = 10_000;
+
+/**
+ * 8 MiB, or larger when the announced size needs it: 10,000 parts of 8 MiB hold 80 GiB, so a bigger
+ * report gets parts of size/10,000 (rounded up to a MiB) rather than failing at its 10,001st part.
+ */
+export function partSizeFor(expectedBytes: number | undefined): number {
+  if (expectedBytes === undefined || expectedBytes <= DEFAULT_PART_SIZE * MAX_PARTS) return DEFAULT_PART_SIZE;
+  const MiB = 1024 * 1024;
+  return Math.ceil(expectedBytes / MAX_PARTS / MiB) * MiB;
+}
 
 export async function uploadStream(options: UploadStreamOptions): Promise<StoredObject> {
   const hash = createHash('sha256');
@@ -83,7 +96,7 @@ export async function uploadStream(options: UploadStreamOptions): Promise<Stored
       ...(options.contentEncoding && { ContentEncoding: options.contentEncoding }),
       ...(options.metadata && { Metadata: options.metadata }),
     },
-    options.partSizeBytes ?? DEFAULT_PART_SIZE,
+    options.partSizeBytes ?? partSizeFor(expectedBytes),
     options.queueSize ?? 2,
   );
   try {

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MultipartSink } from '../../functions/common/multipart-sink.js';
-import { createS3Client, uploadStream } from '../../functions/common/s3-writer.js';
+import { createS3Client, partSizeFor, uploadStream } from '../../functions/common/s3-writer.js';
 import { startLocalS3, type LocalS3 } from '../../local/s3-server.js';
 
 /**
@@ -121,5 +121,16 @@ describe('MultipartSink', () => {
     await expect(pipeline(Readable.from([randomBytes(2 * PART)]), sink)).rejects.toMatchObject({ name: 'NoSuchBucket' });
     expect(() => new MultipartSink(client, { Bucket: 'sink', Key: 'x' }, MiB, 2)).toThrow(/minimum part size of 5 MiB/);
     expect(() => new MultipartSink(client, { Bucket: 'sink', Key: 'x' }, PART, 0)).toThrow(/positive integer/);
+  });
+});
+
+describe('partSizeFor', () => {
+  it('keeps 8 MiB parts up to 10,000 of them, and grows them (in whole MiB) for a larger announced size', () => {
+    expect(partSizeFor(undefined)).toBe(8 * MiB);
+    expect(partSizeFor(2_000_000_000)).toBe(8 * MiB);
+    expect(partSizeFor(10_000 * 8 * MiB)).toBe(8 * MiB);
+    expect(partSizeFor(10_000 * 8 * MiB + 1)).toBe(9 * MiB);
+    const huge = 200 * 1024 * MiB;
+    expect(Math.ceil(huge / partSizeFor(huge))).toBeLessThanOrEqual(10_000);
   });
 });
