@@ -16,7 +16,7 @@ import path from 'node:path';
 import { AuditTimeline } from '../emulators/mft/dataset.js';
 import { reportChunks } from '../emulators/mft/formats.js';
 import { measureBundles, type BundleFigures } from './bundles.js';
-import { estimateCost, type CostEstimate } from './lib/cost.js';
+import { DATA_FUNCTION_TIMEOUT_SECONDS, estimateCost, LAMBDA_MB_PER_VCPU, LAMBDA_MEMORY_MB, lambdaSecondsFor, type CostEstimate } from './lib/cost.js';
 import { buildWorkerBundle, runWorker, startServers, WORKER_BUNDLE, type RunningServers } from './lib/processes.js';
 import type { MftCopyResult, MftDownloadResult, ServerStats, XrayExportResult, XrayPullResult } from './lib/protocol.js';
 import { fmt, MiB, renderTable, type Row } from './lib/table.js';
@@ -225,9 +225,41 @@ function xrayRows(x: XraySummary): Row[] {
     { section, metric: `history events, estimated (${fmt.int(x.historyEventsPerMillionEvents)} per 1M events)`, value: fmt.int(e.historyEvents), target: `≤ ${fmt.int(TARGETS.historyEventsPerMillionEvents)} per 1M (limit ${fmt.int(TARGETS.historyLimit)})`, met: x.historyEventsPerMillionEvents <= TARGETS.historyEventsPerMillionEvents },
     { section, metric: `stored: ${e.parts} gzip parts, ${fmt.mb(e.bytesStored)}; largest state ${fmt.int(e.maxStatePayloadBytes)} B`, value: '' },
     { section, metric: `CPU-s during the export: ${cpuLine(x.cpu.export, 'handlers')} (2 cores × ${fmt.fixed(e.seconds)} s)`, value: '' },
+    xrayLambdaRow(x),
     { section, metric: `CPU-s during the bare pull: ${cpuLine(x.cpu.pull, 'puller')}`, value: '' },
     { section, metric: `est. AWS cost (${costLine(x.cost)})`, value: fmt.usd(x.cost.totalUsd) },
   ];
+}
+
+/**
+ * What the measured CPU means in AWS, where the servers are not on the Lambda's CPU and the exporter is
+ * bound by its own CPU share (network permitting): an estimate, since a Lambda vCPU is not this machine's core.
+ */
+function lambdaShare(placeholder: string): { memoryMb: number; vcpu: string } {
+  const memoryMb = LAMBDA_MEMORY_MB[placeholder] ?? 1024;
+  return { memoryMb, vcpu: fmt.fixed(Math.min(1, memoryMb / LAMBDA_MB_PER_VCPU), 2) };
+}
+
+function xrayLambdaRow(x: XraySummary): Row {
+  const { memoryMb, vcpu } = lambdaShare('XrayExportPagesFunctionArn');
+  const perMillion = (x.export.runCpuSeconds * 1_000_000) / Math.max(1, x.export.events);
+  const eventsPerSecond = 1_000_000 / lambdaSecondsFor(perMillion, memoryMb);
+  return {
+    section: `Xray ${x.format}`,
+    metric: `export CPU ${fmt.fixed(perMillion)} s per 1M events → one ${memoryMb} MB ExportPages Lambda (${vcpu} vCPU), CPU-bound, estimated`,
+    value: `${fmt.int(eventsPerSecond)} ev/s`,
+  };
+}
+
+function mftLambdaRow(m: MftSummary): Row {
+  const { memoryMb, vcpu } = lambdaShare('CopyReportFunctionArn');
+  const perGb = m.copy.copyCpuSeconds / (m.copy.bytes / 1e9);
+  const secondsPerGb = lambdaSecondsFor(perGb, memoryMb);
+  return {
+    section: 'MFT',
+    metric: `copy CPU ${fmt.fixed(perGb)} s per GB → ${memoryMb} MB CopyReport Lambda (${vcpu} vCPU): ${fmt.fixed(1000 / secondsPerGb)} MB/s, CPU-bound, est.; largest report in its ${DATA_FUNCTION_TIMEOUT_SECONDS / 60}-min timeout`,
+    value: `${fmt.fixed(DATA_FUNCTION_TIMEOUT_SECONDS / secondsPerGb)} GB`,
+  };
 }
 
 function cpuLine(cpu: CpuShares, measured: string): string {
@@ -248,6 +280,7 @@ function mftRows(m: MftSummary): Row[] {
     { section, metric: `state transitions / history events (whole execution ${fmt.fixed(m.copy.executionSeconds)} s)`, value: `${m.copy.stateTransitions} / ${m.copy.historyEvents}` },
     { section, metric: `of the copy, the twin's S3 CompleteMultipartUpload (concatenating the parts on disk) took`, value: `${fmt.fixed((m.copy.s3.CompleteMultipartUploadCommand?.totalMs ?? 0) / 1000)} s` },
     { section, metric: `CPU-s, whole export execution: ${cpuLine(m.cpu.copy, 'handlers')}`, value: '' },
+    mftLambdaRow(m),
     { section, metric: `CPU-s during the bare download: ${cpuLine(m.cpu.download, 'downloader')}`, value: '' },
     { section, metric: `est. AWS cost (${costLine(m.cost)})`, value: fmt.usd(m.cost.totalUsd) },
   ];
@@ -324,6 +357,7 @@ async function main(): Promise<void> {
       parts: x.export.parts,
       bytesStored: x.export.bytesStored,
       s3: x.export.s3,
+      runCpuSeconds: x.export.runCpuSeconds,
       cost: x.cost,
       costPerMillionEventsUsd: x.costPerMillionEventsUsd,
       cpuSeconds: x.cpu,
@@ -347,6 +381,7 @@ async function main(): Promise<void> {
       taskInvocations: mft.copy.taskInvocations,
       s3: mft.copy.s3,
       cpuSeconds: mft.cpu,
+      copyCpuSeconds: mft.copy.copyCpuSeconds,
       cost: mft.cost,
     },
     bundles: bundles?.map((b) => ({ id: b.id, entry: b.entry, bytes: b.bytes, sourceMapBytes: b.sourceMapBytes, importMs: round(b.importMs, 1), importWithSourceMapsMs: round(b.importWithSourceMapsMs, 1), importRunsMs: b.importRunsMs, topInputs: b.topInputs })),

@@ -79,6 +79,7 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
   const timer = handlerTimer();
   const memory = new MemorySampler();
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   const run = await runXrayExport(runtime, {
     input: { window: task.window, format: task.format },
     waitMs: 0,
@@ -86,6 +87,7 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
     decorate: timer.decorate,
   });
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   const figures = memory.stop();
   runtime.s3.destroy();
   const stored = (timer.results.XrayExportPagesFunctionArn ?? []) as { done?: boolean; events?: number; parts?: number; bytes?: number; splits?: number }[];
@@ -94,6 +96,7 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
     kind: 'xray-export',
     format: task.format,
     status: run.status,
+    runCpuSeconds: (cpu.user + cpu.system) / 1e6,
     events: sum(finished, 'events'),
     parts: sum(finished, 'parts'),
     bytesStored: sum(finished, 'bytes'),
@@ -174,6 +177,7 @@ async function mftCopy(task: Extract<WorkerTask, { mode: 'mft-copy' }>): Promise
     bytes: sum(copied, 'bytes'),
     copySeconds: stateSeconds(run.events, 'CopyReportToS3'),
     executionSeconds,
+    copyCpuSeconds: (timer.cpuMs.CopyReportFunctionArn ?? []).reduce((a, b) => a + b, 0) / 1000,
     stateTransitions: run.stateTransitions,
     historyEvents: run.historyEvents,
     taskInvocations: taskInvocations(run.events),

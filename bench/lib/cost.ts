@@ -35,6 +35,19 @@ export const LAMBDA_MEMORY_MB: Record<string, number> = {
 };
 export const DEFAULT_LAMBDA_MEMORY_MB = 256;
 
+/**
+ * Lambda gives CPU in proportion to memory: "At 1,769 MB, a function has the equivalent of one vCPU"
+ * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
+ */
+export const LAMBDA_MB_PER_VCPU = 1769;
+/** The timeout of the functions that move data (infra/sources/*.ts): Lambda's maximum. */
+export const DATA_FUNCTION_TIMEOUT_SECONDS = 15 * 60;
+
+/** Seconds a Lambda of `memoryMb` needs for work measured as `cpuSeconds` here, if the CPU is what bounds it. */
+export function lambdaSecondsFor(cpuSeconds: number, memoryMb: number): number {
+  return cpuSeconds / Math.min(1, memoryMb / LAMBDA_MB_PER_VCPU);
+}
+
 export interface CostEstimate {
   stateTransitionsUsd: number;
   lambdaRequestsUsd: number;

@@ -61,25 +61,35 @@ export function timeS3Commands(s3: S3Client): S3Timing {
   return timing;
 }
 
-/** Wraps each Task handler to record the wall time of every call (what Lambda would bill as duration). */
+/**
+ * Wraps each Task handler to record the wall time of every call (what Lambda would bill as duration) and the
+ * process's CPU time meanwhile (exact for a call that runs alone, e.g. MFT's CopyReport; calls that overlap,
+ * like the Xray Map's, each count the others' CPU too).
+ */
 export function handlerTimer(): {
   durationsMs: Record<string, number[]>;
+  cpuMs: Record<string, number[]>;
   results: Record<string, unknown[]>;
   decorate: (placeholder: string, handler: (input: unknown) => Promise<unknown>) => (input: unknown) => Promise<unknown>;
 } {
   const durationsMs: Record<string, number[]> = {};
+  const cpuMs: Record<string, number[]> = {};
   const results: Record<string, unknown[]> = {};
   return {
     durationsMs,
+    cpuMs,
     results,
     decorate: (placeholder, handler) => async (input) => {
       const started = performance.now();
+      const cpuBefore = process.cpuUsage();
       try {
         const result = await handler(input);
         (results[placeholder] ??= []).push(result);
         return result;
       } finally {
         (durationsMs[placeholder] ??= []).push(performance.now() - started);
+        const cpu = process.cpuUsage(cpuBefore);
+        (cpuMs[placeholder] ??= []).push((cpu.user + cpu.system) / 1000);
       }
     },
   };

@@ -37,6 +37,8 @@ export interface XrayExportResult {
   format: 'json' | 'csv';
   status: string;
   error?: string;
+  /** CPU-seconds of the process from the start to the end of the execution (handlers, engine, zlib threads). */
+  runCpuSeconds: number;
   events: number;
   parts: number;
   bytesStored: number;
@@ -72,6 +74,8 @@ export interface MftCopyResult {
   copySeconds: number;
   /** The whole execution, report generation and polling included. */
   executionSeconds: number;
+  /** CPU-seconds of the process during the CopyReport handler call(s). */
+  copyCpuSeconds: number;
   stateTransitions: number;
   historyEvents: number;
   taskInvocations: Record<string, number>;
