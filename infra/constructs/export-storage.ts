@@ -119,9 +119,10 @@ export class ExportStorage extends Construct {
    * - get the window's previous manifest and delete the objects it listed that the new one does not
    *   (DeleteObjects is authorized as s3:DeleteObject per key; on a versioned bucket that adds a delete marker,
    *   no s3:DeleteObjectVersion is granted);
-   * - ListBucket restricted by `s3:prefix` to the same prefix: without any ListBucket, S3 answers a GetObject of a
-   *   manifest that does not exist yet (every first export of a window) with 403 AccessDenied instead of 404
-   *   NoSuchKey, and writeManifest would fail. S3 evaluates that check with the object key as `s3:prefix`;
+   * - ListBucket restricted by `s3:prefix` to the same prefix: Xray lists its stream's folder to learn which
+   *   windows already have a manifest; and without any ListBucket, S3 answers a GetObject of a manifest that
+   *   does not exist yet (every first MFT export of a window) with 403 AccessDenied instead of 404 NoSuchKey,
+   *   and writeManifest would fail. S3 evaluates that check with the object key as `s3:prefix`;
    * - the bucket key, only through S3 for this bucket.
    * Returns the statements and the cdk-nag acknowledgement for the prefix wildcard.
    */
