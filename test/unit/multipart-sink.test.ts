@@ -116,6 +116,28 @@ describe('MultipartSink', () => {
     expect(await openUploads()).toEqual([]);
   });
 
+  it('aborts when a part fails for good, after the parts in flight settle, and reports that part\'s error', async () => {
+    const failing = createS3Client({ endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
+    const sent: string[] = [];
+    failing.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { PartNumber?: number };
+        sent.push(`${context.commandName}${input.PartNumber ? ` ${input.PartNumber}` : ''}`);
+        if (context.commandName === 'UploadPartCommand' && input.PartNumber === 3) throw new Error('part 3 refused');
+        return next(args);
+      },
+      { step: 'initialize', name: 'failPartThree' },
+    );
+    await expect(
+      uploadStream({ s3: failing, destination: { bucket: 'sink', key: 'failed/part.bin' }, body: chunked(randomBytes(5 * PART)), contentType: 'application/octet-stream', partSizeBytes: PART }),
+    ).rejects.toThrow('part 3 refused');
+    expect(sent).toContain('AbortMultipartUploadCommand');
+    expect(sent).not.toContain('CompleteMultipartUploadCommand');
+    expect(sent.indexOf('AbortMultipartUploadCommand')).toBe(sent.length - 1);
+    await expect(client.send(new GetObjectCommand({ Bucket: 'sink', Key: 'failed/part.bin' }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+    expect(await openUploads()).toEqual([]);
+  });
+
   it('fails with S3\'s error when S3 refuses, and says which limit a bad setting breaks', async () => {
     const sink = new MultipartSink(client, { Bucket: 'no-such-bucket', Key: 'x' }, PART, 2);
     await expect(pipeline(Readable.from([randomBytes(2 * PART)]), sink)).rejects.toMatchObject({ name: 'NoSuchBucket' });
