@@ -95,6 +95,15 @@ describe('ManifestListing', () => {
     expect(sent).toEqual(['ListObjectsCommand']);
   });
 
+  it('matches keys whose tenant needed percent-encoding (the listing returns keys exactly as stored)', async () => {
+    const odd = { source: 'xray', tenant: 'acme corp/eu+1', filtersId: 'all' };
+    const folder = (hour: number) => windowFolder({ ...odd, window: makeWindow(BASE + hour * HOUR, BASE + (hour + 1) * HOUR) });
+    expect(folder(0)).toContain('tenant=acme%20corp%2Feu%2B1/');
+    await put(manifestKey(folder(1)), '{}');
+    const listing = new ManifestListing(client, 'listing', streamFolder(odd), folder(0));
+    expect([await listing.mayHaveManifest(folder(0)), await listing.mayHaveManifest(folder(1))]).toEqual([false, true]);
+  });
+
   it('rejects a start folder outside the stream', () => {
     expect(() => new ManifestListing(client, 'listing', streamFolder(stream), folderAt(0, 'other'))).toThrow(/is not under/);
   });
