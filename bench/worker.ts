@@ -30,7 +30,7 @@ import type {
 } from './lib/protocol.js';
 
 export type WorkerTask =
-  | { mode: 'xray-export'; servers: ServersReady; window: { start: string; end: string }; format: 'json' | 'csv' }
+  | { mode: 'xray-export'; servers: ServersReady; window: { start: string; end: string }; format: 'json' | 'csv'; windowMinutes: number }
   | { mode: 'xray-pull'; servers: ServersReady; requests: XrayRequest[] }
   | { mode: 'mft-copy'; servers: ServersReady; window: { start: string; end: string }; scratchDirectory: string }
   | { mode: 'mft-download'; servers: ServersReady; window: { start: string; end: string } };
@@ -72,7 +72,13 @@ function s3Environment(servers: ServersReady): NodeJS.ProcessEnv {
 async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): Promise<XrayExportResult> {
   const xray = task.servers.xray;
   if (!xray) throw new Error('no Xray emulator');
-  const env = { ...s3Environment(task.servers), XRAY_BASE_URL: xray.baseUrl, XRAY_ACCESS_TOKEN: xray.accessToken, XRAY_TENANT: XRAY_TENANT };
+  const env = {
+    ...s3Environment(task.servers),
+    XRAY_BASE_URL: xray.baseUrl,
+    XRAY_ACCESS_TOKEN: xray.accessToken,
+    XRAY_TENANT: XRAY_TENANT,
+    XRAY_WINDOW_MINUTES: String(task.windowMinutes),
+  };
   Object.assign(process.env, env); // the AWS SDK reads its credentials from the process environment
   const runtime = await xrayRuntimeFromEnvironment(env);
   const s3Timing = timeS3Commands(runtime.s3);

@@ -1,7 +1,7 @@
 import { VendorAuthError, VendorRequestError } from '../common/errors.js';
 import { HttpClient, readBytes } from '../common/http.js';
 import { readZip } from '../common/zip.js';
-import { scanJsonPage } from './json-page-scan.js';
+import { scanJsonPage, toNdjson } from './json-page-scan.js';
 import { jsonPageSchema } from './model.js';
 import { MalformedResponseError } from '../common/errors.js';
 import type { TimeWindow } from '../common/time-window.js';
@@ -72,15 +72,7 @@ export class XrayClient {
           `Xray audit page does not match the documented shape (meta${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message})`,
         );
       }
-      let length = 0;
-      for (const event of scanned.events) length += event.end - event.start + 1;
-      const ndjson = Buffer.allocUnsafe(length);
-      let at = 0;
-      for (const event of scanned.events) {
-        at += bytes.copy(ndjson, at, event.start, event.end);
-        ndjson[at++] = 0x0a;
-      }
-      const page: JsonPage = { ids: scanned.events.map((event) => event.id), ndjson };
+      const page: JsonPage = { ids: scanned.ids, ndjson: toNdjson(bytes, scanned.bounds) };
       const next = meta.data.next_offset;
       if (next) page.nextOffset = next;
       return page;

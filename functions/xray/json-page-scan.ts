@@ -7,7 +7,10 @@ import { MalformedResponseError } from '../common/errors.js';
  * the caller falls back to JSON.parse.
  */
 export interface ScannedPage {
-  events: { id: number; start: number; end: number }[];
+  /** Each event's id, in page order. */
+  ids: number[];
+  /** Where each event's bytes are, flat: start₀, end₀, start₁, end₁, … (end exclusive). No object per event. */
+  bounds: number[];
   meta: { next_offset?: number | null };
 }
 
@@ -50,7 +53,8 @@ export function scanJsonPage(bytes: Uint8Array): ScannedPage | undefined {
   skipSpace();
   if (bytes[at] !== OPEN_BRACE) return undefined;
   at++;
-  let events: ScannedPage['events'] | undefined;
+  let ids: number[] | undefined;
+  const bounds: number[] = [];
   let meta: ScannedPage['meta'] | undefined;
   for (;;) {
     skipSpace();
@@ -65,7 +69,7 @@ export function scanJsonPage(bytes: Uint8Array): ScannedPage | undefined {
     if (key === '"data"') {
       if (bytes[at] !== OPEN_BRACKET) return undefined;
       at++;
-      events = [];
+      ids = [];
       skipSpace();
       if (bytes[at] === CLOSE_BRACKET) at++;
       else {
@@ -76,7 +80,8 @@ export function scanJsonPage(bytes: Uint8Array): ScannedPage | undefined {
           if (!skipObject()) return undefined;
           const id = leadingId(bytes, start);
           if (id === undefined) return undefined;
-          events.push({ id, start, end: at });
+          ids.push(id);
+          bounds.push(start, at);
           skipSpace();
           if (bytes[at] === COMMA) {
             at++;
@@ -105,8 +110,8 @@ export function scanJsonPage(bytes: Uint8Array): ScannedPage | undefined {
     if (bytes[at] === CLOSE_BRACE) break;
     throw new MalformedResponseError('Xray audit page is not valid JSON (truncated or malformed)');
   }
-  if (!events || !meta || typeof meta !== 'object') return undefined;
-  return { events, meta };
+  if (!ids || !meta || typeof meta !== 'object') return undefined;
+  return { ids, bounds, meta };
 
   /** Moves past the object or array at `at`; false if it spans lines. */
   function skipObject(): boolean {
@@ -139,4 +144,30 @@ function leadingId(bytes: Uint8Array, start: number): number | undefined {
   while (bytes[at]! >= 0x30 && bytes[at]! <= 0x39) id = id * 10 + (bytes[at++]! - 0x30);
   if (at === first || at - first > 15) return undefined;
   return bytes[at] === COMMA || bytes[at] === CLOSE_BRACE ? id : undefined;
+}
+
+/**
+ * The scanned events as NDJSON: each event's bytes as sent, then a line feed. A compact page (events
+ * separated by a bare comma, as the vendor sends them) is turned into NDJSON where it lies, by writing a
+ * line feed over each comma and over the closing bracket: no copy of the page, which matters at a gigabyte
+ * of pages per export. Any other spacing gets a copy. `bytes` is the caller's own buffer; it may be changed.
+ */
+export function toNdjson(bytes: Buffer, bounds: number[]): Buffer {
+  const count = bounds.length / 2;
+  if (count === 0) return Buffer.alloc(0);
+  let compact = bytes[bounds[bounds.length - 1]!] === CLOSE_BRACKET;
+  for (let k = 1; compact && k < count; k++) compact = bounds[2 * k]! === bounds[2 * k - 1]! + 1;
+  if (compact) {
+    for (let k = 0; k < count; k++) bytes[bounds[2 * k + 1]!] = LF;
+    return bytes.subarray(bounds[0]!, bounds[bounds.length - 1]! + 1);
+  }
+  let length = 0;
+  for (let k = 0; k < count; k++) length += bounds[2 * k + 1]! - bounds[2 * k]! + 1;
+  const ndjson = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (let k = 0; k < count; k++) {
+    at += bytes.copy(ndjson, at, bounds[2 * k]!, bounds[2 * k + 1]!);
+    ndjson[at++] = LF;
+  }
+  return ndjson;
 }
