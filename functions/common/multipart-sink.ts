@@ -67,6 +67,8 @@ export class MultipartSink extends Writable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // A write still waiting for a free slot must not send another part once the upload is being aborted.
+    this.failure ??= error ?? new Error(`The upload of ${this.params.Key} was stopped`);
     this.abort().then(
       () => callback(error),
       () => callback(error),

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -135,6 +135,28 @@ describe('MultipartSink', () => {
     expect(sent).not.toContain('CompleteMultipartUploadCommand');
     expect(sent.indexOf('AbortMultipartUploadCommand')).toBe(sent.length - 1);
     await expect(client.send(new GetObjectCommand({ Bucket: 'sink', Key: 'failed/part.bin' }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+    expect(await openUploads()).toEqual([]);
+  });
+
+  it('sends no further part once the source fails, even with a write waiting for a free slot', async () => {
+    const slow = createS3Client({ endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
+    const sent: string[] = [];
+    slow.middlewareStack.add(
+      (next, context) => async (args) => {
+        sent.push(context.commandName!);
+        if (context.commandName === 'UploadPartCommand') await new Promise((resolve) => setTimeout(resolve, 600));
+        return next(args);
+      },
+      { step: 'initialize', name: 'slowParts' },
+    );
+    // Three parts' worth: part 1 goes out (one slot), part 2 waits for the slot, and then the source fails.
+    const source = new PassThrough();
+    for (let k = 0; k < 3; k++) source.write(randomBytes(PART));
+    setTimeout(() => source.destroy(new Error('source failed')), 150);
+    const sink = new MultipartSink(slow, { Bucket: 'sink', Key: 'failed/waiting.bin' }, PART, 1);
+    await expect(pipeline(source, sink)).rejects.toThrow('source failed');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // anything still going would show now
+    expect(sent).toEqual(['CreateMultipartUploadCommand', 'UploadPartCommand', 'AbortMultipartUploadCommand']);
     expect(await openUploads()).toEqual([]);
   });
 
