@@ -3,9 +3,12 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { AuditExportConfig } from './config.js';
 import { ExportDashboard, type DashboardSource } from './constructs/export-dashboard.js';
@@ -70,58 +73,18 @@ export class AuditExportStack extends Stack {
     const lagThreshold = config.alarms.checkpointLagSeconds;
     const dashboardSources: DashboardSource[] = [];
 
+    const sourceProps = { config, projectRoot: props.projectRoot, storage: this.storage, alarmTopic: this.alarmTopic, logRetention, removalPolicy };
     if (config.sources.mft.enabled) {
-      this.mft = new MftSource(this, 'Mft', {
-        config,
-        projectRoot: props.projectRoot,
-        storage: this.storage,
-        alarmTopic: this.alarmTopic,
-        logRetention,
-        removalPolicy,
-      });
-      this.checkpointLagAlarm('mft', lagThreshold);
-      dashboardSources.push({
-        source: 'mft',
-        stateMachine: this.mft.export.stateMachine,
-        dataFunction: this.mft.export.functions.CopyReportFunctionArn,
-        lagMetric: checkpointLagMetric('mft').with({ label: 'mft checkpoint lag' }),
-        lagThresholdSeconds: lagThreshold,
-      });
-      new CfnOutput(this, 'MftStateMachineArn', {
-        description: 'MFT_STATE_MACHINE_ARN: the MFT export state machine (export it for `audit-export run mft --target aws`)',
-        value: this.mft.export.stateMachine.stateMachineArn,
-      });
-      new CfnOutput(this, 'MftCredentialsSecretArn', {
-        description: 'The MFT credentials secret: put JSON {"tenantId","kid","privateKeyPem"} here',
-        value: this.mft.credentialsSecret.secretArn,
-      });
+      this.mft = new MftSource(this, 'Mft', sourceProps);
+      dashboardSources.push(
+        this.operateSource('mft', 'MFT', this.mft, this.mft.export.functions.CopyReportFunctionArn, '{"tenantId","kid","privateKeyPem"}', lagThreshold),
+      );
     }
-
     if (config.sources.xray.enabled) {
-      this.xray = new XraySource(this, 'Xray', {
-        config,
-        projectRoot: props.projectRoot,
-        storage: this.storage,
-        alarmTopic: this.alarmTopic,
-        logRetention,
-        removalPolicy,
-      });
-      this.checkpointLagAlarm('xray', lagThreshold);
-      dashboardSources.push({
-        source: 'xray',
-        stateMachine: this.xray.export.stateMachine,
-        dataFunction: this.xray.export.functions.XrayExportPagesFunctionArn,
-        lagMetric: checkpointLagMetric('xray').with({ label: 'xray checkpoint lag' }),
-        lagThresholdSeconds: lagThreshold,
-      });
-      new CfnOutput(this, 'XrayStateMachineArn', {
-        description: 'XRAY_STATE_MACHINE_ARN: the Xray export state machine (export it for `audit-export run xray --target aws`)',
-        value: this.xray.export.stateMachine.stateMachineArn,
-      });
-      new CfnOutput(this, 'XrayCredentialsSecretArn', {
-        description: 'The Xray credentials secret: put JSON {"accessToken"} or {"username","password"} here',
-        value: this.xray.credentialsSecret.secretArn,
-      });
+      this.xray = new XraySource(this, 'Xray', sourceProps);
+      dashboardSources.push(
+        this.operateSource('xray', 'Xray', this.xray, this.xray.export.functions.XrayExportPagesFunctionArn, '{"accessToken"} or {"username","password"}', lagThreshold),
+      );
     }
 
     if (config.consumers.verifyManifests) {
@@ -153,6 +116,37 @@ export class AuditExportStack extends Stack {
       description: 'Alarms are sent here; subscribe more endpoints if needed',
       value: this.alarmTopic.topicArn,
     });
+  }
+
+  /**
+   * What an operator gets for each source: its checkpoint-lag alarm, the outputs naming its state machine and
+   * credentials secret, and its row of the dashboard (returned).
+   */
+  private operateSource(
+    source: 'mft' | 'xray',
+    label: string,
+    deployed: { export: { stateMachine: sfn.StateMachine }; credentialsSecret: secretsmanager.ISecret },
+    dataFunction: lambda.IFunction,
+    secretShape: string,
+    lagThreshold: number,
+  ): DashboardSource {
+    const id = `${source[0]!.toUpperCase()}${source.slice(1)}`;
+    this.checkpointLagAlarm(source, lagThreshold);
+    new CfnOutput(this, `${id}StateMachineArn`, {
+      description: `${source.toUpperCase()}_STATE_MACHINE_ARN: the ${label} export state machine (export it for \`audit-export run ${source} --target aws\`)`,
+      value: deployed.export.stateMachine.stateMachineArn,
+    });
+    new CfnOutput(this, `${id}CredentialsSecretArn`, {
+      description: `The ${label} credentials secret: put JSON ${secretShape} here`,
+      value: deployed.credentialsSecret.secretArn,
+    });
+    return {
+      source,
+      stateMachine: deployed.export.stateMachine,
+      dataFunction,
+      lagMetric: checkpointLagMetric(source).with({ label: `${source} checkpoint lag` }),
+      lagThresholdSeconds: lagThreshold,
+    };
   }
 
   /**
