@@ -25,20 +25,8 @@ export type { PublicKeyInput } from './assertion.js';
 export { ReportValidationError } from './validation.js';
 export { AuditTimeline, TIMELINE_ORIGIN_MS } from './dataset.js';
 export { CSV_HEADER, CSV_LINE_END } from './formats.js';
-export type {
-  Fault,
-  FaultController,
-  FaultKind,
-  FaultMatch,
-  FaultRule,
-  FaultServer,
-  FaultStatus,
-  InjectedFault,
-  RandomFaultKind,
-  RandomizeOptions,
-  ReportOutcome,
-  RuleHandle,
-} from '../common/faults.js';
+// The fault-injection types, so callers import everything from the emulator they drive.
+export type * from '../common/faults.js';
 
 export const DEFAULT_TENANT_ID = '3f6c1a9e-7b42-4d8e-9a15-c0d2e8f4b7a1';
 

@@ -12,19 +12,8 @@ import { createRequestHandler, type LastPageNextOffset, type RequestLogEntry } f
 
 export { AUDIT_PACKAGES_PATH, type LastPageNextOffset, type RequestLogEntry } from './server.js';
 export type { AuditEvent, PolicyHit } from './types.js';
-export type {
-  Fault,
-  FaultController,
-  FaultKind,
-  FaultMatch,
-  FaultRule,
-  FaultServer,
-  FaultStatus,
-  InjectedFault,
-  RandomFaultKind,
-  RandomizeOptions,
-  RuleHandle,
-} from '../common/faults.js';
+// The fault-injection types, so callers import everything from the emulator they drive.
+export type * from '../common/faults.js';
 
 export interface XrayEmulatorOptions {
   host?: string;
