@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startMftEmulator, type InjectedFault, type MftEmulator } from '../../emulators/mft/index.js';
 import { fetchAccessToken } from '../../emulators/mft/testing.js';
+import { readPartial } from '../support/read-partial.js';
 
 const REPORTS = '/v1/reports/audit-logs';
 const WINDOW = { type: 1, start: '2026-01-01T00:00:00Z', end: '2026-01-01T06:00:00Z' };
@@ -10,21 +11,6 @@ interface ReportObject {
   status: string | number;
   size?: number;
   url?: string;
-}
-
-/** Reads a body as far as it goes: how many bytes arrived, and the error that ended it early, if any. */
-async function readPartial(response: Response): Promise<{ bytes: number; error?: unknown }> {
-  const reader = response.body!.getReader();
-  let bytes = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return { bytes };
-      bytes += value.length;
-    }
-  } catch (error) {
-    return { bytes, error };
-  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

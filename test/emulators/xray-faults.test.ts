@@ -1,24 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startXrayEmulator, type AuditEvent, type InjectedFault, type XrayEmulator } from '../../emulators/xray/index.js';
+import { readPartial } from '../support/read-partial.js';
 
 const PATH = '/xray/api/v1/curation/audit/packages';
 const DATASET_END = '2024-02-01T00:00:00Z';
 const NOW = Date.parse(DATASET_END);
 const WINDOW = { created_at_start: '2024-01-01T00:00:00.000Z', created_at_end: '2024-02-01T00:00:00.000Z', order_by: 'id', direction: 'asc' };
-
-async function readPartial(response: Response): Promise<{ bytes: number; error?: unknown }> {
-  const reader = response.body!.getReader();
-  let bytes = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return { bytes };
-      bytes += value.length;
-    }
-  } catch (error) {
-    return { bytes, error };
-  }
-}
 
 const withoutTimes = (log: InjectedFault[]) => log.map(({ at: _at, ...rest }) => rest);
 
