@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { crc32, deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   MalformedResponseError,
@@ -11,6 +10,7 @@ import {
 import { HttpClient } from '../../functions/common/http.js';
 import { MftClient } from '../../functions/mft/client.js';
 import { XrayClient } from '../../functions/xray/client.js';
+import { buildZip } from '../support/zip.js';
 import { generateKeyPair, exportPKCS8 } from 'jose';
 
 /**
@@ -221,40 +221,7 @@ const xray = (credentials: { accessToken: string } | { username: string; passwor
   new XrayClient(baseUrl, credentials, http());
 
 function zipOf(files: Record<string, string>): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const [fileName, text] of Object.entries(files)) {
-    const name = Buffer.from(fileName);
-    const data = Buffer.from(text);
-    const body = deflateRawSync(data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(8, 8);
-    local.writeUInt32LE(crc32(data), 14);
-    local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(8, 10);
-    central.writeUInt32LE(crc32(data), 16);
-    central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(data.length, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, body);
-    centrals.push(central, name);
-    offset += 30 + name.length + body.length;
-  }
-  const directory = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(centrals.length / 2, 8);
-  end.writeUInt16LE(centrals.length / 2, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, directory, end]);
+  return buildZip(Object.entries(files).map(([name, text]) => ({ name, data: Buffer.from(text), deflate: true })));
 }
 
 describe('XrayClient against malformed answers', () => {
