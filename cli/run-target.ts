@@ -6,7 +6,7 @@ import type { LocalRunResult } from '../local/state-machine-runner.js';
 import { startTwin, type Twin } from '../local/twin.js';
 import { startAwsExecution } from './aws-execution.js';
 import { MFT_STEPS, createProgress, formatBytes, xraySteps } from './progress.js';
-import { UsageError, type Output } from './usage.js';
+import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, type Output, type TARGET_OPTIONS } from './usage.js';
 
 /** Where an export runs: the local twin, the local runner against configured endpoints, or AWS. */
 export type Target = 'twin' | 'env' | 'aws';
@@ -39,6 +39,33 @@ export interface RunSummary {
   cause?: string;
   stateTransitions?: number;
   durationMs: number;
+}
+
+/** What parseArgs gives back for a command's options. */
+export type ParsedValues = Record<string, string | boolean | string[] | undefined>;
+
+/**
+ * `audit-export run <source>`: parses the options, builds and validates the execution input, runs it on the
+ * target and prints the result. Exit 0 when the execution succeeded, 1 when it did not.
+ */
+export async function runSourceCommand<O extends typeof TARGET_OPTIONS>(
+  source: Source,
+  args: string[],
+  options: O,
+  help: string,
+  inputFromArgs: (values: ParsedValues) => unknown,
+): Promise<number> {
+  const values = parseCommandArgs(args, options, `run ${source}`).values as ParsedValues;
+  if (values.help) {
+    process.stdout.write(`${help}\n`);
+    return EXIT_OK;
+  }
+  const input = inputFromArgs(values);
+  const output = createOutput(values.json === true);
+  const target = parseTarget(values.target as string | undefined);
+  const summary = await runOnTarget({ source, target, input, output, twinDir: values['twin-dir'] as string | undefined });
+  output.result(summary);
+  return summary.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILED;
 }
 
 export function parseTarget(value: string | undefined): Target {

@@ -19,6 +19,13 @@ export class UsageError extends Error {
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** node:util parseArgs with messages a person can act on. */
+/** The options of every command that runs or reaches an export: where (--target), how to report (--json), which twin. */
+export const TARGET_OPTIONS = {
+  target: { type: 'string' },
+  json: { type: 'boolean' },
+  'twin-dir': { type: 'string' },
+} as const;
+
 export function parseCommandArgs<O extends Options>(args: string[], options: O, command: string) {
   try {
     return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });

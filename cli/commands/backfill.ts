@@ -4,7 +4,7 @@ import { gridWindows, groupWindows } from '../../functions/common/window-grid.js
 import { startTwin, type Twin } from '../../local/twin.js';
 import path from 'node:path';
 import { parseTarget, runOnTarget, type RunSummary } from '../run-target.js';
-import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, parseInteger } from '../usage.js';
+import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, parseInteger, TARGET_OPTIONS } from '../usage.js';
 import { mftInputFromArgs } from './run-mft.js';
 import { xrayInputFromArgs } from './run-xray.js';
 
@@ -33,9 +33,7 @@ const OPTIONS = {
   type: { type: 'string' },
   format: { type: 'string' },
   'dry-run': { type: 'boolean' },
-  target: { type: 'string' },
-  json: { type: 'boolean' },
-  'twin-dir': { type: 'string' },
+  ...TARGET_OPTIONS,
 } as const;
 
 const HOUR = 3_600_000;

@@ -3,7 +3,7 @@ import { cleanupReports, defaultCleanupAgeMs, type CleanupResult } from '../../f
 import type { ListedReport } from '../../functions/mft/client.js';
 import { mftRuntimeFromEnvironment, type MftRuntime } from '../../functions/mft/runtime.js';
 import { startTwin, type Twin } from '../../local/twin.js';
-import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, parseInteger } from '../usage.js';
+import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, parseInteger, TARGET_OPTIONS } from '../usage.js';
 
 export const REPORTS_HELP = `Usage: audit-export reports list [options]
        audit-export reports cleanup [--older-than-minutes N] [--dry-run] [options]
@@ -34,12 +34,10 @@ Exit codes: 0 ok, 1 a report could not be listed or deleted, 2 bad arguments or 
 const OPTIONS = {
   'older-than-minutes': { type: 'string' },
   'dry-run': { type: 'boolean' },
-  target: { type: 'string' },
-  json: { type: 'boolean' },
-  'twin-dir': { type: 'string' },
+  ...TARGET_OPTIONS,
 } as const;
 
-/** `audit-export reports list|cleanup`. The lead registers it in cli/main.ts as `reports`. */
+/** `audit-export reports list|cleanup`. */
 export async function reportsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, OPTIONS, 'reports');
   if (values.help) {

@@ -1,8 +1,8 @@
 import { InvalidInputError, errorMessage } from '../../functions/common/errors.js';
 import { parseInput } from '../../functions/common/validation.js';
 import { mftExportInputSchema, type MftExportInput } from '../../functions/mft/model.js';
-import { parseTarget, runOnTarget } from '../run-target.js';
-import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, parseInteger } from '../usage.js';
+import { runSourceCommand, type ParsedValues } from '../run-target.js';
+import { UsageError, parseInteger, TARGET_OPTIONS } from '../usage.js';
 
 export const RUN_MFT_HELP = `Usage: audit-export run mft [options]
 
@@ -54,26 +54,15 @@ const OPTIONS = {
   'source-ip': { type: 'string' },
   'max-wait-seconds': { type: 'string' },
   'poll-interval-seconds': { type: 'string' },
-  target: { type: 'string' },
-  json: { type: 'boolean' },
-  'twin-dir': { type: 'string' },
+  ...TARGET_OPTIONS,
 } as const;
 
-export async function runMftCommand(args: string[]): Promise<number> {
-  const { values } = parseCommandArgs(args, OPTIONS, 'run mft');
-  if (values.help) {
-    process.stdout.write(`${RUN_MFT_HELP}\n`);
-    return EXIT_OK;
-  }
-  const input = mftInputFromArgs(values);
-  const output = createOutput(values.json ?? false);
-  const summary = await runOnTarget({ source: 'mft', target: parseTarget(values.target), input, output, twinDir: values['twin-dir'] });
-  output.result(summary);
-  return summary.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILED;
+export function runMftCommand(args: string[]): Promise<number> {
+  return runSourceCommand('mft', args, OPTIONS, RUN_MFT_HELP, mftInputFromArgs);
 }
 
 /** Builds and validates the execution input; a bad value is a usage error (exit 2). */
-export function mftInputFromArgs(values: Record<string, string | string[] | boolean | undefined>): MftExportInput {
+export function mftInputFromArgs(values: ParsedValues): MftExportInput {
   const str = (name: string) => values[name] as string | undefined;
   const list = (name: string) => values[name] as string[] | undefined;
   const input: Record<string, unknown> = { type: str('type') ?? 'json' };

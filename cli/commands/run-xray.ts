@@ -1,9 +1,9 @@
 import { errorMessage } from '../../functions/common/errors.js';
 import { parseInput } from '../../functions/common/validation.js';
 import { xrayExportInputSchema, type XrayExportInput } from '../../functions/xray/model.js';
-import { parseTarget, runOnTarget } from '../run-target.js';
+import { runSourceCommand, type ParsedValues } from '../run-target.js';
 import { windowFromArgs } from './run-mft.js';
-import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs } from '../usage.js';
+import { UsageError, TARGET_OPTIONS } from '../usage.js';
 
 export const RUN_XRAY_HELP = `Usage: audit-export run xray [options]
 
@@ -41,25 +41,14 @@ const OPTIONS = {
   'lookback-hours': { type: 'string' },
   format: { type: 'string' },
   'dry-run': { type: 'boolean' },
-  target: { type: 'string' },
-  json: { type: 'boolean' },
-  'twin-dir': { type: 'string' },
+  ...TARGET_OPTIONS,
 } as const;
 
-export async function runXrayCommand(args: string[]): Promise<number> {
-  const { values } = parseCommandArgs(args, OPTIONS, 'run xray');
-  if (values.help) {
-    process.stdout.write(`${RUN_XRAY_HELP}\n`);
-    return EXIT_OK;
-  }
-  const input = xrayInputFromArgs(values);
-  const output = createOutput(values.json ?? false);
-  const summary = await runOnTarget({ source: 'xray', target: parseTarget(values.target), input, output, twinDir: values['twin-dir'] });
-  output.result(summary);
-  return summary.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILED;
+export function runXrayCommand(args: string[]): Promise<number> {
+  return runSourceCommand('xray', args, OPTIONS, RUN_XRAY_HELP, xrayInputFromArgs);
 }
 
-export function xrayInputFromArgs(values: Record<string, string | boolean | undefined>): XrayExportInput {
+export function xrayInputFromArgs(values: ParsedValues): XrayExportInput {
   const input: Record<string, unknown> = { format: values.format ?? 'json', dryRun: values['dry-run'] ?? false };
   const window = windowFromArgs(
     values.start as string | undefined,
