@@ -11,9 +11,21 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import type { AuditExportConfig } from '../config.js';
 import { createAuditFunction } from './audit-function.js';
+import type { ExportStorage } from './export-storage.js';
 
 /** One row of a source's function table (e.g. MFT_FUNCTIONS): the ASL placeholder it fills → id and entry file. */
+/** What the stack hands each source (infra/sources/*.ts). */
+export interface SourceProps {
+  readonly config: AuditExportConfig;
+  readonly projectRoot: string;
+  readonly storage: ExportStorage;
+  readonly alarmTopic: sns.ITopic;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
 export interface SourceFunctionSpec {
   readonly id: string;
   /** Handler file, relative to the project root. */

@@ -1,14 +1,11 @@
-import { Duration, SecretValue, Validations, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, SecretValue, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { MFT_FUNCTIONS } from '../../functions/mft/handlers/index.js';
-import type { AuditExportConfig } from '../config.js';
-import type { ExportStorage } from '../constructs/export-storage.js';
-import { SourceExport, type SourceFunctionSettings } from '../constructs/source-export.js';
+import { SourceExport, type SourceFunctionSettings, type SourceProps } from '../constructs/source-export.js';
 
 type MftPlaceholder = keyof typeof MFT_FUNCTIONS;
 
@@ -37,14 +34,6 @@ const UNSEALERS: readonly MftPlaceholder[] = [
   'HousekeepingFunctionArn',
 ];
 
-export interface MftSourceProps {
-  readonly config: AuditExportConfig;
-  readonly projectRoot: string;
-  readonly storage: ExportStorage;
-  readonly alarmTopic: sns.ITopic;
-  readonly logRetention: logs.RetentionDays;
-  readonly removalPolicy: RemovalPolicy;
-}
 
 /**
  * The MFT source: its credentials secret, the KMS key that seals access tokens in the state machine's data,
@@ -56,7 +45,7 @@ export class MftSource extends Construct {
   readonly tokenSealingKey: kms.Key;
   readonly export: SourceExport<MftPlaceholder>;
 
-  constructor(scope: Construct, id: string, props: MftSourceProps) {
+  constructor(scope: Construct, id: string, props: SourceProps) {
     super(scope, id);
     const mft = props.config.sources.mft;
     const { bucket } = props.storage;

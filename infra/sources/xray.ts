@@ -1,26 +1,14 @@
-import { Duration, SecretValue, Validations, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, SecretValue, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { XRAY_FUNCTIONS } from '../../functions/xray/handlers/index.js';
-import type { AuditExportConfig } from '../config.js';
-import type { ExportStorage } from '../constructs/export-storage.js';
-import { SourceExport } from '../constructs/source-export.js';
+import { SourceExport, type SourceProps } from '../constructs/source-export.js';
 
 type XrayPlaceholder = keyof typeof XRAY_FUNCTIONS;
 
 export const XRAY_ASL_FILE = 'state-machines/xray-audit-export.asl.json';
 
-export interface XraySourceProps {
-  readonly config: AuditExportConfig;
-  readonly projectRoot: string;
-  readonly storage: ExportStorage;
-  readonly alarmTopic: sns.ITopic;
-  readonly logRetention: logs.RetentionDays;
-  readonly removalPolicy: RemovalPolicy;
-}
 
 /**
  * The JFrog Xray Curation source: its credentials secret and a SourceExport over XRAY_FUNCTIONS. PlanExport takes
@@ -32,7 +20,7 @@ export class XraySource extends Construct {
   readonly credentialsSecret: secretsmanager.Secret;
   readonly export: SourceExport<XrayPlaceholder>;
 
-  constructor(scope: Construct, id: string, props: XraySourceProps) {
+  constructor(scope: Construct, id: string, props: SourceProps) {
     super(scope, id);
     const xray = props.config.sources.xray;
     if (!xray.baseUrl) throw new Error('sources.xray.baseUrl is required (checked by the configuration schema)');
