@@ -110,7 +110,7 @@ export async function exportGroup(
     runtime.s3,
     plan.bucket,
     streamFolderOf(plan),
-    folderOf(plan, makeWindow(Date.parse(initial.windowStart), Date.parse(initial.windowStart) + plan.gridMs)),
+    folderOf(plan, gridWindow(initial.windowStart, plan)),
   );
   /** Resolves once every finished window's manifest so far is stored (and completedThrough advanced). */
   let manifests: Promise<void> = Promise.resolve();
@@ -129,7 +129,7 @@ export async function exportGroup(
 
   try {
     for (;;) {
-      const window = makeWindow(Date.parse(cursor.windowStart), Date.parse(cursor.windowStart) + plan.gridMs);
+      const window = gridWindow(cursor.windowStart, plan);
       if (cursor.pending.length === 0) {
         const parts = cursor.objects.map((object) => object.stored);
         const written = Promise.all(parts).then((objects) =>
@@ -204,8 +204,13 @@ export async function exportGroup(
   }
 }
 
+/** The grid window starting at `start`. */
+function gridWindow(start: string, plan: XrayExportPlan): TimeWindow {
+  return makeWindow(Date.parse(start), Date.parse(start) + plan.gridMs);
+}
+
 function startWindow(start: string, plan: XrayExportPlan): GroupCursor {
-  const window = makeWindow(Date.parse(start), Date.parse(start) + plan.gridMs);
+  const window = gridWindow(start, plan);
   return { windowStart: window.start, pending: [window], offset: 0, objects: [] };
 }
 
