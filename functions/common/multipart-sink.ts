@@ -91,7 +91,7 @@ export class MultipartSink extends Writable {
   private async finish(): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.partNumber === 0) {
-      // Everything fits in one part: a plain PutObject, as lib-storage does.
+      // Everything fits in one part: a plain PutObject.
       const buffer = this.current;
       try {
         await this.s3.send(new PutObjectCommand({ ...this.params, Body: buffer ? buffer.subarray(0, this.filled) : Buffer.alloc(0) }));

@@ -50,7 +50,7 @@ describe('createS3Client', () => {
     expect(Object.keys(seen[0]!).some((name) => name.startsWith('x-amz-checksum-'))).toBe(true);
     expect(seen[0]!.authorization).toMatch(/^AWS4-HMAC-SHA256 /);
 
-    // Multipart too (lib-storage's parts are buffers).
+    // Multipart too (MultipartSink's parts are buffers).
     const big = Buffer.alloc(12 * 1024 * 1024, 7);
     const stored = await uploadStream({
       s3: client,
