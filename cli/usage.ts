@@ -1,9 +1,13 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-/** Exit codes, documented in the README: 0 ok, 1 the job failed, 2 bad usage or configuration. */
+/**
+ * Exit codes, documented in the README: 0 ok, 1 the job failed, 2 bad usage or configuration, 3 skipped (another
+ * execution holds the lease of the windows: nothing was exported, nothing failed).
+ */
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+export const EXIT_SKIPPED = 3;
 
 /** A mistake in how the command was called; printed with a hint, exit code 2. */
 export class UsageError extends Error {

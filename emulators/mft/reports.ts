@@ -34,6 +34,8 @@ export interface ReportStoreOptions {
 
 export class ReportStore {
   private readonly reports = new Map<string, StoredReport>();
+  /** Events before this instant are gone (see MftEmulator.purgeBefore). */
+  private purgedBeforeMs = -Infinity;
 
   constructor(private readonly options: ReportStoreOptions) {}
 
@@ -44,7 +46,7 @@ export class ReportStore {
     if (outcome !== undefined) report.outcome = outcome;
     this.reports.set(id, report);
     // A report forced to fail or to hang never gets a file, so there is nothing to measure.
-    if (outcome === undefined) void this.measure(report);
+    if (outcome === undefined || outcome === 'short') void this.measure(report);
     return report;
   }
 
@@ -79,9 +81,18 @@ export class ReportStore {
     return ready ? 'Completed' : 'InProgress';
   }
 
-  /** The report file, regenerated lazily in ~64 KiB buffers. */
-  fileChunks(query: ReportQuery): Generator<Buffer> {
-    return reportChunks(this.options.timeline.eventsFor(query), query.type);
+  /** The report file, regenerated lazily in ~64 KiB buffers (a short report: the first half of its window only). */
+  fileChunks(query: ReportQuery, outcome?: ReportOutcome): Generator<Buffer> {
+    const startMs = Math.max(Date.parse(query.start), this.purgedBeforeMs);
+    let endMs = Math.max(startMs, Date.parse(query.end));
+    if (outcome === 'short') endMs = startMs + Math.floor((endMs - startMs) / 2);
+    const served = { ...query, start: new Date(startMs).toISOString(), end: new Date(endMs).toISOString() };
+    return reportChunks(this.options.timeline.eventsFor(served), query.type);
+  }
+
+  /** Reports created from now on hold no event before `instantMs`. */
+  purgeBefore(instantMs: number): void {
+    this.purgedBeforeMs = Math.max(this.purgedBeforeMs, instantMs);
   }
 
   records(): ReportRecord[] {
@@ -104,7 +115,7 @@ export class ReportStore {
     const { signal } = report.measuring;
     try {
       let size = 0;
-      for (const chunk of this.fileChunks(report.query)) {
+      for (const chunk of this.fileChunks(report.query, report.outcome)) {
         size += chunk.length;
         await yieldToEventLoop();
         if (signal.aborted) return;

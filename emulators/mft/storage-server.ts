@@ -68,7 +68,7 @@ async function serveObject(context: StorageContext, res: ServerResponse, method:
     res.end();
     return;
   }
-  const outcome = await streamChunks(res, context.store.fileChunks(report.query));
+  const outcome = await streamChunks(res, context.store.fileChunks(report.query, report.outcome));
   context.debug(`storage ${id}: download ${outcome}`);
 }
 

@@ -109,6 +109,9 @@ export function observe<E, R>(
     try {
       const result = await handler(event, context);
       log.info({ durationMs: Date.now() - started, outcome: 'ok', ...figures(result) }, `${step} done`);
+      // What a step flags for the operator (a short answer, a lost window) is a warning line of its own.
+      const warnings = (result as { warnings?: unknown } | undefined)?.warnings;
+      if (Array.isArray(warnings)) for (const warning of warnings) log.warn({ warning: String(warning) }, String(warning));
       if (metricsOf) emitMetrics(log, source, metricsOf(result, event, Date.now()));
       return result;
     } catch (error) {

@@ -1,8 +1,10 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { streamKey } from '../common/checkpoints.js';
+import { manifestWindows } from '../common/manifest.js';
 import { planRun, type PlannedRun, type ScheduleSettings } from '../common/run-plan.js';
-import { filtersId, windowFolder } from '../common/s3-layout.js';
-import type { TimeWindow } from '../common/time-window.js';
+import { filtersId, streamFolder, windowFolder } from '../common/s3-layout.js';
+import { isoInstant, type TimeWindow } from '../common/time-window.js';
 import type { CheckpointLedger } from '../common/checkpoints.js';
 import {
   REPORT_TYPES,
@@ -23,6 +25,8 @@ export const mftExportPlanSchema = z
     tenant: z.string().min(1),
     pollIntervalSeconds: z.number().int().positive(),
     maxWaitSeconds: z.number().int().positive(),
+    /** `now − lag` when planned: no window ending later is ever written. */
+    notAfter: isoInstant.optional(),
   })
   .strict();
 export type MftExportPlan = z.infer<typeof mftExportPlanSchema>;
@@ -42,6 +46,7 @@ export async function planMftRun(
   ledger: CheckpointLedger | undefined,
   executionId: string,
   nowMs: number,
+  s3?: S3Client,
 ): Promise<PlannedRun & { plan: MftExportPlan }> {
   const plan = planFor(input, settings);
   const planned = await planRun({
@@ -51,7 +56,9 @@ export async function planMftRun(
     ledger,
     settings: settings.schedule,
     nowMs,
+    storedWindows: s3 ? (range) => manifestWindows(s3, plan.bucket, mftStreamFolder(plan), range) : undefined,
   });
+  if (planned.run.notAfter) plan.notAfter = planned.run.notAfter;
   return { plan, ...planned };
 }
 
@@ -69,10 +76,18 @@ export function planFor(input: z.output<typeof mftExportInputSchema>, settings: 
   };
 }
 
-/** The window's folder and its data object: `…/window=<start>--<end>/report.<json|csv>`. */
-export function reportLocation(plan: MftExportPlan, window: TimeWindow): { folder: string; key: string } {
-  const folder = windowFolder({ prefix: plan.prefix, source: 'mft', tenant: plan.tenant, filtersId: plan.filtersId, window });
-  return { folder, key: `${folder}report.${plan.type}` };
+/**
+ * The window's folder and the key of one generation's report: `…/window=<start>--<end>/report.<json|csv>` for
+ * the first (the key every export had before generations), `report-g<N>.<json|csv>` for generation N ≥ 2.
+ */
+export function reportLocation(plan: MftExportPlan, window: TimeWindow, generation = 1): { folder: string; key: string } {
+  const folder = windowFolder({ prefix: plan.prefix, source: 'mft', tenant: plan.tenant, filtersId: plan.filtersId, format: plan.type, window });
+  return { folder, key: `${folder}report${generation > 1 ? `-g${generation}` : ''}.${plan.type}` };
+}
+
+/** The folder of every window of the plan's stream (filters and type are part of it). */
+export function mftStreamFolder(plan: Pick<MftExportPlan, 'prefix' | 'tenant' | 'filtersId' | 'type'>): string {
+  return streamFolder({ prefix: plan.prefix, source: 'mft', tenant: plan.tenant, filtersId: plan.filtersId, format: plan.type });
 }
 
 export function createReportBody(plan: MftExportPlan, window: TimeWindow): CreateReportBody {

@@ -1,12 +1,25 @@
-import { IntegrityError, MalformedResponseError } from '../common/errors.js';
-import { writeManifest, type Manifest } from '../common/manifest.js';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { IntegrityError, InvalidInputError, MalformedResponseError } from '../common/errors.js';
+import {
+  ManifestListing,
+  MANIFEST_VERSION,
+  lastGeneration,
+  manifestKey,
+  readManifest,
+  withShortAnswer,
+  writeManifest,
+  type Manifest,
+  type ManifestObject,
+} from '../common/manifest.js';
 import { RecordCounter } from '../common/record-counter.js';
+import { dayFolder } from '../common/s3-layout.js';
 import { uploadStream } from '../common/s3-writer.js';
 import type { TimeWindow } from '../common/time-window.js';
 import type { SealedAccessToken } from './auth.js';
-import { createReportBody, reportLocation, type MftExportPlan } from './export-plan.js';
+import { createReportBody, mftStreamFolder, reportLocation, type MftExportPlan } from './export-plan.js';
 import type { ReportStatus } from './model.js';
 import type { MftRuntime } from './runtime.js';
+import { GridConflictError, gridConflictMessage } from '../common/window-grid.js';
 
 /**
  * The MFT export, one function per state-machine step. Each takes the runtime (clients, clock,
@@ -76,11 +89,27 @@ export interface CopiedReport {
   records: number;
   sha256: string;
   manifestKey: string;
+  /** The generation this report was stored as. */
+  generation: number;
+  /** Whether the manifest names it as the window's current report. */
+  current: boolean;
+  /** It held fewer records than the current report: kept beside it, flagged, not current. */
+  shortAnswer: boolean;
+  /** It was byte for byte the current report: not stored a second time. */
+  unchanged: boolean;
+  /** What an operator must hear (logged as warnings). */
+  warnings?: string[];
 }
 
 /**
  * Streams the completed report's file into S3, verifying its length, without ever holding it in memory;
  * then writes the window's manifest (last: its presence means the window is complete).
+ *
+ * Exports only grow: a window exported before keeps its reports. The new report is stored as the next
+ * generation under its own key; it becomes current when it holds at least as many records as the current
+ * one (the older one is listed under `supersedes`), and is kept but flagged as a short answer otherwise (the
+ * vendor documents no ids, so records are all one can compare). A report identical to the current one adds
+ * nothing and is not kept twice.
  */
 export async function copyReportToS3(
   runtime: MftRuntime,
@@ -90,6 +119,9 @@ export async function copyReportToS3(
   report: CreatedReport,
   executionId?: string,
 ): Promise<CopiedReport> {
+  if (plan.notAfter && Date.parse(window.end) > Date.parse(plan.notAfter)) {
+    throw new InvalidInputError(`The window ${window.start} → ${window.end} is not over yet (${plan.notAfter} is now − lag): it is not exported`);
+  }
   return runtime.auth.withToken(auth, async (token) => {
     // Read the report afresh: its presigned link is never kept in state (it is a credential), and may have expired.
     const current = await runtime.client.getReport(token, report.id);
@@ -113,7 +145,11 @@ export async function copyReportToS3(
       'filters-id': plan.filtersId,
     };
     if (executionId) metadata['execution-id'] = executionId;
-    const { folder, key } = reportLocation(plan, window);
+    const { folder } = reportLocation(plan, window);
+    const previous = await readManifest(runtime.s3, plan.bucket, manifestKey(folder));
+    if (!previous) await refuseOtherGrids(runtime, plan, window, folder);
+    const generation = previous ? lastGeneration(previous) + 1 : 1;
+    const { key } = reportLocation(plan, window, generation);
     const counter = new RecordCounter(plan.type === 'csv' ? 'csv' : 'json-array');
     const stored = await uploadStream({
       s3: runtime.s3,
@@ -125,9 +161,28 @@ export async function copyReportToS3(
       inspect: counter,
       metadata,
     });
-    const object = { key, bytes: stored.bytes, records: counter.records, sha256: stored.sha256 };
+    const object: ManifestObject = { key, bytes: stored.bytes, records: counter.records, sha256: stored.sha256, generation };
+    const completedAt = new Date(runtime.clock.now()).toISOString();
+    const result = { bucket: plan.bucket, key, bytes: object.bytes, records: object.records, sha256: object.sha256, generation };
+    const currentObject = previous?.objects[0];
+    if (previous && currentObject && currentObject.sha256 === object.sha256 && currentObject.bytes === object.bytes) {
+      // The same report again: the window already holds exactly this.
+      await runtime.s3.send(new DeleteObjectCommand({ Bucket: plan.bucket, Key: key }));
+      return { ...result, key: currentObject.key, generation: currentObject.generation ?? 1, manifestKey: manifestKey(folder), current: true, shortAnswer: false, unchanged: true };
+    }
+    if (previous && object.records < previous.records) {
+      const manifest = withShortAnswer(
+        { ...previous, version: MANIFEST_VERSION },
+        { at: completedAt, ...(executionId ? { executionId } : {}), vendorCount: null, records: object.records, stored: previous.records, objects: [object], generation },
+      );
+      const written = await writeManifest(runtime.s3, plan.bucket, folder, manifest);
+      const warning =
+        `Report ${report.id} for ${window.start} → ${window.end} holds ${object.records} records, fewer than the ${previous.records} ` +
+        `stored: kept as ${key} (generation ${generation}), not current; the window keeps generation ${previous.generation}`;
+      return { ...result, manifestKey: written, current: false, shortAnswer: true, unchanged: false, warnings: [warning] };
+    }
     const manifest: Manifest = {
-      version: 1,
+      version: MANIFEST_VERSION,
       source: 'mft',
       tenant: plan.tenant,
       filtersId: plan.filtersId,
@@ -137,12 +192,30 @@ export async function copyReportToS3(
       objects: [object],
       records: object.records,
       bytes: object.bytes,
-      completedAt: new Date(runtime.clock.now()).toISOString(),
+      generation,
+      vendorCount: null,
+      supersedes: previous
+        ? [
+            ...previous.supersedes,
+            { generation: previous.generation, objects: previous.objects, records: previous.records, completedAt: previous.completedAt, ...(previous.executionId ? { executionId: previous.executionId } : {}) },
+          ]
+        : [],
+      shortAnswer: false,
+      shortAnswers: previous?.shortAnswers ?? [],
+      completedAt,
     };
     if (executionId) manifest.executionId = executionId;
-    const manifestKey = await writeManifest(runtime.s3, plan.bucket, folder, manifest);
-    return { bucket: plan.bucket, ...object, manifestKey };
+    const written = await writeManifest(runtime.s3, plan.bucket, folder, manifest);
+    return { ...result, manifestKey: written, current: true, shortAnswer: false, unchanged: false };
   });
+}
+
+/** No window is written over windows of another grid stored in the same stream: their events would be stored twice. */
+async function refuseOtherGrids(runtime: MftRuntime, plan: MftExportPlan, window: TimeWindow, folder: string): Promise<void> {
+  const day = dayFolder({ prefix: plan.prefix, source: 'mft', tenant: plan.tenant, filtersId: plan.filtersId, format: plan.type, window });
+  const listing = new ManifestListing(runtime.s3, plan.bucket, mftStreamFolder(plan), day);
+  const others = await listing.conflicts(folder, window);
+  if (others.length) throw new GridConflictError(gridConflictMessage(window, others));
 }
 
 export interface DeletedReport {

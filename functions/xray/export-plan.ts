@@ -1,9 +1,12 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { streamKey, type CheckpointLedger } from '../common/checkpoints.js';
+import { manifestWindows } from '../common/manifest.js';
 import { planRun, type RunInfo, type ScheduleSettings } from '../common/run-plan.js';
 import { windowSchema as isoWindowSchema } from '../common/run-window.js';
+import { streamFolder } from '../common/s3-layout.js';
 import { groupWindows } from '../common/window-grid.js';
-import type { TimeWindow } from '../common/time-window.js';
+import { isoInstant, type TimeWindow } from '../common/time-window.js';
 import { MAX_PAGE_SIZE, xrayExportInputSchema } from './model.js';
 
 /** Everything each group of windows needs (small, no secrets): it travels to every Map iteration. */
@@ -20,6 +23,8 @@ export const xrayExportPlanSchema = z
     eventsPerPart: z.number().int().positive(),
     /** The stream's window grid (ms): every window of a group is one grid cell. */
     gridMs: z.number().int().positive(),
+    /** `now − lag` when planned: no window ending later is ever written. */
+    notAfter: isoInstant.optional(),
   })
   .strict();
 export type XrayExportPlan = z.infer<typeof xrayExportPlanSchema>;
@@ -44,6 +49,7 @@ export async function planXrayRun(
   ledger: CheckpointLedger | undefined,
   executionId: string,
   nowMs: number,
+  s3?: S3Client,
 ): Promise<{ plan: XrayExportPlan; groups: TimeWindow[]; run: RunInfo }> {
   const eventsPerPart = Math.max(1, Math.round(settings.eventsPerPart / settings.pageSize)) * settings.pageSize;
   const plan: XrayExportPlan = {
@@ -64,7 +70,14 @@ export async function planXrayRun(
     ledger,
     settings: settings.schedule,
     nowMs,
+    storedWindows: s3 ? (range) => manifestWindows(s3, plan.bucket, xrayStreamFolder(plan), range) : undefined,
   });
+  if (run.notAfter) plan.notAfter = run.notAfter;
   const perGroup = Math.max(1, Math.floor((settings.groupHours * 3_600_000) / settings.schedule.gridMs));
   return { plan, groups: groupWindows(windows, perGroup), run };
+}
+
+/** The folder of every window of the plan's stream (format and dry-run are part of it). */
+export function xrayStreamFolder(plan: Pick<XrayExportPlan, 'prefix' | 'tenant' | 'filtersId' | 'format'>): string {
+  return streamFolder({ prefix: plan.prefix, source: 'xray', tenant: plan.tenant, filtersId: plan.filtersId, format: plan.format });
 }

@@ -125,7 +125,7 @@ describe('continuous export over a simulated week', () => {
     const end = Math.floor((WEEK_START + (HOURS - 1) * HOUR + 5 * 60_000 - 15 * 60_000) / HOUR) * HOUR;
     for (const checkpoint of checkpoints) {
       expect(checkpoint.watermark).toBe(new Date(end).toISOString());
-      expect(checkpoint.lease).toBeUndefined();
+      expect(checkpoint.leases).toEqual([]);
     }
     // The first run's initial lookback: 24 hours before its now − lag, on the grid.
     const start = Math.floor((WEEK_START + 5 * 60_000 - 15 * 60_000) / HOUR) * HOUR - 24 * HOUR;
