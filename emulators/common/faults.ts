@@ -87,6 +87,8 @@ export interface FaultMatch {
   path?: string | RegExp;
   /** Xray: only requests whose `offset` parameter is this number (absent = 0). */
   offset?: number;
+  /** Only requests whose query has these parameter values (e.g. `{ num_of_rows: '2000' }`: data pages, not counts). */
+  query?: Readonly<Record<string, string>>;
   /**
    * Only the N-th arrival (from 1) of an identical request: same server, method, path and query
    * (MFT storage: the signature and expiry of the link are ignored). `2` = "fail the first retry only";
@@ -206,6 +208,8 @@ export interface FaultRequest {
   /** Identity of the request for `attempt` counting (method, path, relevant query). */
   key: string;
   offset?: number;
+  /** The request's query parameters (for `match.query`). */
+  params?: URLSearchParams;
   /**
    * A point inside the handling of the request (e.g. MFT `report-created`), for faults that only make sense
    * once the request got that far: a report outcome must not be used up by a create that got 401 or 400.
@@ -406,6 +410,7 @@ export class FaultPlan implements FaultController {
       }
     }
     if (match.offset !== undefined) checkCount(match.offset, 'match.offset');
+    if (match.query !== undefined && (typeof match.query !== 'object' || match.query === null)) throw new TypeError('match.query must be an object');
     const attempts = match.attempt === undefined ? [] : typeof match.attempt === 'number' ? [match.attempt] : match.attempt;
     for (const attempt of attempts) {
       if (!Number.isSafeInteger(attempt) || attempt < 1) throw new RangeError(`match.attempt must count from 1, got ${attempt}`);
@@ -462,6 +467,9 @@ function matches(match: FaultMatch, request: FaultRequest, attempt: number): boo
     }
   }
   if (match.offset !== undefined && request.offset !== match.offset) return false;
+  if (match.query !== undefined) {
+    for (const [name, value] of Object.entries(match.query)) if (request.params?.get(name) !== value) return false;
+  }
   if (match.attempt !== undefined) {
     if (typeof match.attempt === 'number' ? match.attempt !== attempt : !match.attempt.includes(attempt)) return false;
   }

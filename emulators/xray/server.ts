@@ -128,6 +128,7 @@ async function handle(context: ServerContext, request: IncomingMessage, response
     path: url.pathname,
     key: requestKey('xray', method, url.pathname, url.searchParams),
     offset: offsetOf(url.searchParams),
+    params: url.searchParams,
   });
   const auth = authenticate(request.headers.authorization, context.users);
   const record = (status: number): void => {

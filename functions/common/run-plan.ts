@@ -2,17 +2,19 @@ import { z } from 'zod';
 import { currentHolder, sourceOfStream, type Checkpoint, type CheckpointLedger, type GridPeriod, type Lease, type LeaseRequest } from './checkpoints.js';
 import { InvalidInputError } from './errors.js';
 import { windowSchema } from './run-window.js';
-import { ceilToGrid, floorToGrid, gridWindows, mergeWindows, subtractWindows, windowCount } from './window-grid.js';
+import { ceilToGrid, floorToGrid, mergeWindows, subtractWindows, windowCount } from './window-grid.js';
 import { isoInstant, makeWindow, parseWindow, type TimeWindow } from './time-window.js';
 
 /**
  * Which windows one execution exports, and how it relates to the checkpoint:
- * - scheduled (no window in the input): from the watermark (minus the re-scan overlap, never across a grid
- *   change) to `now − lag`, whole grid windows only, at most `maxWindows` (a run far behind catches up over
- *   several runs). A watermark off the stream's grid is refused, naming the command that mends it;
+ * - scheduled (no window in the input): from the watermark (minus the re-scan overlap) to `now − lag`, whole
+ *   grid windows only, at most `maxWindows` new ones (a run far behind catches up over several runs). A
+ *   watermark off the stream's grid is refused, naming the command that mends it;
  * - manual / backfill (an explicit window): that range widened to whole grid windows and cut at the last
  *   window that is over (`now − lag`); it never moves the watermark backwards, and moves it forward only when
  *   it continues the exported range.
+ * Time before the watermark is cut on the grid it was exported on (the checkpoint records each grid and since
+ * when), so a re-scan or a backfill after a grid change finds the very windows that are stored.
  * Every run that writes windows holds a lease over their range first (the stream's other writers are fenced
  * out, or their stale leases taken over); windows older than the source's retention are never exported:
  * those already stored are left as they are, the others are reported lost.
@@ -79,10 +81,12 @@ export async function planRun(options: {
   const notAfterMs = floorToGrid(nowMs - settings.lagMs, settings.gridMs);
   const run: RunInfo = { mode: options.window ? 'manual' : 'scheduled', stream, executionId, notAfter: iso(notAfterMs) };
 
-  // The windows this run would write, and the grids to record, given a checkpoint.
+  // The windows this run would write, and the grids to record, given a checkpoint. Before the watermark each
+  // window lies on the grid it was exported on (recorded in the checkpoint), after it on today's grid.
   const windowsFor = (checkpoint: Checkpoint): { windows: TimeWindow[]; grids?: GridPeriod[] } => {
+    const gridAt = gridsOf(checkpoint, settings.gridMs);
     if (options.window) {
-      const requested = gridWindows(parseWindow(options.window), settings.gridMs, settings.maxWindows);
+      const requested = windowsOnGrids(parseWindow(options.window), gridAt, settings.maxWindows);
       const finished = requested.filter((window) => Date.parse(window.end) <= notAfterMs);
       if (finished.length < requested.length) {
         run.cut = { start: requested[finished.length]!.start, end: requested[requested.length - 1]!.end };
@@ -91,19 +95,17 @@ export async function planRun(options: {
     }
     const continued = continueOnGrid(checkpoint, settings, notAfterMs);
     if (checkpoint.watermark) run.watermarkBefore = checkpoint.watermark;
-    const since = continued.since === null ? -Infinity : Date.parse(continued.since);
     const from = checkpoint.watermark
-      ? Math.max(floorToGrid(Date.parse(checkpoint.watermark) - settings.overlapMs, settings.gridMs), since)
+      ? floorToGrid(Date.parse(checkpoint.watermark) - settings.overlapMs, gridAt(Date.parse(checkpoint.watermark) - settings.overlapMs))
       : floorToGrid(notAfterMs - settings.initialLookbackMs, settings.gridMs);
     if (from >= notAfterMs) return { windows: [] };
     // Windows older than the retention cost nothing to plan (none is exported): they do not count towards
     // maxWindows, so a stream stopped for longer than the retention catches up at once.
     const fresh = Math.max(from, Math.min(retentionBoundary(settings, nowMs), notAfterMs));
     // Catch up in bounded steps: the overlap windows (already exported, re-scanned) plus at most maxWindows new ones.
-    const overlapEnd = checkpoint.watermark ? floorToGrid(Date.parse(checkpoint.watermark), settings.gridMs) : fresh;
-    const overlapWindows = Math.max(0, (overlapEnd - fresh) / settings.gridMs);
-    const limit = Math.min(notAfterMs, fresh + (overlapWindows + settings.maxWindows) * settings.gridMs);
-    return { windows: gridWindows(makeWindow(from, limit), settings.gridMs, Number.MAX_SAFE_INTEGER), grids: continued.grids };
+    const overlapEnd = checkpoint.watermark ? Math.max(fresh, Date.parse(checkpoint.watermark)) : fresh;
+    const limit = Math.min(notAfterMs, overlapEnd + settings.maxWindows * settings.gridMs);
+    return { windows: windowsOnGrids(makeWindow(from, limit), gridAt, Number.MAX_SAFE_INTEGER), grids: continued.grids };
   };
 
   let windows: TimeWindow[];
@@ -168,26 +170,62 @@ async function withoutRetentionLoss(
 }
 
 /**
+ * The grid of each instant of a stream: before the watermark the grid it was exported on (the checkpoint's
+ * periods; a checkpoint without them is taken to be on today's grid), from the watermark on `gridMs`.
+ */
+export function gridsOf(checkpoint: Pick<Checkpoint, 'watermark' | 'grids'>, gridMs: number): (instantMs: number) => number {
+  const watermark = checkpoint.watermark ? Date.parse(checkpoint.watermark) : -Infinity;
+  return (instantMs) => {
+    if (instantMs >= watermark) return gridMs;
+    const period = checkpoint.grids.findLast((candidate) => candidate.since === null || Date.parse(candidate.since) <= instantMs);
+    return period?.ms ?? gridMs;
+  };
+}
+
+/** The windows covering `range`, each a whole window of the grid of its time (widened outward at both ends). */
+export function windowsOnGrids(range: TimeWindow, gridAt: (instantMs: number) => number, maxWindows: number): TimeWindow[] {
+  const end = Date.parse(range.end);
+  const windows: TimeWindow[] = [];
+  let at = floorToGrid(Date.parse(range.start), gridAt(Date.parse(range.start)));
+  while (at < end) {
+    const gridMs = gridAt(at);
+    if (at % gridMs !== 0) {
+      throw new GridChangeError(
+        `The range ${range.start} → ${range.end} reaches ${iso(at)}, where the stream goes on with the ${gridMs / 60_000}-minute grid, ` +
+          `but ${iso(at)} is not on that grid: export up to it with the grid the stream was exported on (see README, "Changing the window grid")`,
+      );
+    }
+    windows.push(makeWindow(at, at + gridMs));
+    if (windows.length > maxWindows) {
+      throw new InvalidInputError(
+        `The range ${range.start} → ${range.end} spans more than ${maxWindows} windows; at most ${maxWindows} fit in one execution (split it, e.g. with \`audit-export backfill\`)`,
+      );
+    }
+    at += gridMs;
+  }
+  return windows;
+}
+
+/**
  * Whether a scheduled run on `settings.gridMs` may continue `checkpoint`: the watermark must lie on the grid.
- * Returns the grids to record (when the grid changes) and since when the current grid holds (the overlap
- * re-scan never crosses it); refuses otherwise, naming the command that reaches the next common boundary.
+ * Returns the grids to record when the grid changes (the windows before keep theirs: the overlap re-scan and
+ * manual runs cut that time on its own grid); refuses otherwise, naming the command that reaches the next
+ * common boundary.
  */
 export function continueOnGrid(
   checkpoint: Checkpoint,
   settings: Pick<ScheduleSettings, 'gridMs' | 'lagMs'>,
   notAfterMs: number,
-): { grids?: GridPeriod[]; since: string | null } {
+): { grids?: GridPeriod[] } {
   const gridMs = settings.gridMs;
   const current = checkpoint.grids.at(-1);
-  if (!checkpoint.watermark) {
-    return current?.ms === gridMs ? { since: current.since } : { grids: [{ ms: gridMs, since: null }], since: null };
-  }
+  if (!checkpoint.watermark) return current?.ms === gridMs ? {} : { grids: [{ ms: gridMs, since: null }] };
   const watermark = Date.parse(checkpoint.watermark);
-  if (current?.ms === gridMs) return { since: current.since };
+  if (current?.ms === gridMs) return {};
   if (watermark % gridMs === 0) {
     // A checkpoint written before grids were recorded is taken to be on today's grid.
-    if (!current) return { grids: [{ ms: gridMs, since: null }], since: null };
-    return { grids: [...checkpoint.grids, { ms: gridMs, since: checkpoint.watermark }], since: checkpoint.watermark };
+    if (!current) return { grids: [{ ms: gridMs, since: null }] };
+    return { grids: [...checkpoint.grids, { ms: gridMs, since: checkpoint.watermark }] };
   }
   const source = sourceOfStream(checkpoint.stream);
   const [, , , format = 'json'] = checkpoint.stream.split('|');

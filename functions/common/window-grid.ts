@@ -31,6 +31,26 @@ export function gridWindows(range: TimeWindow, gridMs: number, maxWindows = 100_
   return windows;
 }
 
+/**
+ * Consecutive windows in groups (one Map item each) of at most `groupMs` worth of windows, a group holding
+ * windows of one length only; a group whose windows are not `gridMs` long says so (`gridMs`).
+ */
+export function groupWindowsByGrid(windows: TimeWindow[], gridMs: number, groupMs: number): (TimeWindow & { gridMs?: number })[] {
+  const groups: (TimeWindow & { gridMs?: number })[] = [];
+  let at = 0;
+  while (at < windows.length) {
+    const length = Date.parse(windows[at]!.end) - Date.parse(windows[at]!.start);
+    const size = Math.max(1, Math.floor(groupMs / length));
+    let end = at + 1;
+    while (end < windows.length && end - at < size && Date.parse(windows[end]!.end) - Date.parse(windows[end]!.start) === length) end++;
+    const group: TimeWindow & { gridMs?: number } = { start: windows[at]!.start, end: windows[end - 1]!.end };
+    if (length !== gridMs) group.gridMs = length;
+    groups.push(group);
+    at = end;
+  }
+  return groups;
+}
+
 /** Consecutive grid windows in groups of at most `size` (one Map item each). */
 export function groupWindows(windows: TimeWindow[], size: number): TimeWindow[] {
   const groups: TimeWindow[] = [];

@@ -5,8 +5,8 @@ import { manifestWindows } from '../common/manifest.js';
 import { planRun, type RunInfo, type ScheduleSettings } from '../common/run-plan.js';
 import { windowSchema as isoWindowSchema } from '../common/run-window.js';
 import { streamFolder } from '../common/s3-layout.js';
-import { groupWindows } from '../common/window-grid.js';
-import { isoInstant, type TimeWindow } from '../common/time-window.js';
+import { groupWindowsByGrid } from '../common/window-grid.js';
+import { isoInstant } from '../common/time-window.js';
 import { MAX_PAGE_SIZE, xrayExportInputSchema } from './model.js';
 
 /** Everything each group of windows needs (small, no secrets): it travels to every Map iteration. */
@@ -31,6 +31,10 @@ export type XrayExportPlan = z.infer<typeof xrayExportPlanSchema>;
 
 export const windowSchema = isoWindowSchema;
 
+/** A Map item: consecutive windows of one grid (the plan's unless `gridMs` says otherwise: time exported on an earlier grid). */
+export const groupSchema = z.object({ start: isoInstant, end: isoInstant, gridMs: z.number().int().positive().optional() }).strict();
+export type WindowGroup = z.infer<typeof groupSchema>;
+
 export interface XraySettings {
   bucket: string;
   prefix?: string;
@@ -50,7 +54,7 @@ export async function planXrayRun(
   executionId: string,
   nowMs: number,
   s3?: S3Client,
-): Promise<{ plan: XrayExportPlan; groups: TimeWindow[]; run: RunInfo }> {
+): Promise<{ plan: XrayExportPlan; groups: WindowGroup[]; run: RunInfo }> {
   const eventsPerPart = Math.max(1, Math.round(settings.eventsPerPart / settings.pageSize)) * settings.pageSize;
   const plan: XrayExportPlan = {
     format: input.format,
@@ -73,8 +77,7 @@ export async function planXrayRun(
     storedWindows: s3 ? (range) => manifestWindows(s3, plan.bucket, xrayStreamFolder(plan), range) : undefined,
   });
   if (run.notAfter) plan.notAfter = run.notAfter;
-  const perGroup = Math.max(1, Math.floor((settings.groupHours * 3_600_000) / settings.schedule.gridMs));
-  return { plan, groups: groupWindows(windows, perGroup), run };
+  return { plan, groups: groupWindowsByGrid(windows, settings.schedule.gridMs, settings.groupHours * 3_600_000), run };
 }
 
 /** The folder of every window of the plan's stream (format and dry-run are part of it). */

@@ -25,7 +25,7 @@ import { compactInstant, isoInstant, makeWindow, type TimeWindow } from '../comm
 import { GridConflictError, gridConflictMessage } from '../common/window-grid.js';
 import type { XrayClient } from './client.js';
 import { splitCsvPage } from './csv-page.js';
-import { xrayStreamFolder, type XrayExportPlan } from './export-plan.js';
+import { xrayStreamFolder, type WindowGroup, type XrayExportPlan } from './export-plan.js';
 import { CSV_INCOMPLETE_FILE } from './model.js';
 import type { XrayRuntime } from './runtime.js';
 
@@ -150,7 +150,7 @@ type LiveCursor = Omit<GroupCursor, 'objects'> & { objects: PendingObject[] };
 export async function exportGroup(
   runtime: XrayRuntime,
   plan: XrayExportPlan,
-  group: TimeWindow,
+  group: WindowGroup,
   progress: GroupProgress | undefined,
   deadlineMs: number,
   executionId?: string,
@@ -165,17 +165,19 @@ export async function exportGroup(
   };
   const client = await runtime.client();
   const groupEnd = Date.parse(group.end);
+  // A group of windows exported on an earlier grid (a re-scan after a grid change) says so.
+  const gridMs = group.gridMs ?? plan.gridMs;
   const stored = (object: ManifestObject): PendingObject => ({ key: object.key, stored: Promise.resolve(object) });
   const firstStart = totals.cursor?.windowStart ?? group.start;
   // Which windows were exported before (their manifest is read and extended), and which windows of another grid
   // overlap them: listed once, from the day of the first window (an overlapping window may start earlier that day).
-  const listing = new ManifestListing(runtime.s3, plan.bucket, xrayStreamFolder(plan), dayFolder(folderParts(plan, gridWindow(firstStart, plan))));
+  const listing = new ManifestListing(runtime.s3, plan.bucket, xrayStreamFolder(plan), dayFolder(folderParts(plan, gridWindow(firstStart, gridMs))));
   const live = (cursor: GroupCursor): LiveCursor => ({ ...cursor, objects: cursor.objects.map(stored) });
   // The cursor, with this window's parts as promises: a part is uploaded (and a finished window's manifest
   // written) while the next pages are fetched. Every manifest waits for its window's parts; a window only
   // counts as complete (completedThrough) once its manifest and those of the windows before it are stored;
   // nothing is left in flight when the invocation returns (or throws).
-  let cursor: LiveCursor = live(totals.cursor ?? (await openWindow(runtime, plan, group.start, listing)));
+  let cursor: LiveCursor = live(totals.cursor ?? (await openWindow(runtime, plan, gridWindow(group.start, gridMs), listing)));
   /** Resolves once every finished window's manifest so far is stored (and completedThrough advanced). */
   let manifests: Promise<void> = Promise.resolve();
   /** The completion of each finished window still in flight, oldest first. */
@@ -194,7 +196,7 @@ export async function exportGroup(
 
   try {
     for (;;) {
-      const window = gridWindow(cursor.windowStart, plan);
+      const window = gridWindow(cursor.windowStart, gridMs);
       if (cursor.pending.length === 0) {
         const finished = cursor;
         if (finished.short) {
@@ -220,7 +222,7 @@ export async function exportGroup(
         }
         // Bounded: wait for the oldest window's manifest before fetching far ahead of S3.
         if (inFlight.length > MAX_WINDOWS_IN_FLIGHT) await inFlight.shift();
-        cursor = live(await openWindow(runtime, plan, window.end, listing));
+        cursor = live(await openWindow(runtime, plan, gridWindow(window.end, gridMs), listing));
       } else {
         const segment = cursor.pending[0]!;
         if (segment.from === undefined) {
@@ -286,8 +288,8 @@ export async function exportGroup(
 }
 
 /** The grid window starting at `start`. */
-function gridWindow(start: string, plan: XrayExportPlan): TimeWindow {
-  return makeWindow(Date.parse(start), Date.parse(start) + plan.gridMs);
+function gridWindow(start: string, gridMs: number): TimeWindow {
+  return makeWindow(Date.parse(start), Date.parse(start) + gridMs);
 }
 
 function folderParts(plan: XrayExportPlan, window: TimeWindow) {
@@ -302,8 +304,7 @@ export function folderOf(plan: XrayExportPlan, window: TimeWindow): string {
  * Starts a window: refuses one that is not over yet or that overlaps windows of another grid, reads what an
  * earlier export stored (its manifest) and plans to fetch only what lies beyond it.
  */
-async function openWindow(runtime: XrayRuntime, plan: XrayExportPlan, start: string, listing: ManifestListing): Promise<GroupCursor> {
-  const window = gridWindow(start, plan);
+async function openWindow(runtime: XrayRuntime, plan: XrayExportPlan, window: TimeWindow, listing: ManifestListing): Promise<GroupCursor> {
   if (plan.notAfter && Date.parse(window.end) > Date.parse(plan.notAfter)) {
     throw new InvalidInputError(`The window ${window.start} → ${window.end} is not over yet (${plan.notAfter} is now − lag): it is not exported`);
   }
