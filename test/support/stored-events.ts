@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { listFolder, namedObjects, parseManifest, type Manifest } from '../../functions/common/manifest.js';
+import { listFolder } from '../../functions/common/manifest.js';
 import { splitCsvPage } from '../../functions/xray/csv-page.js';
 
 /** Lists every object under a prefix. */
@@ -34,13 +34,43 @@ export async function storedXrayEventIds(s3: S3Client, bucket: string, prefix: s
   return ids;
 }
 
+interface StoredObject {
+  key: string;
+  bytes: number;
+  records: number;
+  generation?: number;
+}
+
+/** A manifest as a consumer reads it (plain JSON: the helpers read manifests of any version the same way). */
+export interface ReadManifest {
+  version: number;
+  objects: StoredObject[];
+  records: number;
+  events?: number;
+  generation?: number;
+  vendorCount?: number | null;
+  shortAnswer?: boolean;
+  supersedes?: { generation: number; objects: StoredObject[] }[];
+  shortAnswers?: { vendorCount: number | null; records: number; stored: number; objects?: StoredObject[] }[];
+  segments?: unknown[];
+}
+
 /** Every manifest under a prefix, with its key. */
-export async function manifestsUnder(s3: S3Client, bucket: string, prefix: string): Promise<{ key: string; manifest: Manifest }[]> {
-  const manifests: { key: string; manifest: Manifest }[] = [];
+export async function manifestsUnder(s3: S3Client, bucket: string, prefix: string): Promise<{ key: string; manifest: ReadManifest }[]> {
+  const manifests: { key: string; manifest: ReadManifest }[] = [];
   for (const key of await listKeys(s3, bucket, prefix)) {
-    if (key.endsWith('/_manifest.json')) manifests.push({ key, manifest: parseManifest(JSON.parse((await readObject(s3, bucket, key)).toString('utf8')), key) });
+    if (key.endsWith('/_manifest.json')) manifests.push({ key, manifest: JSON.parse((await readObject(s3, bucket, key)).toString('utf8')) as ReadManifest });
   }
   return manifests;
+}
+
+/** Every object a manifest names: current, of older generations, and short answers kept. */
+function namedObjects(manifest: ReadManifest): StoredObject[] {
+  return [
+    ...manifest.objects,
+    ...(manifest.supersedes ?? []).flatMap((generation) => generation.objects),
+    ...(manifest.shortAnswers ?? []).flatMap((answer) => answer.objects ?? []),
+  ];
 }
 
 /**
