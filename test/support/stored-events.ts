@@ -75,7 +75,7 @@ function namedObjects(manifest: ReadManifest): StoredObject[] {
 
 /**
  * What a consumer loads: the ids in the current objects of every manifest under a prefix (duplicates kept),
- * Xray parts or MFT JSON reports.
+ * Xray parts or MFT reports (JSON or CSV).
  */
 export async function currentEventIds(s3: S3Client, bucket: string, prefix: string): Promise<(number | string)[]> {
   const ids: (number | string)[] = [];
@@ -83,6 +83,8 @@ export async function currentEventIds(s3: S3Client, bucket: string, prefix: stri
     for (const object of manifest.objects) {
       if (object.key.endsWith('.json')) {
         ids.push(...(JSON.parse((await readObject(s3, bucket, object.key)).toString('utf8')) as { id: string }[]).map((event) => event.id));
+      } else if (object.key.endsWith('.csv')) {
+        ids.push(...mftCsvIds((await readObject(s3, bucket, object.key)).toString('utf8')));
       } else {
         ids.push(...(await xrayPartIds(s3, bucket, object.key)));
       }
@@ -117,4 +119,22 @@ export function compareIds<T>(truth: readonly T[], stored: readonly T[]): { stor
     duplicated: duplicatesOf([...stored]),
     extra: [...storedSet].filter((id) => !truthSet.has(id)),
   };
+}
+
+/** The ids (first column) of an MFT CSV report: RFC 4180, CRLF, quoted fields may hold line breaks. */
+export function mftCsvIds(csv: string): string[] {
+  const ids: string[] = [];
+  let quoted = false;
+  let recordStart = 0;
+  let header = true;
+  for (let at = 0; at < csv.length; at++) {
+    const char = csv[at];
+    if (char === '"') quoted = !quoted;
+    else if (char === '\n' && !quoted) {
+      if (!header) ids.push(csv.slice(recordStart, csv.indexOf(',', recordStart)));
+      header = false;
+      recordStart = at + 1;
+    }
+  }
+  return ids;
 }
