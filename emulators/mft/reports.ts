@@ -81,10 +81,13 @@ export class ReportStore {
     return ready ? 'Completed' : 'InProgress';
   }
 
-  /** The report file, regenerated lazily in ~64 KiB buffers (a short report: the first half of its window only). */
-  fileChunks(query: ReportQuery, outcome?: ReportOutcome): Generator<Buffer> {
+  /**
+   * The report file, regenerated lazily in ~64 KiB buffers. It holds what had happened when the report was
+   * asked for (`asOfMs`: no event of the future); a short report only the first half of its window.
+   */
+  fileChunks(query: ReportQuery, outcome?: ReportOutcome, asOfMs = Infinity): Generator<Buffer> {
     const startMs = Math.max(Date.parse(query.start), this.purgedBeforeMs);
-    let endMs = Math.max(startMs, Date.parse(query.end));
+    let endMs = Math.max(startMs, Math.min(Date.parse(query.end), asOfMs));
     if (outcome === 'short') endMs = startMs + Math.floor((endMs - startMs) / 2);
     const served = { ...query, start: new Date(startMs).toISOString(), end: new Date(endMs).toISOString() };
     return reportChunks(this.options.timeline.eventsFor(served), query.type);
@@ -115,7 +118,7 @@ export class ReportStore {
     const { signal } = report.measuring;
     try {
       let size = 0;
-      for (const chunk of this.fileChunks(report.query, report.outcome)) {
+      for (const chunk of this.fileChunks(report.query, report.outcome, report.createdAtMs)) {
         size += chunk.length;
         await yieldToEventLoop();
         if (signal.aborted) return;

@@ -68,7 +68,7 @@ async function serveObject(context: StorageContext, res: ServerResponse, method:
     res.end();
     return;
   }
-  const outcome = await streamChunks(res, context.store.fileChunks(report.query, report.outcome));
+  const outcome = await streamChunks(res, context.store.fileChunks(report.query, report.outcome, report.createdAtMs));
   context.debug(`storage ${id}: download ${outcome}`);
 }
 
