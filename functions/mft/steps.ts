@@ -130,6 +130,12 @@ export async function copyReportToS3(
         `Report ${report.id} has status ${JSON.stringify(current.rawStatus)} and ${current.url ? 'a' : 'no'} download url at copy time; expected Completed with a url`,
       );
     }
+    // What the window holds already, read before the download is opened (an open download must be read at once).
+    const { folder } = reportLocation(plan, window);
+    const previous = await readManifest(runtime.s3, plan.bucket, manifestKey(folder));
+    if (!previous) await refuseOtherGrids(runtime, plan, window, folder);
+    const generation = previous ? lastGeneration(previous) + 1 : 1;
+    const { key } = reportLocation(plan, window, generation);
     const download = await runtime.client.openDownload(current.url, token);
     if (download.contentLength !== undefined && current.size !== undefined && download.contentLength !== current.size) {
       download.body.destroy();
@@ -145,11 +151,6 @@ export async function copyReportToS3(
       'filters-id': plan.filtersId,
     };
     if (executionId) metadata['execution-id'] = executionId;
-    const { folder } = reportLocation(plan, window);
-    const previous = await readManifest(runtime.s3, plan.bucket, manifestKey(folder));
-    if (!previous) await refuseOtherGrids(runtime, plan, window, folder);
-    const generation = previous ? lastGeneration(previous) + 1 : 1;
-    const { key } = reportLocation(plan, window, generation);
     const counter = new RecordCounter(plan.type === 'csv' ? 'csv' : 'json-array');
     const stored = await uploadStream({
       s3: runtime.s3,
