@@ -160,6 +160,7 @@ async function mftCopy(task: Extract<WorkerTask, { mode: 'mft-copy' }>): Promise
     MFT_PRIVATE_KEY_FILE: keyFile,
     TOKEN_SEALING_LOCAL_KEY: LocalKeyTokenSealer.generateKey(),
     MFT_POLL_INTERVAL_SECONDS: '1',
+    MFT_DOWNLOAD_ALLOW_LOOPBACK: 'true',
   };
   Object.assign(process.env, env);
   const runtime = await mftRuntimeFromEnvironment(env);

@@ -144,6 +144,8 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           clock,
           ledger,
           http: overrides.http ?? twinHttp(),
+          // The emulator's storage listens on loopback: allowed here, and nowhere by default.
+          download: { addresses: { allowLoopback: true, allowPrivate: false } },
           settings: {
             bucket,
             prefix: overrides.prefix,

@@ -1,5 +1,6 @@
 import { systemClock, sleep as defaultSleep, type Clock } from './clock.js';
-import { MalformedResponseError, TransientError, errorMessage } from './errors.js';
+import { AuditExportError, ConfigError, MalformedResponseError, TransientError } from './errors.js';
+import { scrubbedMessage } from './scrubber.js';
 
 /**
  * HTTP with timeouts and retries, written once for every vendor client.
@@ -9,7 +10,11 @@ import { MalformedResponseError, TransientError, errorMessage } from './errors.j
  *   honouring `Retry-After`, within a bounded number of attempts and total time. Past that a
  *   `TransientError` is thrown, which the state machine retries at its own level or fails on cleanly.
  * - Other answers are returned to the caller, which knows what a 401, 404 or 400 means for its API.
- * - URLs in errors are reduced to origin and path: presigned query strings are credentials.
+ * - URLs in errors are reduced to origin and path: presigned query strings are credentials; every message
+ *   passes through the scrubber (a network error may quote a header or a URL).
+ * - A request that cannot be built (a header value with a line break, a URL with user-info) and the
+ *   project's own typed errors from a transport (a refused download address) are not retried: another
+ *   attempt would fail the same way.
  */
 
 export interface RetryPolicy {
@@ -46,6 +51,8 @@ export interface HttpRequest {
   redirect?: 'follow' | 'error' | 'manual';
   /** Retry 429/5xx/network failures (default true). */
   retry?: boolean;
+  /** Another transport for this request (e.g. downloads whose connections obey egress rules). */
+  fetch?: typeof fetch;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = {
@@ -83,6 +90,7 @@ export class HttpClient {
     const maxAttempts = request.retry === false ? 1 : policy.maxAttempts;
     const started = this.clock.now();
     const target = `${request.method ?? 'GET'} ${describeUrl(request.url)}`;
+    checkHeaders(target, request.headers);
     let lastProblem = '';
     for (let attempt = 1; ; attempt++) {
       let retryAfterMs: number | undefined;
@@ -93,7 +101,8 @@ export class HttpClient {
         lastProblem = `answered HTTP ${response.status}`;
         await response.body?.cancel().catch(() => undefined);
       } catch (error) {
-        lastProblem = `failed: ${errorMessage(error)}`;
+        if (error instanceof AuditExportError) throw error;
+        lastProblem = `failed: ${scrubbedMessage(error)}`;
       }
       const elapsed = this.clock.now() - started;
       const backoff = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
@@ -125,15 +134,21 @@ export class HttpClient {
         redirect: request.redirect ?? 'follow',
       };
       if (request.body !== undefined) init.body = typeof request.body === 'function' ? await request.body() : request.body;
-      return await this.fetchImpl(request.url, init);
+      return await (request.fetch ?? this.fetchImpl)(request.url, init);
     } catch (error) {
+      if (error instanceof AuditExportError) throw error;
       // undici hides the interesting part (ECONNRESET, ECONNREFUSED) in `cause`.
       const cause = (error as { cause?: unknown }).cause;
+      if (cause instanceof AuditExportError) throw cause;
+      if (error instanceof TypeError && cause === undefined && !controller.signal.aborted) {
+        // fetch refused to build the request (a header value, the URL): nothing was sent, a retry fails alike.
+        throw new ConfigError(`${request.method ?? 'GET'} ${describeUrl(request.url)} could not be sent: ${scrubbedMessage(error)}`);
+      }
       const detail = controller.signal.aborted
-        ? errorMessage(controller.signal.reason)
+        ? scrubbedMessage(controller.signal.reason)
         : cause
-          ? `${errorMessage(error)} (${errorMessage(cause)})`
-          : errorMessage(error);
+          ? `${scrubbedMessage(error)} (${scrubbedMessage(cause)})`
+          : scrubbedMessage(error);
       throw new Error(detail);
     } finally {
       // Headers arrived (or failed): the body is streamed by the caller under its own watchdog.
@@ -151,6 +166,21 @@ export function parseRetryAfter(value: string | null, now: number): number | und
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/**
+ * Header values must be visible ASCII, spaces and tabs (RFC 9110 field-value; obs-text aside). A credential
+ * with a line break would otherwise fail inside fetch with the whole value in its message, and be retried.
+ */
+function checkHeaders(target: string, headers: Record<string, string> | undefined): void {
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+      throw new ConfigError(
+        `${target}: the ${name} header would hold a line break or a control character; ` +
+          (name.toLowerCase() === 'authorization' ? 'check the configured credentials' : 'the request was not sent'),
+      );
+    }
+  }
+}
+
 /** Origin and path only: query strings of presigned URLs are credentials and never reach a log or an error. */
 export function describeUrl(url: string | URL): string {
   try {
@@ -164,20 +194,46 @@ export function describeUrl(url: string | URL): string {
 /**
  * Reads a whole (bounded) body. A body cut short (connection reset or closed before Content-Length,
  * a stalled stream) is a `TransientError` — a fresh request may succeed — rather than undici's bare
- * `TypeError: terminated`, which no Retry block matches.
+ * `TypeError: terminated`, which no Retry block matches. A body larger than `maxBytes` (announced or
+ * streamed) is a `MalformedResponseError`, read no further than the limit.
  */
-export async function readBytes(response: Response, what: string): Promise<Buffer> {
+export async function readBytes(response: Response, what: string, maxBytes = DEFAULT_MAX_BODY_BYTES): Promise<Buffer> {
+  const tooLarge = () =>
+    new MalformedResponseError(`${what}: the response body (HTTP ${response.status}) is larger than the ${maxBytes}-byte limit of what this request can return`);
+  const announced = response.headers.get('content-length');
+  if (announced !== null && /^\d+$/.test(announced) && Number(announced) > maxBytes) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  if (!response.body) return Buffer.alloc(0);
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const reader = response.body.getReader();
   try {
-    return Buffer.from(await response.arrayBuffer());
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      length += value.byteLength;
+      if (length > maxBytes) {
+        await reader.cancel().catch(() => undefined);
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
   } catch (error) {
+    if (error instanceof MalformedResponseError) throw error;
     const cause = (error as { cause?: unknown }).cause;
     throw new TransientError(
-      `${what}: the response body (HTTP ${response.status}) was cut short: ${errorMessage(error)}${cause ? ` (${errorMessage(cause)})` : ''}`,
+      `${what}: the response body (HTTP ${response.status}) was cut short: ${scrubbedMessage(error)}${cause ? ` (${scrubbedMessage(cause)})` : ''}`,
       undefined,
       { cause: error },
     );
   }
+  return Buffer.concat(chunks, length);
 }
+
+/** Bodies read whole (API answers, one page) are at most this large unless the caller says otherwise. */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 /** Reads a JSON body, turning HTML error pages and truncated bodies into a clear error. */
 export async function readJson(response: Response, what: string): Promise<unknown> {

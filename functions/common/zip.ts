@@ -5,6 +5,10 @@ import { MalformedResponseError } from './errors.js';
  * Reads the entries of a zip held in memory. Used for one CSV page of the Xray API at a time (a page is
  * bounded by num_of_rows, never a whole export). Sizes come from the central directory, so entries
  * written with data descriptors (streamed zips) read correctly. Stored and deflated entries only.
+ *
+ * Limits, because a zip can declare 200 bytes and inflate to gigabytes: every entry inflates to at most its
+ * declared size (zlib counts the output as it goes and stops there), and all entries together declare at
+ * most `maxBytes`, checked before anything is inflated. Memory stays within `maxBytes` plus one zlib chunk.
  */
 export interface ZipEntry {
   name: string;
@@ -14,8 +18,18 @@ export interface ZipEntry {
 const EOCD_SIGNATURE = 0x06054b50;
 const CENTRAL_SIGNATURE = 0x02014b50;
 const LOCAL_SIGNATURE = 0x04034b50;
+const ZIP64_MARKER = 0xffffffff;
 
-export function readZip(zip: Buffer, what: string): ZipEntry[] {
+/** Default cap on what one zip may inflate to in all: a few hundred MiB (see functions/xray/client.ts). */
+export const DEFAULT_MAX_INFLATED_BYTES = 384 * 1024 * 1024;
+
+export interface ReadZipOptions {
+  /** The inflated size of all entries together, at most. */
+  maxBytes?: number;
+}
+
+export function readZip(zip: Buffer, what: string, options: ReadZipOptions = {}): ZipEntry[] {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_INFLATED_BYTES;
   const fail = (problem: string): never => {
     throw new MalformedResponseError(`${what} is not a readable zip file: ${problem}`);
   };
@@ -34,6 +48,7 @@ export function readZip(zip: Buffer, what: string): ZipEntry[] {
   const count = zip.readUInt16LE(eocd + 10);
   let at = zip.readUInt32LE(eocd + 16);
   const entries: ZipEntry[] = [];
+  let budget = maxBytes;
   for (let index = 0; index < count; index++) {
     if (at + 46 > zip.length || zip.readUInt32LE(at) !== CENTRAL_SIGNATURE) fail(`central directory entry ${index} is damaged`);
     const method = zip.readUInt16LE(at + 10);
@@ -46,6 +61,11 @@ export function readZip(zip: Buffer, what: string): ZipEntry[] {
     const localOffset = zip.readUInt32LE(at + 42);
     const name = zip.subarray(at + 46, at + 46 + nameLength).toString('utf8');
     at += 46 + nameLength + extraLength + commentLength;
+    if (size === ZIP64_MARKER || compressedSize === ZIP64_MARKER || localOffset === ZIP64_MARKER) fail(`${name} is a zip64 entry (not supported)`);
+    if (size > budget) {
+      fail(`${name} declares ${size} bytes, beyond the limit of ${maxBytes} bytes for this ${what.replace(/^Xray /, '')}`);
+    }
+    budget -= size;
 
     if (localOffset + 30 > zip.length || zip.readUInt32LE(localOffset) !== LOCAL_SIGNATURE) fail(`local header of ${name} is damaged`);
     const dataStart = localOffset + 30 + zip.readUInt16LE(localOffset + 26) + zip.readUInt16LE(localOffset + 28);
@@ -55,8 +75,10 @@ export function readZip(zip: Buffer, what: string): ZipEntry[] {
     if (method === 0) data = Buffer.from(raw);
     else if (method === 8) {
       try {
-        data = inflateRawSync(raw);
-      } catch {
+        // zlib stops once the output passes maxOutputLength: a bomb costs its declared size, no more.
+        data = inflateRawSync(raw, { maxOutputLength: Math.max(1, size) });
+      } catch (error) {
+        if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return fail(`${name} inflates past its declared ${size} bytes`);
         return fail(`${name} does not inflate`);
       }
     } else return fail(`${name} uses compression method ${method} (only stored and deflate are supported)`);

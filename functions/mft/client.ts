@@ -9,7 +9,9 @@ import {
   VendorAuthError,
   VendorRequestError,
 } from '../common/errors.js';
+import { DownloadRefusedError, STRICT_ADDRESS_RULES, guardedFetch, type AddressRules } from '../common/egress.js';
 import { HttpClient, describeUrl, readJson } from '../common/http.js';
+import { registerSecret, registerUrlSecrets } from '../common/scrubber.js';
 import { signClientAssertion, type MftCredentials } from './assertion.js';
 import {
   normalizeStatus,
@@ -46,6 +48,37 @@ export interface Download {
   contentType: string;
 }
 
+/**
+ * Where a report download may go. The link comes from the vendor's answer and its storage may redirect: the
+ * exporter follows a redirect only within the link's own origin (or to https on the same host), or over
+ * https to a host listed in `redirectHosts`; and connects only to addresses the `addresses` rules allow.
+ */
+export interface DownloadPolicy {
+  addresses: AddressRules;
+  /** Hosts an https redirect may lead to besides the link's own: `storage.example.com`, or `.example.com` for its subdomains. */
+  redirectHosts?: readonly string[];
+  /** The transport (tests); by default one whose connections obey `addresses`. */
+  fetch?: typeof fetch;
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+
+/** Why a download is not followed from `first` to `next`, or undefined when the redirect is allowed. */
+export function redirectProblem(first: URL, next: URL, redirectHosts: readonly string[] = []): string | undefined {
+  if (next.username || next.password) return 'a URL with user-info';
+  if (next.protocol !== 'https:' && next.protocol !== 'http:') return `a ${next.protocol} URL`;
+  if (next.origin === first.origin) return undefined;
+  if (next.protocol !== 'https:') return 'another origin over plain http';
+  if (next.hostname === first.hostname) return undefined;
+  const host = next.hostname.toLowerCase();
+  const listed = redirectHosts.some((entry) => {
+    const allowed = entry.trim().toLowerCase();
+    return allowed.startsWith('.') ? host.endsWith(allowed) && host.length > allowed.length : host === allowed;
+  });
+  return listed ? undefined : `another host (only ${first.origin} itself, or hosts in MFT_DOWNLOAD_REDIRECT_HOSTS, are followed)`;
+}
+
 const REPORTS_PATH = '/v1/reports/audit-logs';
 /** When the vendor omits `expires_in`, assume a conservative lifetime and re-issue on 401 anyway. */
 const ASSUMED_TOKEN_LIFETIME_S = 300;
@@ -58,15 +91,18 @@ export class MftClient {
   readonly baseUrl: string;
   readonly tokenUrl: string;
   readonly apiOrigin: string;
+  private readonly downloadFetch: typeof fetch;
 
   constructor(
     baseUrl: string,
     private readonly http: HttpClient = new HttpClient(),
     private readonly clock: Clock = systemClock,
+    private readonly download: DownloadPolicy = { addresses: STRICT_ADDRESS_RULES },
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.tokenUrl = `${this.baseUrl}/v1/oauth/token`;
     this.apiOrigin = new URL(this.baseUrl).origin;
+    this.downloadFetch = download.fetch ?? guardedFetch({ rules: download.addresses });
   }
 
   async issueToken(credentials: MftCredentials): Promise<AccessToken> {
@@ -76,12 +112,15 @@ export class MftClient {
       headers: { 'content-type': 'application/json', accept: 'application/json' },
       // A fresh assertion for every attempt: its jti is single-use (the server may have consumed it before a
       // 502 or a lost reply) and its lifetime (~20 s) is shorter than the retry budget.
-      body: async () =>
-        JSON.stringify({
+      body: async () => {
+        const assertion = await signClientAssertion(credentials, this.tokenUrl, this.clock.now());
+        registerSecret(assertion);
+        return JSON.stringify({
           grant_type: 'client_credentials',
           client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-          client_assertion: await signClientAssertion(credentials, this.tokenUrl, this.clock.now()),
-        }),
+          client_assertion: assertion,
+        });
+      },
       redirect: 'error',
     });
     if (response.status === 400 || response.status === 401 || response.status === 403) {
@@ -91,7 +130,10 @@ export class MftClient {
       );
     }
     await this.expectOk(response, 'issue an access token');
-    const parsed = tokenResponseSchema.safeParse(await readJson(response, 'MFT token response'));
+    const body = await readJson(response, 'MFT token response');
+    const issued = (body as { access_token?: unknown } | null)?.access_token;
+    if (typeof issued === 'string') registerSecret(issued);
+    const parsed = tokenResponseSchema.safeParse(body);
     if (!parsed.success) {
       throw new MalformedResponseError(`MFT token response has no usable access_token (${parsed.error.issues[0]?.message})`);
     }
@@ -148,6 +190,8 @@ export class MftClient {
   /**
    * Opens the report file. The presigned URL needs no credentials, so none are sent; like the vendor's
    * client we retry once with the bearer token on 401/403, but only when the URL is on the API host itself.
+   * Redirects are followed hop by hop under the DownloadPolicy; a refused one is a DownloadRefusedError
+   * (not retried: the vendor's answer would send us there again), and nothing is stored.
    */
   async openDownload(url: string, token: string): Promise<Download> {
     let target: URL;
@@ -156,10 +200,38 @@ export class MftClient {
     } catch {
       throw new MalformedResponseError('MFT report has a download url that is not a valid URL');
     }
+    registerUrlSecrets(target);
     if (target.protocol !== 'https:' && target.protocol !== 'http:') {
       throw new MalformedResponseError(`MFT report download url has unsupported scheme ${target.protocol}`);
     }
-    let response = await this.http.request({ url: target, timeoutMs: 60_000 });
+    if (target.username || target.password) {
+      throw new DownloadRefusedError(
+        `MFT report download url ${describeUrl(target)} carries user-info (a name or password before the host): refused, nothing was stored`,
+      );
+    }
+    const first = target;
+    let response: Response;
+    for (let redirects = 0; ; redirects++) {
+      response = await this.http.request({ url: target, timeoutMs: 60_000, redirect: 'manual', fetch: this.downloadFetch });
+      if (!REDIRECT_STATUSES.has(response.status)) break;
+      await response.body?.cancel().catch(() => undefined);
+      const location = response.headers.get('location');
+      if (!location) throw new MalformedResponseError(`Download from ${describeUrl(target)} answered HTTP ${response.status} without a Location`);
+      let next: URL;
+      try {
+        next = new URL(location, target);
+      } catch {
+        throw new MalformedResponseError(`Download from ${describeUrl(target)} answered HTTP ${response.status} with an unreadable Location`);
+      }
+      registerUrlSecrets(next);
+      const problem = redirects >= MAX_REDIRECTS ? `more than ${MAX_REDIRECTS} redirects` : redirectProblem(first, next, this.download.redirectHosts);
+      if (problem) {
+        throw new DownloadRefusedError(
+          `Download from ${describeUrl(first)} was redirected (HTTP ${response.status}) to ${describeUrl(next)}, ${problem}: refused, nothing was stored`,
+        );
+      }
+      target = next;
+    }
     if ((response.status === 401 || response.status === 403) && target.origin === this.apiOrigin) {
       await response.body?.cancel();
       response = await this.http.request({
@@ -167,6 +239,7 @@ export class MftClient {
         headers: { authorization: `bearer ${token}` },
         redirect: 'error',
         timeoutMs: 60_000,
+        fetch: this.downloadFetch,
       });
     }
     if (response.status === 401 || response.status === 403) {
@@ -228,7 +301,11 @@ export class MftClient {
     }
     const { id, status, url, size } = parsed.data;
     const report: Report = { id, status: normalizeStatus(status), rawStatus: String(status) };
-    if (url) report.url = url;
+    if (url) {
+      // The link is a credential (its signature) from the moment it is read.
+      registerUrlSecrets(url);
+      report.url = url;
+    }
     // A byte count, or unknown: `""` (Number("") is 0), negative or fractional sizes must not become a length to verify against.
     const bytes = typeof size === 'number' ? size : typeof size === 'string' && /^\s*\d+\s*$/.test(size) ? Number(size) : NaN;
     if (Number.isSafeInteger(bytes) && bytes >= 0) report.size = bytes;

@@ -36,6 +36,8 @@ export const mftFiltersSchema = z
     sourceIp: z
       .string()
       .refine((value) => isIP(value) !== 0, 'sourceIp must be an IPv4 or IPv6 address')
+      // Node's isIP accepts `fe80::1%eth0`; a zone id names an interface of one machine, and the vendor refuses it.
+      .refine((value) => !value.includes('%'), 'sourceIp must be an address without a zone id (drop the %… suffix)')
       .optional(),
   })
   .strict();
@@ -97,7 +99,11 @@ export function normalizeStatus(raw: string | number): ReportStatus {
 
 export const tokenResponseSchema = z
   .object({
-    access_token: z.string().min(1, 'access_token is empty'),
+    access_token: z
+      .string()
+      .min(1, 'access_token is empty')
+      // It goes into an Authorization header: a value that cannot be one is no token (and would fail every call).
+      .refine((value) => /^[\x21-\x7e]+$/.test(value), 'access_token holds characters an HTTP header cannot carry'),
     token_type: z.string().optional(),
     expires_in: z.union([z.number(), z.string()]).optional(),
   })

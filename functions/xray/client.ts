@@ -1,7 +1,8 @@
 import { VendorAuthError, VendorRequestError } from '../common/errors.js';
 import { HttpClient, readBytes } from '../common/http.js';
-import { readZip } from '../common/zip.js';
-import { scanJsonPage, toNdjson } from './json-page-scan.js';
+import { registerSecret } from '../common/scrubber.js';
+import { DEFAULT_MAX_INFLATED_BYTES, readZip } from '../common/zip.js';
+import { checkJsonPage, scanJsonPage, toNdjson } from './json-page-scan.js';
 import { jsonPageSchema } from './model.js';
 import { MalformedResponseError } from '../common/errors.js';
 import type { TimeWindow } from '../common/time-window.js';
@@ -32,6 +33,17 @@ export interface CsvPage {
   csv: Buffer;
 }
 
+/**
+ * What one page may weigh. A CSV page inflates to at most this much: ~16 KiB per event asked for (an event is
+ * one row per policy, ~500 bytes a row), at least 16 MiB, and at most the zip reader's absolute cap (384 MiB),
+ * which still holds a page of 500,000 events — the most the vendor's CSV export can be asked for — inside
+ * the 1 GiB the function has. A JSON page (at most 2,000 events) is at most 64 MiB.
+ */
+export function csvPageByteLimit(pageSize: number): number {
+  return Math.min(DEFAULT_MAX_INFLATED_BYTES, Math.max(16 * 1024 * 1024, pageSize * 16 * 1024));
+}
+export const JSON_PAGE_BYTE_LIMIT = 64 * 1024 * 1024;
+
 /** JFrog Xray Curation's audit endpoint, and nothing else. */
 export class XrayClient {
   readonly baseUrl: string;
@@ -47,11 +59,13 @@ export class XrayClient {
       'accessToken' in credentials
         ? `Bearer ${credentials.accessToken}`
         : `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    registerSecret('accessToken' in credentials ? credentials.accessToken : credentials.password, { pinned: true });
+    registerSecret(this.authorization.slice(this.authorization.indexOf(' ') + 1), { pinned: true });
   }
 
   async jsonPage(query: PageQuery): Promise<JsonPage> {
     const response = await this.get(query, 'json');
-    const bytes = await readBytes(response, 'Xray audit page');
+    const bytes = await readBytes(response, 'Xray audit page', JSON_PAGE_BYTE_LIMIT);
     // Fast path: the events' bytes as sent, split without decoding, parsing and re-serializing them
     // (see json-page-scan.ts); anything not shaped as expected takes the full parse below.
     let scanned: ReturnType<typeof scanJsonPage>;
@@ -72,11 +86,12 @@ export class XrayClient {
           `Xray audit page does not match the documented shape (meta${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message})`,
         );
       }
+      const nextOffset = checkedNextOffset(query.offset, scanned.ids.length, meta.data);
       const page: JsonPage = { ids: scanned.ids, ndjson: toNdjson(bytes, scanned.bounds) };
-      const next = meta.data.next_offset;
-      if (next) page.nextOffset = next;
+      if (nextOffset !== undefined) page.nextOffset = nextOffset;
       return page;
     }
+    checkJsonPage(bytes);
     let body: unknown;
     try {
       body = JSON.parse(bytes.toString('utf8'));
@@ -91,21 +106,22 @@ export class XrayClient {
         `Xray audit page does not match the documented shape (${issue?.path.join('.') || 'body'}: ${issue?.message})`,
       );
     }
+    const nextOffset = checkedNextOffset(query.offset, parsed.data.data.length, parsed.data.meta);
     const lines = parsed.data.data.map((event) => JSON.stringify(event));
     const page: JsonPage = {
       ids: parsed.data.data.map((event) => event.id),
       ndjson: lines.length ? Buffer.from(`${lines.join('\n')}\n`) : Buffer.alloc(0),
     };
-    const next = parsed.data.meta.next_offset;
-    if (next) page.nextOffset = next;
+    if (nextOffset !== undefined) page.nextOffset = nextOffset;
     return page;
   }
 
   async csvPage(query: PageQuery): Promise<CsvPage> {
     const response = await this.get(query, 'csv');
     // One page is bounded by num_of_rows, so it is read whole; the export as a whole never is.
-    const zip = await readBytes(response, 'Xray CSV page');
-    const entries = readZip(zip, 'Xray CSV page');
+    const limit = csvPageByteLimit(query.pageSize);
+    const zip = await readBytes(response, 'Xray CSV page', limit);
+    const entries = readZip(zip, 'Xray CSV page', { maxBytes: limit });
     const csvEntries = entries.filter((entry) => entry.name.endsWith('.csv'));
     if (csvEntries.length !== 1) {
       throw new MalformedResponseError(`Xray CSV page holds ${csvEntries.length} CSV files; expected exactly one`);
@@ -150,6 +166,33 @@ export class XrayClient {
     }
     throw new VendorRequestError(`Xray rejected the audit query (HTTP ${response.status}: ${message})`, response.status);
   }
+}
+
+/**
+ * The offset of the next page, checked: falsy ends the window; anything else must be exactly past this page
+ * (`offset + result_count`, or + the events in `data` when result_count is absent). A jump ahead would skip
+ * events silently, one back would store them twice. A result_count that is not the number of events sent
+ * means the page is not what it claims.
+ */
+function checkedNextOffset(
+  offset: number,
+  events: number,
+  meta: { next_offset?: number | null | undefined; result_count?: number | undefined },
+): number | undefined {
+  if (meta.result_count !== undefined && meta.result_count !== events) {
+    throw new MalformedResponseError(
+      `Xray audit page at offset ${offset} says result_count ${meta.result_count} but holds ${events} events`,
+    );
+  }
+  const next = meta.next_offset;
+  if (!next) return undefined;
+  const expected = offset + events;
+  if (next !== expected || events === 0) {
+    throw new MalformedResponseError(
+      `Xray audit page at offset ${offset} holds ${events} events but gives next_offset ${next} (expected ${events ? expected : 'none'}${events ? ', or none on the last page' : ' after an empty page'})`,
+    );
+  }
+  return next;
 }
 
 /** JFrog's `{"errors":[{"message":…}]}`, shortened. */

@@ -32,8 +32,9 @@ export function splitCsvPage(csv: Buffer): CsvPageRows {
     const end = endOfRecord(csv, at);
     const firstField = readFirstField(csv, at, end);
     if (firstField !== '' || end - at > 2) {
-      if (!/^\d+$/.test(firstField)) {
-        throw new MalformedResponseError(`Xray CSV row at byte ${at} has id ${JSON.stringify(firstField.slice(0, 20))}; expected a number`);
+      // At most 15 digits: every such id is an exact integer (a longer one would be rounded, and merge events).
+      if (!/^\d{1,15}$/.test(firstField)) {
+        throw new MalformedResponseError(`Xray CSV row at byte ${at} has id ${JSON.stringify(firstField.slice(0, 20))}; expected a whole number of at most 15 digits`);
       }
       rowsCount++;
       const id = Number(firstField);
@@ -57,7 +58,18 @@ function endOfRecord(csv: Buffer, start: number): number {
 }
 
 function readFirstField(csv: Buffer, start: number, end: number): string {
+  if (csv[start] === QUOTE) {
+    // A quoted field: up to the closing quote ("" is a quote inside it).
+    let at = start + 1;
+    while (at < end) {
+      if (csv[at] === QUOTE) {
+        if (csv[at + 1] === QUOTE) at += 2;
+        else break;
+      } else at++;
+    }
+    return csv.toString('utf8', start + 1, Math.min(at, end)).replace(/""/g, '"');
+  }
   let at = start;
   while (at < end && csv[at] !== COMMA && csv[at] !== LF && csv[at] !== CR) at++;
-  return csv.toString('utf8', start, at).replace(/^"|"$/g, '');
+  return csv.toString('utf8', start, at);
 }
