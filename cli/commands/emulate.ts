@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -118,21 +118,22 @@ export async function emulateCommand(args: string[]): Promise<number> {
     process.stdout.write(`${EMULATE_HELP}\n`);
     return EXIT_OK;
   }
+  // Every option is read before anything starts: a bad one is a usage error with nothing left running.
   const seed = parseInteger(values.seed, '--seed', 0, 2 ** 31 - 1) ?? 1;
+  const mftPort = parseInteger(values['mft-port'], '--mft-port', 0, 65_535) ?? 0;
+  const xrayPort = parseInteger(values['xray-port'], '--xray-port', 0, 65_535) ?? 0;
+  const eventsPerHour = parseInteger(values['mft-events-per-hour'], '--mft-events-per-hour', 1, 100_000_000);
+  const reportReadyAfterMs = parseInteger(values['report-ready-ms'], '--report-ready-ms', 0, 86_400_000);
+  const events = parseInteger(values.events, '--events', 0, 50_000_000) ?? 10_000;
   const { fixed, chaos } = faultSettings(values);
-  const mft = await startMftEmulator({
-    faults: fixed.mft,
-    port: parseInteger(values['mft-port'], '--mft-port', 0, 65_535) ?? 0,
-    seed,
-    eventsPerHour: parseInteger(values['mft-events-per-hour'], '--mft-events-per-hour', 1, 100_000_000),
-    reportReadyAfterMs: parseInteger(values['report-ready-ms'], '--report-ready-ms', 0, 86_400_000),
-  });
-  const xray = await startXrayEmulator({
-    port: parseInteger(values['xray-port'], '--xray-port', 0, 65_535) ?? 0,
-    seed,
-    events: parseInteger(values.events, '--events', 0, 50_000_000) ?? 10_000,
-    faults: fixed.xray,
-  }).catch(async (error: unknown) => {
+  if (mftPort !== 0 && mftPort === xrayPort) throw new UsageError(`--mft-port and --xray-port must differ (both ${mftPort})`);
+  if (values['key-file'] !== undefined) {
+    const directory = path.dirname(path.resolve(values['key-file']));
+    const exists = await stat(directory).then((info) => info.isDirectory(), () => false);
+    if (!exists) throw new UsageError(`--key-file: the directory ${directory} does not exist`);
+  }
+  const mft = await startMftEmulator({ faults: fixed.mft, port: mftPort, seed, eventsPerHour, reportReadyAfterMs });
+  const xray = await startXrayEmulator({ port: xrayPort, seed, events, faults: fixed.xray }).catch(async (error: unknown) => {
     await mft.close();
     throw error;
   });
@@ -140,7 +141,10 @@ export async function emulateCommand(args: string[]): Promise<number> {
   enableFaults('xray', xray.faults, chaos);
   const keyFile =
     values['key-file'] ?? path.join(await mkdtemp(path.join(os.tmpdir(), 'audit-export-emulate-')), 'mft-private-key.pem');
-  await writeFile(keyFile, mft.privateKeyPem, { mode: 0o600 });
+  await writeFile(keyFile, mft.privateKeyPem, { mode: 0o600 }).catch(async (error: unknown) => {
+    await Promise.all([mft.close(), xray.close()]);
+    throw new UsageError(`--key-file: cannot write ${keyFile} (${(error as Error).message})`);
+  });
 
   writeLine({
     mft: { baseUrl: mft.baseUrl, tenantId: mft.tenantId, kid: mft.kid, privateKeyFile: path.resolve(keyFile) },
