@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { instantProblem } from '../functions/common/time-window.js';
 import { mftFiltersSchema } from '../functions/mft/model.js';
 
 /**
@@ -35,8 +36,8 @@ const scheduleExpression = (example: string) =>
       (value) =>
         /^rate\(\s*[1-9]\d*\s+(minute|minutes|hour|hours|day|days)\s*\)$/.test(value) ||
         /^cron\(\s*\S+(\s+\S+){5}\s*\)$/.test(value) ||
-        /^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$/.test(value),
-      `must be an EventBridge Scheduler expression: rate(1 hour), cron(0 * * * ? *) (6 fields) or at(2026-01-01T00:00:00) (e.g. ${example})`,
+        (/^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$/.test(value) && instantProblem(`${value.slice(3, -1)}Z`) === undefined),
+      `must be an EventBridge Scheduler expression: rate(1 hour), cron(0 * * * ? *) (6 fields) or at(2026-01-01T00:00:00) on a real date and time (e.g. ${example})`,
     );
 
 const positiveInt = (max: number) => z.number().int().positive().max(max);
@@ -102,6 +103,13 @@ const mftSchema = z
     type: z.enum(['json', 'csv']).default('json'),
     /** Filters every scheduled run applies (the same names as the execution input / the CLI flags). */
     filters: mftFiltersSchema.default({}),
+    /**
+     * Report downloads may connect to private addresses: only for storage reached through a VPC interface
+     * endpoint. Link-local (instance metadata) and loopback addresses are refused whatever this says.
+     */
+    allowPrivateDownloadAddresses: z.boolean().default(false),
+    /** Hosts (or `.suffix`es) an https redirect of a report download may lead to besides the link's own. */
+    downloadRedirectHosts: z.array(z.string().regex(/^\.?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'must be a host name, or .suffix for its subdomains')).default([]),
     lookbackHours: removed(LOOKBACK_REMOVED),
   })
   .strict();

@@ -147,6 +147,9 @@ export class MftSource extends Construct {
       MFT_MAX_WAIT_SECONDS: String(mft.maxWaitSeconds),
     });
     Object.assign(env.CommitRunFunctionArn, { CHECKPOINT_TABLE: table });
+    // Where CopyReport's downloads may go (functions/common/egress.ts); the defaults need no variable.
+    if (mft.allowPrivateDownloadAddresses) env.CopyReportFunctionArn.MFT_DOWNLOAD_ALLOW_PRIVATE = 'true';
+    if (mft.downloadRedirectHosts.length) env.CopyReportFunctionArn.MFT_DOWNLOAD_REDIRECT_HOSTS = mft.downloadRedirectHosts.join(',');
     // Housekeeping recognizes this deployment's reports by the grid and the maximum wait.
     Object.assign(env.HousekeepingFunctionArn, {
       MFT_WINDOW_MINUTES: String(mft.windowMinutes),
