@@ -47,26 +47,30 @@ export function readZip(zip: Buffer, what: string, options: ReadZipOptions = {})
   }
   const count = zip.readUInt16LE(eocd + 10);
   let at = zip.readUInt32LE(eocd + 16);
-  const entries: ZipEntry[] = [];
-  let budget = maxBytes;
+  // First the whole directory, so the declared sizes are checked against the limit before anything inflates.
+  const directory: { name: string; method: number; expectedCrc: number; compressedSize: number; size: number; localOffset: number }[] = [];
+  let declared = 0;
   for (let index = 0; index < count; index++) {
     if (at + 46 > zip.length || zip.readUInt32LE(at) !== CENTRAL_SIGNATURE) fail(`central directory entry ${index} is damaged`);
-    const method = zip.readUInt16LE(at + 10);
-    const expectedCrc = zip.readUInt32LE(at + 16);
-    const compressedSize = zip.readUInt32LE(at + 20);
-    const size = zip.readUInt32LE(at + 24);
     const nameLength = zip.readUInt16LE(at + 28);
-    const extraLength = zip.readUInt16LE(at + 30);
-    const commentLength = zip.readUInt16LE(at + 32);
-    const localOffset = zip.readUInt32LE(at + 42);
-    const name = zip.subarray(at + 46, at + 46 + nameLength).toString('utf8');
-    at += 46 + nameLength + extraLength + commentLength;
-    if (size === ZIP64_MARKER || compressedSize === ZIP64_MARKER || localOffset === ZIP64_MARKER) fail(`${name} is a zip64 entry (not supported)`);
-    if (size > budget) {
-      fail(`${name} declares ${size} bytes, beyond the limit of ${maxBytes} bytes for this ${what.replace(/^Xray /, '')}`);
+    const entry = {
+      name: zip.subarray(at + 46, at + 46 + nameLength).toString('utf8'),
+      method: zip.readUInt16LE(at + 10),
+      expectedCrc: zip.readUInt32LE(at + 16),
+      compressedSize: zip.readUInt32LE(at + 20),
+      size: zip.readUInt32LE(at + 24),
+      localOffset: zip.readUInt32LE(at + 42),
+    };
+    at += 46 + nameLength + zip.readUInt16LE(at + 30) + zip.readUInt16LE(at + 32);
+    if ([entry.size, entry.compressedSize, entry.localOffset].includes(ZIP64_MARKER)) fail(`${entry.name} is a zip64 entry (not supported)`);
+    declared += entry.size;
+    if (declared > maxBytes) {
+      fail(`${entry.name} declares ${entry.size} bytes, beyond the limit of ${maxBytes} bytes (all entries together) for this ${what.replace(/^Xray /, '')}`);
     }
-    budget -= size;
-
+    directory.push(entry);
+  }
+  const entries: ZipEntry[] = [];
+  for (const { name, method, expectedCrc, compressedSize, size, localOffset } of directory) {
     if (localOffset + 30 > zip.length || zip.readUInt32LE(localOffset) !== LOCAL_SIGNATURE) fail(`local header of ${name} is damaged`);
     const dataStart = localOffset + 30 + zip.readUInt16LE(localOffset + 26) + zip.readUInt16LE(localOffset + 28);
     if (dataStart + compressedSize > zip.length) fail(`${name} is truncated`);
@@ -75,7 +79,7 @@ export function readZip(zip: Buffer, what: string, options: ReadZipOptions = {})
     if (method === 0) data = Buffer.from(raw);
     else if (method === 8) {
       try {
-        // zlib stops once the output passes maxOutputLength: a bomb costs its declared size, no more.
+        // zlib counts its output as it inflates and stops past maxOutputLength: a bomb costs its declared size, no more.
         data = inflateRawSync(raw, { maxOutputLength: Math.max(1, size) });
       } catch (error) {
         if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return fail(`${name} inflates past its declared ${size} bytes`);
