@@ -51,6 +51,19 @@ function keyText(bytes: Uint8Array, start: number, end: number): string {
   }
 }
 
+/** Just past the string whose opening quote is at `start`. */
+function stringEnd(bytes: Uint8Array, start: number): number {
+  // indexOf is a native memchr: strings are most of a page's bytes.
+  for (let from = start + 1; ; ) {
+    const quote = bytes.indexOf(QUOTE, from);
+    if (quote < 0) throw new MalformedResponseError('Xray audit page ends inside a string (truncated)');
+    let backslashes = 0;
+    while (bytes[quote - 1 - backslashes] === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return quote + 1;
+    from = quote + 1;
+  }
+}
+
 function isSpace(byte: number): boolean {
   return byte === 0x20 || byte === LF || byte === CR || byte === 0x09;
 }
@@ -63,18 +76,7 @@ export function scanJsonPage(bytes: Uint8Array): ScannedPage | undefined {
   };
   /** Moves past the string starting at `at` (a quote). */
   const skipString = () => {
-    // indexOf is a native memchr: strings are most of a page's bytes.
-    for (let from = at + 1; ; ) {
-      const quote = bytes.indexOf(QUOTE, from);
-      if (quote < 0) throw new MalformedResponseError('Xray audit page ends inside a string (truncated)');
-      let backslashes = 0;
-      while (bytes[quote - 1 - backslashes] === BACKSLASH) backslashes++;
-      if (backslashes % 2 === 0) {
-        at = quote + 1;
-        return;
-      }
-      from = quote + 1;
-    }
+    at = stringEnd(bytes, at);
   };
   skipSpace();
   if (bytes[at] !== OPEN_BRACE) return undefined;
@@ -180,18 +182,7 @@ export function checkJsonPage(bytes: Uint8Array, where = 'at the top level'): vo
   for (let at = 0; at < length; ) {
     const byte = bytes[at]!;
     if (byte === QUOTE) {
-      let end = -1;
-      for (let from = at + 1; ; ) {
-        const quote = bytes.indexOf(QUOTE, from);
-        if (quote < 0) throw new MalformedResponseError('Xray audit page ends inside a string (truncated)');
-        let backslashes = 0;
-        while (bytes[quote - 1 - backslashes] === BACKSLASH) backslashes++;
-        if (backslashes % 2 === 0) {
-          end = quote + 1;
-          break;
-        }
-        from = quote + 1;
-      }
+      const end = stringEnd(bytes, at);
       if (depth === 1 && expectKey) {
         const key = keyText(bytes, at, end);
         if (keys.has(key)) throw duplicateKey(key, where);
