@@ -11,7 +11,9 @@ import { gridWindows } from '../../functions/common/window-grid.js';
 import { readZip } from '../../functions/common/zip.js';
 import { buildZip } from '../support/zip.js';
 import { MftClient } from '../../functions/mft/client.js';
-import { normalizeStatus } from '../../functions/mft/model.js';
+import { mftExportInputSchema, normalizeStatus } from '../../functions/mft/model.js';
+import { xrayExportInputSchema } from '../../functions/xray/model.js';
+import { parseInput } from '../../functions/common/validation.js';
 import { splitCsvPage } from '../../functions/xray/csv-page.js';
 import { XrayClient, csvPageByteLimit } from '../../functions/xray/client.js';
 import { MAX_JSON_DEPTH } from '../../functions/xray/json-page-scan.js';
@@ -131,6 +133,15 @@ describe('strict calendar dates', () => {
       RUNS,
     );
     expect(() => parseInstant('2016-12-31T23:59:60Z', 'end')).toThrow(/leap seconds are not accepted/);
+  });
+
+  it('state-machine input is as strict as the CLI: Feb 30 is refused by both sources, naming the field', () => {
+    const window = { start: '2026-02-30T00:00:00Z', end: '2026-03-02T00:00:00Z' };
+    for (const schema of [mftExportInputSchema, xrayExportInputSchema]) {
+      expect(() => parseInput(schema, { window }, 'execution input')).toThrow(
+        'Invalid execution input: window.start: 2026-02-30 is not a date (February 2026 has 28 days)',
+      );
+    }
   });
 
   it('refuses huge and signed years, huge numbers and numeric strings without a crash', () => {
