@@ -16,55 +16,10 @@
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CompiledAttribute, CompiledClass, CompiledObject, CompiledSchema, CompiledType } from '../functions/ocsf/schema-types.js';
 
 /** The classes compiled (by file, under events/). */
 export const COMPILED_CLASSES = ['application/api.json', 'application/web_resources_activity.json', 'iam/entity_management.json'];
-
-export interface CompiledAttribute {
-  /** A type of the dictionary (`string_t`, `ip_t`…) or an object name. */
-  type: string;
-  isObject?: true;
-  isArray?: true;
-  requirement: 'required' | 'recommended' | 'optional';
-  /** Integer (or string) value → caption. */
-  enum?: Record<string, string>;
-  /** The string attribute holding the caption of this `_id`. */
-  sibling?: string;
-  /** Only part of the event when this profile is applied (metadata.profiles). */
-  profile?: string;
-}
-
-export interface CompiledObject {
-  name: string;
-  attributes: Record<string, CompiledAttribute>;
-  constraints?: { at_least_one?: string[]; just_one?: string[] };
-}
-
-export interface CompiledClass extends CompiledObject {
-  uid: number;
-  caption: string;
-  category: string;
-  categoryUid: number;
-  categoryCaption: string;
-  /** The profiles this class may apply. */
-  profiles: string[];
-}
-
-export interface CompiledType {
-  /** The primitive the value is: string, integer (32-bit), long (64-bit), float, boolean, json, object. */
-  base: 'string' | 'integer' | 'long' | 'float' | 'boolean' | 'json';
-  regex?: string;
-  maxLength?: number;
-  range?: [number, number];
-}
-
-export interface CompiledSchema {
-  version: string;
-  source: string;
-  types: Record<string, CompiledType>;
-  classes: Record<string, CompiledClass>;
-  objects: Record<string, CompiledObject>;
-}
 
 type Json = Record<string, any>;
 

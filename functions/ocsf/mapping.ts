@@ -1,0 +1,144 @@
+import { OCSF_VERSION, enumCaption, type CompiledClass } from './schema.js';
+
+/**
+ * What every mapping shares: the classification attributes computed as the schema says, the metadata block,
+ * field lookup by the names a vendor may use, and `unmapped` for everything else.
+ */
+
+/** A source record as parsed: JSON values (JSON input) or strings (CSV input). */
+export type SourceRecord = Record<string, unknown>;
+
+export type OcsfEvent = Record<string, unknown> & { time: number };
+
+export type MappingResult = { event: OcsfEvent } | { unmappable: string };
+
+/** What a mapping knows of the window it normalizes (from the manifest). */
+export interface MappingContext {
+  tenant: string;
+  /** The manifest's filters id: `dry-run` marks the Xray Dry Run tab. */
+  filtersId: string;
+}
+
+/** class, category and type attributes: class_uid, category_uid (from the class), type_uid = class_uid × 100 + activity_id. */
+export function classification(eventClass: CompiledClass, activityId: number, activityName?: string) {
+  const caption = activityId === 99 && activityName ? activityName : enumCaption(eventClass, 'activity_id', activityId);
+  return {
+    activity_id: activityId,
+    activity_name: caption,
+    category_uid: eventClass.categoryUid,
+    category_name: eventClass.categoryCaption,
+    class_uid: eventClass.uid,
+    class_name: eventClass.caption,
+    type_uid: eventClass.uid * 100 + activityId,
+    type_name: `${eventClass.caption}: ${caption}`,
+  };
+}
+
+export function severity(eventClass: CompiledClass, severityId: number) {
+  return { severity_id: severityId, severity: enumCaption(eventClass, 'severity_id', severityId) };
+}
+
+export interface MetadataInput {
+  product: { name: string; vendor_name: string };
+  uid?: string;
+  tenant: string;
+  logName: string;
+  originalTime?: string;
+  profiles?: string[];
+  labels?: string[];
+}
+
+export function metadata(input: MetadataInput): Record<string, unknown> {
+  return compact({
+    version: OCSF_VERSION,
+    product: input.product,
+    uid: input.uid,
+    tenant_uid: input.tenant,
+    log_name: input.logName,
+    original_time: input.originalTime,
+    profiles: input.profiles?.length ? input.profiles : undefined,
+    labels: input.labels?.length ? input.labels : undefined,
+  });
+}
+
+/**
+ * Reads a record's fields by the names a vendor may use (case-insensitive), remembering which were taken, so
+ * `rest()` returns everything else for `unmapped`.
+ */
+export class FieldReader {
+  private readonly byLowerName = new Map<string, string>();
+  private readonly taken = new Set<string>();
+
+  constructor(private readonly record: SourceRecord) {
+    for (const key of Object.keys(record)) {
+      const lower = key.toLowerCase();
+      if (!this.byLowerName.has(lower)) this.byLowerName.set(lower, key);
+    }
+  }
+
+  /** The first of `names` present with a value (empty strings count as absent); marks it taken. */
+  value(...names: string[]): unknown {
+    for (const name of names) {
+      const key = this.byLowerName.get(name.toLowerCase());
+      if (key === undefined) continue;
+      const value = this.record[key];
+      this.taken.add(key);
+      if (value === undefined || value === null || value === '') continue;
+      return value;
+    }
+    return undefined;
+  }
+
+  /** As value(), as a string (numbers and booleans written as JSON does). */
+  text(...names: string[]): string | undefined {
+    const value = this.value(...names);
+    if (value === undefined) return undefined;
+    return typeof value === 'string' ? value : JSON.stringify(value);
+  }
+
+  /** Gives a taken field back to `unmapped` (its value could not be mapped). */
+  release(value: unknown): void {
+    for (const [key, item] of Object.entries(this.record)) if (item === value) this.taken.delete(key);
+  }
+
+  /** The fields not taken, each as a string (JSON for anything that is not one): OCSF `unmapped`. */
+  rest(extra: Record<string, string | undefined> = {}): Record<string, string> | undefined {
+    const out: Record<string, string> = {};
+    for (const [key, value] of Object.entries(this.record)) {
+      if (this.taken.has(key) || value === undefined) continue;
+      out[key] = typeof value === 'string' ? value : JSON.stringify(value);
+    }
+    for (const [key, value] of Object.entries(extra)) if (value !== undefined) out[key] = value;
+    return Object.keys(out).length ? out : undefined;
+  }
+}
+
+const ISO_INSTANT = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)\s*(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/** An event time: ISO-8601 (a missing zone is read as UTC) or epoch milliseconds/seconds. */
+export function parseEventTime(value: unknown): { time: number; timezoneOffset?: number } | undefined {
+  if (typeof value === 'number' && Number.isFinite(value)) return { time: Math.round(value < 1e11 ? value * 1000 : value) };
+  if (typeof value !== 'string') return undefined;
+  const trimmed = value.trim();
+  if (/^\d{10,13}$/.test(trimmed)) return parseEventTime(Number(trimmed));
+  const match = ISO_INSTANT.exec(trimmed);
+  if (!match) return undefined;
+  const zone = match[5];
+  const time = Date.parse(`${match[1]}T${match[2]}${zone ? zone.replace(/^([+-]\d{2})(\d{2})$/, '$1:$2') : 'Z'}`);
+  if (Number.isNaN(time)) return undefined;
+  return { time, timezoneOffset: zone && zone.toUpperCase() !== 'Z' ? zoneMinutes(zone) : 0 };
+}
+
+function zoneMinutes(zone: string): number {
+  const [, sign, hours, minutes] = /^([+-])(\d{2}):?(\d{2})$/.exec(zone)!;
+  return (sign === '-' ? -1 : 1) * (Number(hours) * 60 + Number(minutes));
+}
+
+/** The dictionary's email_t pattern. */
+export const EMAIL = /^[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$/;
+
+/** Drops undefined values (OCSF attributes are absent rather than null). */
+export function compact<T extends Record<string, unknown>>(value: T): T {
+  for (const key of Object.keys(value)) if (value[key] === undefined) delete value[key];
+  return value;
+}
