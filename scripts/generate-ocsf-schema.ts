@@ -4,7 +4,7 @@
  *
  *   npx tsx scripts/generate-ocsf-schema.ts [path/to/ocsf-schema] [--check]
  *
- * (default path: ../shared/ocsf-schema-1.1.0 beside the repository). `--check` writes nothing and fails when
+ * (default: $OCSF_SCHEMA_DIR, else shared/ocsf-schema-1.1.0 beside the repository or one level up). `--check` writes nothing and fails when
  * the committed file differs from what the checkout compiles to.
  *
  * It resolves the classes the normalizer emits (and Entity Management, which the mapping was compared with) the
@@ -183,7 +183,13 @@ function isPlainObject(value: unknown): value is Json {
 }
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const DEFAULT_SCHEMA_CHECKOUT = path.resolve(PROJECT_ROOT, '..', 'shared', 'ocsf-schema-1.1.0');
+/** OCSF_SCHEMA_DIR, else the first `shared/ocsf-schema-1.1.0` beside the repository or one level up. */
+export const DEFAULT_SCHEMA_CHECKOUT =
+  process.env.OCSF_SCHEMA_DIR ??
+  [path.resolve(PROJECT_ROOT, '..', 'shared', 'ocsf-schema-1.1.0'), path.resolve(PROJECT_ROOT, '..', '..', 'shared', 'ocsf-schema-1.1.0')].find((candidate) =>
+    existsSync(path.join(candidate, 'dictionary.json')),
+  ) ??
+  path.resolve(PROJECT_ROOT, '..', 'shared', 'ocsf-schema-1.1.0');
 
 export function compiledSchemaFile(version: string): string {
   return path.join(PROJECT_ROOT, 'functions', 'ocsf', 'schema', `ocsf-${version}.json`);

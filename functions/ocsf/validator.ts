@@ -77,10 +77,11 @@ function validateObject(
     }
   }
   const present = (name: string) => value[name] !== undefined && value[name] !== null;
+  const self = path ? path.slice(0, -1) : definition.name;
   const atLeastOne = definition.constraints?.at_least_one;
-  if (atLeastOne && !atLeastOne.some(present)) problems.push(`${path || definition.name} needs at least one of ${atLeastOne.join(', ')}`);
+  if (atLeastOne && !atLeastOne.some(present)) problems.push(`${self} needs at least one of ${atLeastOne.join(', ')}`);
   const justOne = definition.constraints?.just_one;
-  if (justOne && justOne.filter(present).length !== 1) problems.push(`${path || definition.name} needs exactly one of ${justOne.join(', ')}`);
+  if (justOne && justOne.filter(present).length !== 1) problems.push(`${self} needs exactly one of ${justOne.join(', ')}`);
 }
 
 function validateValue(
