@@ -60,6 +60,7 @@ export async function* ndjsonRecords(body: AsyncIterable<Uint8Array>, maxRecordB
   let carried = 0;
   let oversized = false;
   const emit = (line: Buffer): ReadItem | undefined => {
+    if (line.length > maxRecordBytes) return { unreadable: `a line longer than ${maxRecordBytes} bytes` };
     let end = line.length;
     if (end && line[end - 1] === 0x0d) end--;
     if (end === 0) return undefined;
@@ -226,6 +227,7 @@ async function* csvRows(body: AsyncIterable<Uint8Array>, maxRecordBytes: number)
   let field = '';
   let inQuotes = false;
   let quoteSeen = false; // the previous character closed a quoted section ("" is an escaped quote)
+  let pendingCR = false;
   let carried = 0; // characters of the current row in earlier chunks
   let oversized = false;
   const decoder = new TextDecoder();
@@ -254,14 +256,19 @@ async function* csvRows(body: AsyncIterable<Uint8Array>, maxRecordBytes: number)
         continue;
       }
       quoteSeen = false;
-      if (ch === 0x2c) {
+      if (pendingCR && ch !== 0x0a) field += '\r'; // a CR not ending the line is content
+      pendingCR = false;
+      if (ch === 0x0d) {
+        // Held back: it ends the line when a LF follows (possibly in the next chunk).
+        field += text.slice(runStart, at);
+        runStart = at + 1;
+        pendingCR = true;
+      } else if (ch === 0x2c) {
         fields.push(field + text.slice(runStart, at));
         field = '';
         runStart = at + 1;
       } else if (ch === 0x0a) {
-        let end = at;
-        if (end > runStart && text.charCodeAt(end - 1) === 0x0d) end--;
-        fields.push(field + text.slice(runStart, end));
+        fields.push(field + text.slice(runStart, at));
         const bytes = carried + at + 1 - rowStart;
         yield oversized || bytes > maxRecordBytes ? tooLong : { fields, bytes };
         fields = [];
@@ -281,6 +288,7 @@ async function* csvRows(body: AsyncIterable<Uint8Array>, maxRecordBytes: number)
     }
   }
   field += decoder.decode();
+  if (pendingCR) field += '\r';
   if (field !== '' || fields.length) {
     fields.push(field);
     yield oversized ? tooLong : { fields, bytes: carried };
