@@ -17,7 +17,8 @@ import { OCSF_SCHEMA, type CompiledClass, type CompiledObject } from './schema.j
 /** true: the attribute itself; an object: these attributes of the object; [object]: of each element. */
 export type Projection = { [attribute: string]: true | Projection | [Projection] };
 
-interface SchemaElement {
+/** A Parquet schema element (the thrift SchemaElement's fields this writer uses). */
+export interface SchemaElement {
   name: string;
   type?: 'BOOLEAN' | 'INT32' | 'INT64' | 'DOUBLE' | 'BYTE_ARRAY';
   converted_type?: 'UTF8' | 'LIST' | 'MAP';
