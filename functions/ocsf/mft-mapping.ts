@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { classification, compact, EMAIL, FieldReader, metadata, parseEventTime, severity, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
+import { classification, EMAIL, FieldReader, metadata, parseEventTime, severity, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
 import { enumCaption, ocsfClass } from './schema.js';
 
 /**
@@ -45,12 +45,12 @@ export function mapMftRecord(record: SourceRecord, context: MappingContext): Map
   const details = fields.text('details', 'message', 'description');
   const id = fields.text('id', 'eventId', 'auditId', 'auditLogId', 'uid');
 
-  const user = compact({
+  const user = {
     name: actorName,
     email_addr: EMAIL.test(actorName) ? actorName : undefined,
     ...userType(actorType),
-  });
-  const event = compact({
+  };
+  const event = {
     ...classification(API_ACTIVITY, activityId, action),
     ...severity(API_ACTIVITY, statusId === 2 ? 2 : 1),
     time: when.time,
@@ -63,9 +63,9 @@ export function mapMftRecord(record: SourceRecord, context: MappingContext): Map
     api: { operation: action ?? 'Unknown' },
     src_endpoint: { ip },
     // resource_details needs a name or uid: a resource group without a name stays in unmapped.
-    resources: resourceName ? [compact({ type: resource, name: resourceName })] : undefined,
+    resources: resourceName ? [({ type: resource, name: resourceName })] : undefined,
     unmapped: fields.rest(resource && !resourceName ? { resource } : {}),
-  });
+  };
   return { event };
 }
 

@@ -91,7 +91,7 @@ export interface NormalizeResult {
   attempts: number;
 }
 
-export const DEFAULT_ROWS_PER_GROUP = 50_000;
+export const DEFAULT_ROWS_PER_GROUP = 20_000;
 const MAX_ATTEMPTS = 5;
 
 export async function normalizeWindow(deps: NormalizerDeps, manifestKey: string): Promise<NormalizeResult> {

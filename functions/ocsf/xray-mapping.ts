@@ -1,4 +1,4 @@
-import { classification, compact, EMAIL, FieldReader, metadata, parseEventTime, severity, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
+import { classification, EMAIL, FieldReader, metadata, parseEventTime, severity, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
 import { enumCaption, ocsfClass } from './schema.js';
 
 /**
@@ -53,7 +53,7 @@ export function mapXrayEvent(record: SourceRecord, context: MappingContext): Map
   const userName = username ?? (mailValid ? mail : undefined);
   const reason = fields.text('reason');
 
-  const event = compact({
+  const event = {
     ...classification(WEB_RESOURCES_ACTIVITY, READ),
     ...severity(WEB_RESOURCES_ACTIVITY, blocked ? (security ? 3 : 2) : 1),
     time: when.time,
@@ -72,36 +72,36 @@ export function mapXrayEvent(record: SourceRecord, context: MappingContext): Map
       profiles: ['host', 'security_control'],
       labels: dryRun ? [DRY_RUN_LABEL] : undefined,
     }),
-    actor: userName ? { user: compact({ name: userName, email_addr: mailValid ? mail : undefined }) } : undefined,
+    actor: userName ? { user: ({ name: userName, email_addr: mailValid ? mail : undefined }) } : undefined,
     web_resources: webResources(fields, packageName),
     authorizations: policyList.length ? policyList.map((policy) => authorization(policy, dryRun ? `dry run: ${action ?? 'unknown'}` : action)) : undefined,
     unmapped: fields.rest({
       ...(dryRun && action !== undefined ? { action } : {}),
       ...policyRest(policyList),
     }),
-  });
+  };
   return { event };
 }
 
 function webResources(fields: FieldReader, packageName: string): Record<string, unknown>[] {
   const version = fields.text('package_version', 'packageVersion', 'version');
   const resources: Record<string, unknown>[] = [
-    compact({
+    {
       name: packageName,
       type: fields.text('package_type', 'packageType', 'ecosystem_type'),
       url_string: fields.text('package_url', 'packageUrl'),
       data: version !== undefined ? { version } : undefined,
-    }),
+    },
   ];
   const repository = (type: string, name: string | undefined, data: Record<string, string | undefined>, url?: string) => {
-    const details = compact({ ...data });
+    const present = Object.values(data).filter((value) => value !== undefined);
     if (!name) {
       // A repository without a name cannot be a web resource (it needs a name or uid): keep what came in unmapped.
-      for (const value of Object.values(details)) fields.release(value);
+      for (const value of present) fields.release(value);
       if (url !== undefined) fields.release(url);
       return;
     }
-    resources.push(compact({ name, type, url_string: url, data: Object.keys(details).length ? details : undefined }));
+    resources.push({ name, type, url_string: url, data: present.length ? data : undefined });
   };
   repository('curated repository', fields.text('curated_repository_name', 'curated_repo_name'), {
     server_name: fields.text('curated_repository_server_name', 'curated_repo_server_name'),
@@ -123,10 +123,10 @@ function authorization(policy: Record<string, unknown>, decision: string | undef
   const uid = text(policy.policy_id);
   const name = text(policy.policy_name);
   const category = text(policy.condition_category);
-  return compact({
+  return {
     decision,
-    policy: uid || name ? compact({ uid, name, desc: text(policy.condition_name), group: category ? { name: category } : undefined }) : undefined,
-  });
+    policy: uid || name ? ({ uid, name, desc: text(policy.condition_name), group: category ? { name: category } : undefined }) : undefined,
+  };
 }
 
 /** Per-policy fields outside POLICY_FIELDS (dry_run, result, policy_reason…), one unmapped entry per field: a JSON array by policy. */

@@ -220,7 +220,7 @@ export class OcsfNormalizer extends Construct {
       entry: NORMALIZE_OCSF_ENTRY,
       description: `audit-export OCSF normalizer: ${NORMALIZE_OCSF_ENTRY}`,
       projectRoot: props.projectRoot,
-      // A row group of events (50,000) in memory while it is encoded; 1 GB also buys CPU (0.58 vCPU).
+      // A row group of events (20,000) in memory while it is encoded; 1 GB also buys CPU (0.58 vCPU).
       memorySize: 1024,
       timeout: Duration.minutes(15),
       environment,

@@ -113,14 +113,14 @@ describe('Xray → Web Resources Activity (6001) with security_control', () => {
       authorizations: [{ decision: 'blocked', policy: { uid: '3', name: 'onlyOffical', desc: 'Image is not Docker Hub official', group: { name: 'operational' } } }],
       unmapped: { 'policies[].dry_run': '[false]' },
     });
-    expect(event.metadata).not.toHaveProperty('labels');
+    expect((event.metadata as { labels?: unknown }).labels).toBeUndefined();
   });
 
   it('covers the wider shapes: action passed, policies null, fields beyond the sample', () => {
     const event = mapped(mapXrayEvent({ ...SAMPLE_XRAY, action: 'passed', policies: null, ecosystem: 'docker', ondemand: true, event_origin: 'curation' }, xray));
     expectValid(event, XRAY_PROJECTION);
     expect(event).toMatchObject({ action_id: 1, disposition_id: 1, disposition: 'Allowed', severity_id: 1, unmapped: { ecosystem: 'docker', ondemand: 'true', event_origin: 'curation' } });
-    expect(event).not.toHaveProperty('authorizations');
+    expect(event.authorizations).toBeUndefined();
     const approved = mapped(mapXrayEvent({ ...SAMPLE_XRAY, action: 'approved' }, xray));
     expect(approved).toMatchObject({ action_id: 1, disposition_id: 8, disposition: 'Approved' });
     const other = mapped(mapXrayEvent({ ...SAMPLE_XRAY, action: 'quarantined' }, xray));
