@@ -158,6 +158,19 @@ const ocsfSchema = z
         /** The external id the provider role's trust policy requires (Security Lake's provider identity). */
         externalId: z.string().regex(/^[\w+=,.@:\/-]{2,1224}$/, 'must be 2-1224 characters of letters, digits and +=,.@:/-_'),
         sourceVersion: z.string().regex(/^[A-Za-z0-9._-]{1,32}$/).default('1.0'),
+        /**
+         * Custom sources registered in another account (the Security Lake administrator's): their ProviderDetails.
+         * Given, the stack registers nothing and the normalizer writes there, assuming the role with the external id.
+         */
+        providers: z
+          .record(
+            z.enum(['mft', 'xray']),
+            z.object({
+              location: z.string().regex(/^s3:\/\/[a-z0-9.-]{3,63}\/.+/, 'must be the custom source\'s ProviderDetails.Location (s3://aws-security-data-lake-…/ext/<name>/…)'),
+              roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+/, 'must be the custom source\'s ProviderDetails.RoleArn'),
+            }).strict(),
+          )
+          .optional(),
       })
       .strict()
       .optional(),

@@ -117,13 +117,28 @@ export class OcsfNormalizer extends Construct {
       }
     } else {
       const lake = ocsf.securityLake!;
+      environment.OCSF_EXTERNAL_ID = lake.externalId;
+    }
+    if (ocsf.target === 'security-lake' && ocsf.securityLake!.providers) {
+      // Registered elsewhere (the Security Lake administrator account): only the provider roles are assumed.
+      const providers = ocsf.securityLake!.providers;
+      const assumable: string[] = [];
+      for (const source of sources) {
+        const provider = providers[source];
+        if (!provider) throw new Error(`ocsf.securityLake.providers.${source} is missing: give the ${source} custom source's ProviderDetails (location, roleArn), or leave providers out to register the sources here`);
+        environment[`OCSF_${source.toUpperCase()}_LOCATION`] = provider.location;
+        environment[`OCSF_${source.toUpperCase()}_ROLE_ARN`] = provider.roleArn;
+        assumable.push(provider.roleArn);
+      }
+      statements.push(new iam.PolicyStatement({ sid: 'WriteAsCustomSourceProvider', actions: ['sts:AssumeRole'], resources: assumable }));
+    } else if (ocsf.target === 'security-lake') {
+      const lake = ocsf.securityLake!;
       if (Token.isUnresolved(stack.region)) {
         throw new Error('ocsf.target security-lake needs the region at synth time (Security Lake names its bucket and Glue database by region): set env.region or AWS_REGION');
       }
       // How cdk-nag names these ARNs in its findings (a deploy-time account is a token).
       const nagAccount = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
       const nagPartition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
-      environment.OCSF_EXTERNAL_ID = lake.externalId;
       this.crawlerRole = new iam.Role(this, 'CrawlerRole', {
         assumedBy: new iam.ServicePrincipal('glue.amazonaws.com'),
         description: 'The Glue crawler role of the audit-export Security Lake custom sources',

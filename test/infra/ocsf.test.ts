@@ -120,6 +120,25 @@ describe('OCSF normalizer into Security Lake (target security-lake)', () => {
     expect(JSON.stringify(statements)).not.toContain('"s3:PutObject"');
   });
 
+  it('with custom sources registered in the administrator account, registers nothing and assumes only their roles', () => {
+    const providers = {
+      mft: { location: 's3://aws-security-data-lake-eu-west-1-abc123/ext/progress-mft/1.0/', roleArn: 'arn:aws:iam::210987654321:role/AmazonSecurityLake-Provider-progress-mft-eu-west-1' },
+      xray: { location: 's3://aws-security-data-lake-eu-west-1-abc123/ext/jfrog-xray-curation/1.0/', roleArn: 'arn:aws:iam::210987654321:role/AmazonSecurityLake-Provider-jfrog-xray-curation-eu-west-1' },
+    };
+    const cross = synthesize(withOcsf({ target: 'security-lake', securityLake: { externalId: 'audit-export-ocsf', providers } }));
+    expect(cross.template.findResources('Custom::SecurityLakeCustomLogSource')).toEqual({});
+    expect(cross.template.findResources('AWS::Glue::Table')).toEqual({});
+    const normalizer = logicalId(cross.stack.ocsf!.function);
+    expect(cross.template.toJSON().Resources[normalizer].Properties.Environment.Variables).toMatchObject({
+      OCSF_TARGET: 'security-lake', OCSF_EXTERNAL_ID: 'audit-export-ocsf',
+      OCSF_MFT_LOCATION: providers.mft.location, OCSF_MFT_ROLE_ARN: providers.mft.roleArn, OCSF_XRAY_ROLE_ARN: providers.xray.roleArn,
+    });
+    const statements = roleStatements(cross.template, functionRoleId(cross.template, normalizer));
+    expect(statements.filter((statement) => JSON.stringify(statement.Action).includes('sts:'))).toEqual([
+      { Sid: 'WriteAsCustomSourceProvider', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: [providers.mft.roleArn, providers.xray.roleArn] },
+    ]);
+  });
+
   it('fails synth without the external id', () => {
     expect(() => synthesize(withOcsf({ target: 'security-lake' }))).toThrow('ocsf.securityLake is required with target security-lake');
     expect(() => synthesize(withOcsf({ sourceNames: { mft: 'a-source-name-too-long-for-lake' } }))).toThrow(/ocsf\.sourceNames\.mft must be 1-20 letters/);
