@@ -135,7 +135,7 @@ describe('OCSF normalizer into Security Lake (target security-lake)', () => {
     });
     const statements = roleStatements(cross.template, functionRoleId(cross.template, normalizer));
     expect(statements.filter((statement) => JSON.stringify(statement.Action).includes('sts:'))).toEqual([
-      { Sid: 'WriteAsCustomSourceProvider', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: [providers.mft.roleArn, providers.xray.roleArn] },
+      { Sid: 'WriteAsCustomSourceProvider', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: [providers.xray.roleArn, providers.mft.roleArn] },
     ]);
   });
 
