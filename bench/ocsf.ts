@@ -22,7 +22,7 @@ import { AuditTimeline } from '../emulators/mft/dataset.js';
 import { reportChunks } from '../emulators/mft/formats.js';
 import { requestEvent } from '../emulators/xray/event-factory.js';
 import { createS3Client, uploadStream } from '../functions/common/s3-writer.js';
-import { BENCH_DIR, PROJECT_ROOT, startServers } from './lib/processes.js';
+import { buildWorkerBundle, PROJECT_ROOT, startServers } from './lib/processes.js';
 import type { MemoryFigures } from './lib/protocol.js';
 import { fmt, MiB, renderTable, type Row } from './lib/table.js';
 import type { NormalizeResult } from '../functions/ocsf/normalizer.js';
@@ -103,24 +103,6 @@ async function prepareMft(s3: S3Client, bucket: string): Promise<{ key: string; 
   return { key: manifestKey, bytes: stored.bytes, records };
 }
 
-async function buildWorker(directory: string): Promise<string> {
-  const esbuild = await import('esbuild');
-  const outfile = path.join(directory, 'ocsf-worker.mjs');
-  await esbuild.build({
-    entryPoints: [path.join(BENCH_DIR, 'ocsf-worker.ts')],
-    bundle: true,
-    minify: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    mainFields: ['module', 'main'],
-    banner: { js: "import { createRequire as __benchCreateRequire } from 'node:module'; const require = __benchCreateRequire(import.meta.url);" },
-    outfile,
-    logLevel: 'warning',
-  });
-  return outfile;
-}
-
 async function measure(bundle: string, task: Record<string, unknown>): Promise<Measured> {
   const child = spawn(process.execPath, [bundle], { cwd: PROJECT_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
   child.stdin.end(JSON.stringify(task));
@@ -154,7 +136,7 @@ async function main(): Promise<void> {
   const summary: Record<string, unknown> = { machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadAverageAtStart: os.loadavg()[0] }, config: { ...config, skip: [...config.skip] }, targets: TARGETS };
   const table: Row[] = [];
   try {
-    const bundle = await buildWorker(directory);
+    const bundle = await buildWorkerBundle('ocsf-worker.ts', path.join(directory, 'ocsf-worker.mjs'));
     const task = (manifestKey: string) => ({ servers: s3Process.ready, manifestKey, ...(config.rowsPerGroup ? { rowsPerGroup: config.rowsPerGroup } : {}) });
     if (!config.skip.has('xray')) {
       log(`xray: writing ${fmt.int(config.xrayEvents)} events as gzip NDJSON parts…`);

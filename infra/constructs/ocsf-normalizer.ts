@@ -1,6 +1,5 @@
 import { ArnFormat, Duration, Stack, Token, Validations, type RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as glue from 'aws-cdk-lib/aws-glue';
@@ -16,6 +15,7 @@ import type { ParquetLayout } from '../../functions/ocsf/parquet.js';
 import { OCSF_SOURCES } from '../../functions/ocsf/sources.js';
 import type { AuditExportConfig } from '../config.js';
 import { createAuditFunction } from './audit-function.js';
+import { functionErrorsAlarm } from './manifest-consumer.js';
 import type { ExportStorage } from './export-storage.js';
 
 export const NORMALIZE_OCSF_ENTRY = 'functions/ocsf/handler.ts';
@@ -257,15 +257,12 @@ export class OcsfNormalizer extends Construct {
     });
     this.rule.addTarget(new targets.LambdaFunction(this.function, { retryAttempts: 8, maxEventAge: Duration.hours(12) }));
 
-    this.errorsAlarm = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
-      alarmDescription: `The audit-export OCSF normalizer failed on a window (it is retried; see the log group of ${this.function.node.path}).`,
-      metric: this.function.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.errorsAlarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
+    this.errorsAlarm = functionErrorsAlarm(
+      this,
+      this.function,
+      `The audit-export OCSF normalizer failed on a window (it is retried; see the log group of ${this.function.node.path}).`,
+      props.alarmTopic,
+    );
   }
 
   /**
