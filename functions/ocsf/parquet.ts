@@ -183,13 +183,18 @@ class StreamByteWriter extends ByteWriter {
     this.index = 0;
     if (!this.sink.write(bytes)) return new Promise((resolve, reject) => {
       const done = (error?: Error) => {
-        this.sink.off('drain', done);
+        this.sink.off('drain', drained);
         this.sink.off('error', done);
+        this.sink.off('close', closed);
         if (error) reject(error);
         else resolve();
       };
-      this.sink.once('drain', done);
+      const drained = () => done();
+      // A sink destroyed without an error (its upload was stopped) never drains.
+      const closed = () => done(new Error('The Parquet file\'s destination closed before it was written'));
+      this.sink.once('drain', drained);
       this.sink.once('error', done);
+      this.sink.once('close', closed);
     });
   }
 
