@@ -14,6 +14,7 @@ import type { AuditExportConfig } from './config.js';
 import { ExportDashboard, type DashboardSource } from './constructs/export-dashboard.js';
 import { ExportStorage } from './constructs/export-storage.js';
 import { ManifestConsumer } from './constructs/manifest-consumer.js';
+import { OcsfNormalizer } from './constructs/ocsf-normalizer.js';
 import { CHECKPOINT_LAG_DIMENSION, CHECKPOINT_LAG_METRIC, CHECKPOINT_LAG_NAMESPACE, checkpointLagMetric } from './metrics.js';
 import { MftSource } from './sources/mft.js';
 import { XraySource } from './sources/xray.js';
@@ -36,6 +37,7 @@ export class AuditExportStack extends Stack {
   readonly mft?: MftSource;
   readonly xray?: XraySource;
   readonly consumer?: ManifestConsumer;
+  readonly ocsf?: OcsfNormalizer;
   readonly dashboard: ExportDashboard;
 
   constructor(scope: Construct, id: string, props: AuditExportStackProps) {
@@ -96,6 +98,10 @@ export class AuditExportStack extends Stack {
         logRetention,
         removalPolicy,
       });
+    }
+
+    if (config.ocsf.enabled) {
+      this.ocsf = new OcsfNormalizer(this, 'OcsfNormalizer', { config, storage: this.storage, projectRoot: props.projectRoot, alarmTopic: this.alarmTopic, logRetention, removalPolicy });
     }
 
     this.dashboard = new ExportDashboard(this, 'Monitoring', {

@@ -144,6 +144,47 @@ const xraySchema = z
   })
   .strict();
 
+/** Security Lake's limit on a custom source's name (functions/ocsf/runtime.ts). */
+const ocsfSourceName = z.string().regex(/^[a-zA-Z0-9_-]{1,20}$/, 'must be 1-20 letters, digits, "-" or "_" (Security Lake\'s limit on a custom source name)');
+
+/**
+ * The OCSF normalizer (opt-in): every window's manifest triggers the window's OCSF 1.1 Parquet file, in a folder of the
+ * export bucket with a Glue table over it (`target: bucket`), or in Amazon Security Lake custom sources registered by
+ * this stack (`target: security-lake`, deploy in the Security Lake administrator account).
+ */
+const ocsfSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    target: z.enum(['bucket', 'security-lake']).default('bucket'),
+    /** The folder under the export prefix (target bucket). */
+    prefix: z.string().regex(/^([A-Za-z0-9._-]+\/)+$/, 'must be folder names each ending in "/" (e.g. ocsf/)').default('ocsf/'),
+    sourceNames: z.object({ mft: ocsfSourceName.default('progress-mft'), xray: ocsfSourceName.default('jfrog-xray-curation') }).strict().default({ mft: 'progress-mft', xray: 'jfrog-xray-curation' }),
+    /** The Glue database of the tables over the OCSF folder (target bucket). */
+    glueDatabase: z.string().regex(/^[a-z0-9_]{1,255}$/, 'must be lower-case letters, digits and "_"').default('audit_export_ocsf'),
+    securityLake: z
+      .object({
+        /** The external id the provider role's trust policy requires (Security Lake's provider identity). */
+        externalId: z.string().regex(/^[\w+=,.@:\/-]{2,1224}$/, 'must be 2-1224 characters of letters, digits and +=,.@:/-_'),
+        sourceVersion: z.string().regex(/^[A-Za-z0-9._-]{1,32}$/).default('1.0'),
+        /**
+         * Custom sources registered in another account (the Security Lake administrator's): their ProviderDetails.
+         * Given, the stack registers nothing and the normalizer writes there, assuming the role with the external id.
+         */
+        providers: z
+          .record(
+            z.enum(['mft', 'xray']),
+            z.object({
+              location: z.string().regex(/^s3:\/\/[a-z0-9.-]{3,63}\/.+/, 'must be the custom source\'s ProviderDetails.Location (s3://aws-security-data-lake-…/ext/<name>/…)'),
+              roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+/, 'must be the custom source\'s ProviderDetails.RoleArn'),
+            }).strict(),
+          )
+          .optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 export const auditExportConfigSchema = z
   .object({
     stackName: z
@@ -197,6 +238,7 @@ export const auditExportConfigSchema = z
       })
       .strict()
       .default({ verifyManifests: true }),
+    ocsf: ocsfSchema.default(ocsfSchema.parse({})),
     sources: z
       .object({
         mft: mftSchema.default(mftSchema.parse({})),
@@ -231,6 +273,9 @@ export const auditExportConfigSchema = z
           message: `(${source.maxWindowsPerRun} windows of ${source.windowMinutes} min) covers less than the schedule's period ${source.schedule}: the export would fall behind`,
         });
       }
+    }
+    if (config.ocsf.enabled && config.ocsf.target === 'security-lake' && !config.ocsf.securityLake) {
+      ctx.addIssue({ code: 'custom', path: ['ocsf', 'securityLake'], message: 'is required with target security-lake (e.g. {"externalId": "<a secret-less id you choose>"})' });
     }
     if (xray.enabled && xray.groupHours * 60 < xray.windowMinutes) {
       ctx.addIssue({
