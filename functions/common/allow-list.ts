@@ -83,11 +83,11 @@ function vendorWords(text: string): string {
   return shorten(plainText(text)) || 'no details';
 }
 
-/** Tags, scripts and styles removed, a few entities decoded, white space collapsed. */
+/** Tags (one cut off by the read limit too), scripts and styles removed, a few entities decoded, white space collapsed. */
 function plainText(text: string): string {
   return text
     .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, ' ')
-    .replace(/<[^>]*>/g, ' ')
+    .replace(/<[^>]*(>|$)/g, ' ')
     .replace(/&(nbsp|amp|lt|gt|quot|#39);/g, (_, entity: string) => ({ nbsp: ' ', amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[entity]!)
     .replace(/\s+/g, ' ')
     .trim();
@@ -113,7 +113,8 @@ async function readPrefix(response: Response, limit: number): Promise<string> {
   } catch {
     // a body cut short: judge what arrived
   } finally {
-    await reader.cancel().catch(() => undefined);
+    // Not awaited: cancelling one branch of a cloned body settles only once the caller is done with the other.
+    reader.cancel().catch(() => undefined);
   }
   return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
