@@ -31,11 +31,15 @@ const EXISTING = {
 const MFT_CALLERS = ['IssueTokenFunctionArn', 'CreateReportFunctionArn', 'CheckReportFunctionArn', 'CopyReportFunctionArn', 'DeleteReportFunctionArn', 'HousekeepingFunctionArn'];
 const XRAY_CALLERS = ['XrayExportPagesFunctionArn'];
 
+/** What a fresh clone deploys (cdk.json: MFT only, no network setting). */
+let fresh: Synthesized;
+/** Both sources, no network setting. */
 let plain: Synthesized;
 let created: Synthesized;
 let existing: Synthesized;
 
 beforeAll(() => {
+  fresh = synthesize(defaultConfig());
   plain = synthesize(BOTH);
   created = synthesize({ ...BOTH, network: { mode: 'create', interfaceEndpoints: true } });
   existing = synthesize({ ...BOTH, network: { ...EXISTING, subnets: [...EXISTING.subnets], egressIps: [...EXISTING.egressIps] } });
@@ -72,17 +76,21 @@ function expectOffline(s: Synthesized) {
 }
 
 describe('without a network setting (the default)', () => {
-  it('the template is exactly the one of a configuration that says network mode none', () => {
-    const none = synthesize({ ...BOTH, network: { mode: 'none' } });
-    expect(none.template.toJSON()).toEqual(plain.template.toJSON());
+  it('the template of the cdk.json defaults is exactly the one of a configuration that says network mode none', () => {
+    expect(parseConfig(defaultConfig()).network).toEqual({ mode: 'none' });
+    const none = synthesize({ ...defaultConfig(), network: { mode: 'none' } });
+    expect(none.template.toJSON()).toEqual(fresh.template.toJSON());
   });
 
-  it('has no VPC resources, no function in a VPC, no ENI permission and no egress output', () => {
-    const all = resources(plain);
+  it.each([
+    ['the cdk.json defaults', () => fresh],
+    ['both sources', () => plain],
+  ])('%s: no VPC resources, no function in a VPC, no ENI permission and no egress output', (_, get) => {
+    const all = resources(get());
     expect(Object.values(all).filter((r) => r.Type.startsWith('AWS::EC2::'))).toEqual([]);
-    expect(ofType(plain, 'AWS::Lambda::Function').filter(([, fn]) => fn.Properties.VpcConfig)).toEqual([]);
+    expect(ofType(get(), 'AWS::Lambda::Function').filter(([, fn]) => fn.Properties.VpcConfig)).toEqual([]);
     expect(JSON.stringify(all)).not.toContain('ec2:');
-    expect(plain.template.toJSON().Outputs[EGRESS_IPS_OUTPUT]).toBeUndefined();
+    expect(get().template.toJSON().Outputs[EGRESS_IPS_OUTPUT]).toBeUndefined();
   });
 });
 
@@ -91,9 +99,10 @@ describe.each([
   ['an existing VPC', () => existing],
 ])('in %s', (_, get) => {
   it('every resource of the default template is still there, with the same logical id and type', () => {
-    const before = Object.entries(resources(plain)).map(([id, r]) => [id, r.Type]);
     const after = resources(get());
-    for (const [id, type] of before) expect(after[id!]?.Type, id).toBe(type);
+    for (const s of [fresh, plain]) {
+      for (const [id, resource] of Object.entries(resources(s))) expect(after[id]?.Type, id).toBe(resource.Type);
+    }
     // And they differ only where a function is placed in the VPC (its VpcConfig, its ENI rights).
     const callers = new Set(Object.entries(exportFunctions(get())).filter(([, p]) => [...MFT_CALLERS, ...XRAY_CALLERS].includes(p)).map(([id]) => id));
     const callerRoles = new Set([...callers].map((id) => functionRoleId(get().template, id)));
