@@ -81,7 +81,7 @@ export class AuditExportStack extends Stack {
     if (config.network.mode !== 'none') {
       this.network = new ExportNetwork(this, 'Network', { network: config.network, logRetention, removalPolicy });
       new CfnOutput(this, EGRESS_IPS_OUTPUT, {
-        description: "The addresses the vendor calls come from: enter them in the vendors' IP allow-lists (README, \"Fixed egress addresses\")",
+        description: "The public addresses the vendor calls leave from: enter them in the vendors' IP allow-lists (README, \"Fixed egress addresses\")",
         value: Fn.join(',', this.network.egressIps),
       });
     }
