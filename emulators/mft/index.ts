@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { exportPKCS8, generateKeyPair } from 'jose';
 import { FAULT_KINDS, FaultPlan, type FaultController, type FaultKind, type FaultRequest, type FaultRule, type ReportOutcome, type RuleHandle } from '../common/faults.js';
+import { sourceAddressAllowList } from '../common/source-address.js';
 import { AccessTokens } from './access-tokens.js';
 import { createApiHandler, REPORT_CREATED } from './api-server.js';
 import { AssertionVerifier, type PublicKeyInput } from './assertion.js';
@@ -55,6 +56,11 @@ export interface MftEmulatorOptions {
   debug?: boolean | ((line: string) => void);
   /** Fault rules installed at start (servers `api`, `token`, `storage`); more via `faults.add()`. */
   faults?: FaultRule[];
+  /**
+   * The API key's IP Access (addresses or CIDR ranges): an API request (token or reports) from any other source
+   * address gets 403. Absent: every address, the vendor's default. The download listener is not restricted.
+   */
+  ipAllowList?: readonly string[];
 }
 
 export interface MftEmulator {
@@ -101,6 +107,7 @@ export async function startMftEmulator(options: MftEmulatorOptions = {}): Promis
   const now = options.now ?? Date.now;
   const tenantId = options.tenantId ?? DEFAULT_TENANT_ID;
   const debug = debugSink(options.debug);
+  const allowsSource = options.ipAllowList ? sourceAddressAllowList(options.ipAllowList, 'MftEmulatorOptions.ipAllowList') : undefined;
   const requestLog: RequestLogEntry[] = [];
 
   const timeline = new AuditTimeline(options.seed ?? 1, options.eventsPerHour ?? 600);
@@ -124,7 +131,7 @@ export async function startMftEmulator(options: MftEmulatorOptions = {}): Promis
   verifier.registerKey(kid, publicKey, tenantId);
 
   storageServer.on('request', createStorageHandler({ store, signer, requestLog, faults, now, debug }));
-  apiServer.on('request', createApiHandler({ verifier, tokens, store, signer, view, requestLog, faults, now, debug }));
+  apiServer.on('request', createApiHandler({ verifier, tokens, store, signer, view, requestLog, faults, now, debug, ...(allowsSource ? { allowsSource } : {}) }));
 
   return {
     baseUrl,

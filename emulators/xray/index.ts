@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FaultPlan, type FaultController, type FaultKind, type FaultRequest, type FaultRule } from '../common/faults.js';
 import { Prng } from '../common/prng.js';
+import { sourceAddressAllowList } from '../common/source-address.js';
 import type { EmulatorUser } from './auth.js';
 import { Dataset, parseInstantOrThrow, type AddEventsOptions, type WindowQuery } from './dataset.js';
 import { createRequestHandler, type LastPageNextOffset, type RequestLogEntry } from './server.js';
@@ -38,6 +39,8 @@ export interface XrayEmulatorOptions {
   maxWindowHours?: number;
   /** Fault rules installed at start (server `xray`); more via `faults.add()`. */
   faults?: FaultRule[];
+  /** The platform's IP/CIDR allowlist: a request from any other source address gets 403. Absent: every address. */
+  ipAllowList?: readonly string[];
 }
 
 export interface XrayCredentials {
@@ -102,6 +105,7 @@ export async function startXrayEmulator(options: XrayEmulatorOptions = {}): Prom
   const admin = credentialsFor(seed, 'admin', new Set(['VIEW_POLICIES']));
   const noPermission = credentialsFor(seed, 'auditor-without-policies', new Set());
   const requestLog: RequestLogEntry[] = [];
+  const allowsSource = options.ipAllowList ? sourceAddressAllowList(options.ipAllowList, 'XrayEmulatorOptions.ipAllowList') : undefined;
   const faults = new FaultPlan({ servers: ['xray'], kinds: XRAY_FAULT_KINDS, applies: xrayFaultApplies, now });
   for (const rule of options.faults ?? []) faults.add(rule);
   const server = createServer(
@@ -115,6 +119,7 @@ export async function startXrayEmulator(options: XrayEmulatorOptions = {}): Prom
       requestLog,
       requestLogLimit: 50_000,
       faults,
+      ...(allowsSource ? { allowsSource } : {}),
     }),
   );
   const host = options.host ?? '127.0.0.1';

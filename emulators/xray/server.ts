@@ -41,6 +41,8 @@ export interface ServerContext {
   requestLogLimit: number;
   /** Fault injection; none when absent. */
   faults?: FaultPlan;
+  /** The platform's IP allowlist; absent = every source address. */
+  allowsSource?: (address: string | undefined) => boolean;
 }
 
 /** ISO instant, whole seconds shown without milliseconds like the vendor's meta. */
@@ -164,6 +166,10 @@ async function serve(
     sendError(response, status, message, headers);
   };
 
+  // Before anything else, authentication included. JFrog documents no wording for it (assumption: 403, JFrog's error format).
+  if (context.allowsSource && !context.allowsSource(request.socket.remoteAddress)) {
+    return fail(403, `Forbidden: IP address ${request.socket.remoteAddress ?? 'unknown'} is not on the IP allowlist of this JFrog Platform`);
+  }
   if (url.pathname !== AUDIT_PACKAGES_PATH) return fail(404, `Not Found: ${url.pathname}`);
   if (request.method !== 'GET') return fail(405, `Method ${request.method} not allowed; use GET`, { allow: 'GET' });
   if (!auth.user) {

@@ -12,6 +12,7 @@ import {
 import { DownloadRefusedError, STRICT_ADDRESS_RULES, guardedFetch, type AddressRules } from '../common/egress.js';
 import { HttpClient, describeUrl, readJson } from '../common/http.js';
 import { registerSecret, registerUrlSecrets } from '../common/scrubber.js';
+import { allowListRefusal } from '../common/allow-list.js';
 import { signClientAssertion, type MftCredentials } from './assertion.js';
 import {
   normalizeStatus,
@@ -125,6 +126,7 @@ export class MftClient {
     });
     if (response.status === 400 || response.status === 401 || response.status === 403) {
       throw new VendorAuthError(
+        (await allowListRefusal('mft', response, `the token request to ${this.tokenUrl}`)) ??
         `MFT token endpoint ${this.tokenUrl} refused the client assertion (HTTP ${response.status}: ${await vendorMessage(response)}); ` +
           `check the tenant id, the key id (kid ${credentials.kid}) and that the private key matches the registered API key, and that this machine's clock is right`,
       );
@@ -272,6 +274,8 @@ export class MftClient {
     return this.http
       .request({ method, url: `${this.baseUrl}${path}`, headers, body, redirect: 'error' })
       .then(async (response) => {
+        const refusal = await allowListRefusal('mft', response, `${method} ${path}`);
+        if (refusal) throw new VendorAuthError(refusal);
         if (response.status === 401) {
           await response.body?.cancel();
           throw new AccessTokenRejectedError(`MFT API rejected the access token on ${method} ${path} (HTTP 401)`);

@@ -1,4 +1,5 @@
 import { VendorAuthError, VendorRequestError } from '../common/errors.js';
+import { allowListRefusal } from '../common/allow-list.js';
 import { HttpClient, readBytes } from '../common/http.js';
 import { registerSecret } from '../common/scrubber.js';
 import { DEFAULT_MAX_INFLATED_BYTES, readZip } from '../common/zip.js';
@@ -149,6 +150,8 @@ export class XrayClient {
       timeoutMs: 120_000,
     });
     if (response.ok) return response;
+    const refusal = await allowListRefusal('xray', response, `the audit query to ${this.baseUrl}${AUDIT_PATH}`);
+    if (refusal) throw new VendorAuthError(refusal);
     const message = await vendorMessage(response);
     if (response.status === 401) {
       throw new VendorAuthError(`Xray rejected the credentials (HTTP 401: ${message}); check the access token or user/password secret`);

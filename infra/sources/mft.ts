@@ -172,7 +172,12 @@ export class MftSource extends Construct {
       CommitRunFunctionArn: { memorySize: 256, timeout: Duration.minutes(1) },
     };
     for (const placeholder of Object.keys(settings) as MftPlaceholder[]) {
-      settings[placeholder] = { ...settings[placeholder], statements: statements[placeholder], environment: env[placeholder] };
+      settings[placeholder] = {
+        ...settings[placeholder],
+        statements: statements[placeholder],
+        environment: env[placeholder],
+        callsVendor: API_CALLERS.includes(placeholder),
+      };
     }
 
     const scheduleInput: Record<string, unknown> = {};
@@ -191,6 +196,7 @@ export class MftSource extends Construct {
       logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,
       alarmTopic: props.alarmTopic,
+      ...(props.network ? { network: props.network } : {}),
     });
   }
 }
