@@ -15,6 +15,7 @@ import path from 'node:path';
 import { HttpClient } from '../functions/common/http.js';
 import { LocalKeyTokenSealer } from '../functions/common/token-sealer.js';
 import { MftClient } from '../functions/mft/client.js';
+import { reportRequest } from '../functions/mft/export-plan.js';
 import { mftRuntimeFromEnvironment } from '../functions/mft/runtime.js';
 import { xrayRuntimeFromEnvironment } from '../functions/xray/runtime.js';
 import { runMftExport, runXrayExport } from '../local/run-export.js';
@@ -203,7 +204,7 @@ async function mftDownload(task: Extract<WorkerTask, { mode: 'mft-download' }>):
   const client = new MftClient(mft.baseUrl, new HttpClient());
   const preparing = performance.now();
   const token = (await client.issueToken({ tenantId: mft.tenantId, kid: mft.kid, privateKeyPem: mft.privateKeyPem })).value;
-  const created = await client.createReport(token, { type: 0, start: task.window.start, end: task.window.end });
+  const created = await client.createReport(token, reportRequest('json', task.window));
   let report = await client.getReport(token, created.id);
   while (report.status === 'InProgress') {
     await new Promise((resolve) => setTimeout(resolve, 250));

@@ -8,6 +8,7 @@ import { CheckpointLedger } from '../functions/common/checkpoints.js';
 import { createLogger, type Logger } from '../functions/common/observability.js';
 import { pino } from 'pino';
 import type { Clock } from '../functions/common/clock.js';
+import { ReportRegistry } from '../functions/mft/report-registry.js';
 import { buildMftRuntime, mftSchedule, type MftRuntime } from '../functions/mft/runtime.js';
 import { MAX_PAGE_SIZE } from '../functions/xray/model.js';
 import { buildXrayRuntime, xraySchedule, type XrayRuntime } from '../functions/xray/runtime.js';
@@ -100,7 +101,8 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     const dynamo = await startLocalDynamo();
     started.push(dynamo);
     const ledger = new CheckpointLedger(dynamo.client, dynamo.table, clock);
-    const mft = await startMftEmulator({ seed: options.seed, reportReadyAfterMs: 1500, now, ...options.mft });
+    // The twin's MFT answers 400 to a create body that is not in the reference script's exact shape.
+    const mft = await startMftEmulator({ seed: options.seed, reportReadyAfterMs: 1500, now, createBody: 'reference', ...options.mft });
     started.push(mft);
     const xray =
       options.xray === false ? undefined : await startXrayEmulator({ seed: options.seed, now, ...options.xray });
@@ -143,6 +145,7 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           s3: s3Client,
           clock,
           ledger,
+          reports: new ReportRegistry(dynamo.client, dynamo.table, clock),
           http: overrides.http ?? twinHttp(),
           // The emulator's storage listens on loopback: allowed here, and nowhere by default.
           download: { addresses: { allowLoopback: true, allowPrivate: false } },

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { reportRequest } from '../../functions/mft/export-plan.js';
 import { cleanupReports, defaultCleanupAgeMs, whyKept } from '../../functions/mft/housekeeping.js';
 import { reportsCommand } from '../../cli/commands/reports.js';
 import { startTwin, type Twin } from '../../local/twin.js';
@@ -53,7 +54,7 @@ describe('cleanupReports on the emulator', () => {
     expect(defaultCleanupAgeMs(runtime)).toBe(2 * HOUR);
     const auth = await runtime.auth.issue();
     const create = (start: string, end: string, type: 0 | 1 = 0) =>
-      runtime.auth.withToken(auth, (token) => runtime.client.createReport(token, { type, start, end }));
+      runtime.auth.withToken(auth, (token) => runtime.client.createReport(token, reportRequest(type === 0 ? 'json' : 'csv', { start, end })));
     // Created at T0: an orphan of ours (JSON), one CSV of ours, a person's ad-hoc 24-hour report, an off-grid hour.
     const orphan = await create('2026-09-07T08:00:00Z', '2026-09-07T09:00:00Z');
     const orphanCsv = await create('2026-09-07T07:00:00Z', '2026-09-07T08:00:00Z', 1);
