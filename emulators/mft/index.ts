@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { oneOf } from '../common/options.js';
 import { FAULT_KINDS, FaultPlan, type FaultController, type FaultKind, type FaultRequest, type FaultRule, type ReportOutcome, type RuleHandle } from '../common/faults.js';
 import { AccessTokens } from './access-tokens.js';
 import { createApiHandler, REPORT_CREATED } from './api-server.js';
@@ -207,15 +208,10 @@ function generateApiKey(keyType: MftKeyType): { privateKeyPem: string; publicKey
   return { privateKeyPem, publicKey: pair.publicKey };
 }
 
-function oneOf<T extends string>(value: T | undefined, allowed: readonly T[], fallback: T, name: string): T {
-  if (value === undefined) return fallback;
-  if (!allowed.includes(value)) throw new RangeError(`MftEmulatorOptions.${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
-  return value;
-}
 
 /** The options that decide what the documents leave open, checked (a bad one fails before anything listens). */
 export function vendorBehaviour(options: MftEmulatorOptions): VendorBehaviour {
-  oneOf(options.keyType, MFT_KEY_TYPES, 'ES256', 'keyType');
+  oneOf(options.keyType, MFT_KEY_TYPES, 'ES256', 'MftEmulatorOptions.keyType');
   const pendingStatuses = options.pendingStatuses ?? ['InProgress'];
   if (pendingStatuses.length === 0 || pendingStatuses.some((status) => typeof status !== 'string' || status === '')) {
     throw new RangeError('MftEmulatorOptions.pendingStatuses must be a non-empty list of status words');
@@ -223,15 +219,15 @@ export function vendorBehaviour(options: MftEmulatorOptions): VendorBehaviour {
   const listPageSize = options.listPageSize ?? 50;
   if (!Number.isSafeInteger(listPageSize) || listPageSize < 1) throw new RangeError(`MftEmulatorOptions.listPageSize must be a positive integer, got ${listPageSize}`);
   return {
-    createBody: oneOf(options.createBody, CREATE_BODY_RULES, 'lenient', 'createBody'),
-    createAnswer: oneOf(options.createAnswer, CREATE_ANSWERS, 'report', 'createAnswer'),
+    createBody: oneOf(options.createBody, CREATE_BODY_RULES, 'lenient', 'MftEmulatorOptions.createBody'),
+    createAnswer: oneOf(options.createAnswer, CREATE_ANSWERS, 'report', 'MftEmulatorOptions.createAnswer'),
     pendingStatuses,
     failedStatus: options.failedStatus || 'Failed',
-    sizeField: oneOf(options.sizeField, SIZE_FIELDS, 'bytes', 'sizeField'),
-    storageEncoding: oneOf(options.storageEncoding, STORAGE_ENCODINGS, 'none', 'storageEncoding'),
-    listShape: oneOf(options.listShape, LIST_SHAPES, 'items', 'listShape'),
+    sizeField: oneOf(options.sizeField, SIZE_FIELDS, 'bytes', 'MftEmulatorOptions.sizeField'),
+    storageEncoding: oneOf(options.storageEncoding, STORAGE_ENCODINGS, 'none', 'MftEmulatorOptions.storageEncoding'),
+    listShape: oneOf(options.listShape, LIST_SHAPES, 'items', 'MftEmulatorOptions.listShape'),
     listPageSize,
-    listFields: oneOf(options.listFields, LIST_FIELDS, 'full', 'listFields'),
+    listFields: oneOf(options.listFields, LIST_FIELDS, 'full', 'MftEmulatorOptions.listFields'),
   };
 }
 
