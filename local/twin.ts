@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import type { Clock } from '../functions/common/clock.js';
 import { ReportRegistry } from '../functions/mft/report-registry.js';
 import { buildMftRuntime, mftSchedule, type MftRuntime } from '../functions/mft/runtime.js';
-import { MAX_PAGE_SIZE } from '../functions/xray/model.js';
+import { DEFAULT_CSV_PAGE_SIZE, MAX_PAGE_SIZE } from '../functions/xray/model.js';
 import { buildXrayRuntime, xraySchedule, type XrayRuntime } from '../functions/xray/runtime.js';
 import { startMftEmulator, type MftEmulator, type MftEmulatorOptions } from '../emulators/mft/index.js';
 import { startXrayEmulator, type XrayEmulator, type XrayEmulatorOptions } from '../emulators/xray/index.js';
@@ -73,6 +73,9 @@ export interface XrayRuntimeOverrides {
   http: HttpClient;
   credentials: { accessToken: string } | { username: string; password: string };
   eventsPerPart: number;
+  csvPageSize: number;
+  /** Where the Xray client's warnings go (default: the twin's log). */
+  warn: (message: string) => void;
   invocationBudgetMs: number;
   windowMinutes: number;
   groupHours: number;
@@ -173,12 +176,14 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           clock,
           ledger,
           http: overrides.http ?? twinHttp(),
+          warn: overrides.warn ?? ((message) => logger.warn({ source: 'xray' }, message)),
           invocationBudgetMs: overrides.invocationBudgetMs ?? 600_000,
           settings: {
             bucket,
             prefix: overrides.prefix,
             tenant: TWIN_XRAY_TENANT,
             pageSize: MAX_PAGE_SIZE,
+            csvPageSize: overrides.csvPageSize ?? DEFAULT_CSV_PAGE_SIZE,
             eventsPerPart: overrides.eventsPerPart ?? 100_000,
             groupHours: overrides.groupHours ?? 168,
             schedule: xraySchedule({
