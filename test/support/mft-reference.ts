@@ -4,6 +4,8 @@
  * description of the script's assumptions, not a copy of it: each function names the part it restates.
  */
 
+export { pythonGet, pythonIndex, pythonTruthy, raiseForStatus } from './python-semantics.js';
+
 export type ReferenceReportType = 'json' | 'csv';
 
 export interface ReferenceCreateArgs {
@@ -74,33 +76,6 @@ export function referenceAuthorization(accessToken: string): string {
 export function referenceOutputName(reportId: unknown, reportType: ReferenceReportType): string {
   if (typeof reportId !== 'string') throw new TypeError(`'${typeof reportId}' object has no attribute 'lower'`);
   return reportId.toLowerCase().endsWith(`.${reportType}`) ? reportId : `${reportId}.${reportType}`;
-}
-
-/** `response.raise_for_status()`: a 4xx or 5xx raises. */
-export function raiseForStatus(response: Response): void {
-  if (response.status >= 400) throw new Error(`${response.status} Error for url: ${response.url}`);
-}
-
-/** `value.get(key)` in Python: only a dict has it (a list or a string raises AttributeError). */
-export function pythonGet(value: unknown, key: string, fallback: unknown = null): unknown {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`'${Array.isArray(value) ? 'list' : typeof value}' object has no attribute 'get'`);
-  }
-  return key in value ? (value as Record<string, unknown>)[key] : fallback;
-}
-
-/** `value[key]` in Python: KeyError when the key is missing (JavaScript would read undefined). */
-export function pythonIndex(value: unknown, key: string): unknown {
-  if (typeof value !== 'object' || value === null || !(key in value)) throw new Error(`KeyError: '${key}'`);
-  return (value as Record<string, unknown>)[key];
-}
-
-/** Python truthiness of a JSON value (`if not next_offset:`). */
-export function pythonTruthy(value: unknown): boolean {
-  if (value === null || value === undefined || value === false || value === 0 || value === '') return false;
-  if (Array.isArray(value)) return value.length > 0;
-  if (typeof value === 'object') return Object.keys(value).length > 0;
-  return true;
 }
 
 function pythonStr(value: unknown): string {
