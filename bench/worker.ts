@@ -31,7 +31,7 @@ import type {
 } from './lib/protocol.js';
 
 export type WorkerTask =
-  | { mode: 'xray-export'; servers: ServersReady; window: { start: string; end: string }; format: 'json' | 'csv'; windowMinutes: number }
+  | { mode: 'xray-export'; servers: ServersReady; window: { start: string; end: string }; format: 'json' | 'csv'; windowMinutes: number; csvPageSize?: number }
   | { mode: 'xray-pull'; servers: ServersReady; requests: XrayRequest[] }
   | { mode: 'mft-copy'; servers: ServersReady; window: { start: string; end: string }; scratchDirectory: string }
   | { mode: 'mft-download'; servers: ServersReady; window: { start: string; end: string } };
@@ -79,6 +79,7 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
     XRAY_ACCESS_TOKEN: xray.accessToken,
     XRAY_TENANT: XRAY_TENANT,
     XRAY_WINDOW_MINUTES: String(task.windowMinutes),
+    ...(task.csvPageSize ? { XRAY_CSV_PAGE_SIZE: String(task.csvPageSize) } : {}),
   };
   Object.assign(process.env, env); // the AWS SDK reads its credentials from the process environment
   const runtime = await xrayRuntimeFromEnvironment(env);
