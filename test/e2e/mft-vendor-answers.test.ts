@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { createReportBody, planFor } from '../../functions/mft/export-plan.js';
 import { mftExportInputSchema, type MftExportInput } from '../../functions/mft/model.js';
 import type { MftRuntime } from '../../functions/mft/runtime.js';
 import { runMftExport } from '../../local/run-export.js';
+import { sha256OfStream } from '../support/stream-hash.js';
 import { startTwin, type Twin, type TwinOptions } from '../../local/twin.js';
 import { referenceCreateBody } from '../support/mft-reference.js';
 
@@ -54,15 +54,6 @@ function windowsOf(output: unknown): WindowOutput[] {
   return (output as { windows: WindowOutput[] }).windows;
 }
 
-async function sha256Of(chunks: AsyncIterable<Uint8Array>): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of chunks) {
-    hash.update(chunk);
-    bytes += chunk.length;
-  }
-  return { sha256: hash.digest('hex'), bytes };
-}
 
 const DAY = { start: '2026-11-20T00:00:00.000Z', end: '2026-11-21T00:00:00.000Z' };
 
@@ -72,7 +63,7 @@ function runtimeOf(twin: Twin, overrides: Parameters<Twin['mftRuntime']>[0] = {}
 
 async function expectedFile(twin: Twin, runtime: MftRuntime, input: MftExportInput, window: { start: string; end: string }) {
   const plan = planFor(mftExportInputSchema.parse(input), runtime.settings);
-  return sha256Of(twin.mft.expectedFile(createReportBody(plan, window) as never));
+  return sha256OfStream(twin.mft.expectedFile(createReportBody(plan, window) as never));
 }
 
 describe('the create request on the wire', () => {
@@ -136,7 +127,7 @@ describe('answers the documents leave open', () => {
       // The decoded report is what is stored, whatever the storage's Content-Length said.
       expect(window.object).toMatchObject({ bytes: expected.bytes, sha256: expected.sha256, contentEncoding: 'gzip', vendorSize: Math.ceil(expected.bytes / 1024) });
       const stored = await twin.s3Client.send(new GetObjectCommand({ Bucket: twin.s3.bucket, Key: window.object.key }));
-      expect(await sha256Of(stored.Body as AsyncIterable<Uint8Array>)).toEqual(expected);
+      expect(await sha256OfStream(stored.Body as AsyncIterable<Uint8Array>)).toEqual(expected);
       expect(stored.ContentEncoding).toBeUndefined();
       expect(stored.Metadata).toMatchObject({ 'download-encoding': 'gzip', 'vendor-size': String(Math.ceil(expected.bytes / 1024)) });
     }
