@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { errorMessage } from '../common/errors.js';
+import { scrubbedMessage } from '../common/scrubber.js';
 import { parseInput } from '../common/validation.js';
 import { sealedAccessTokenSchema, type SealedAccessToken } from './auth.js';
 import type { ListedReport } from './client.js';
@@ -134,7 +134,7 @@ export async function cleanupReports(
   try {
     reports = await runtime.auth.withToken(auth, (token) => runtime.client.listReports(token));
   } catch (error) {
-    listError = errorMessage(error);
+    listError = scrubbedMessage(error);
   }
   const nowMs = runtime.clock.now();
   const result: CleanupResult = {
@@ -160,7 +160,7 @@ export async function cleanupReports(
       // Deleted now or gone before: either way nothing is left to find.
       if (recorded) await runtime.reports?.forget(tenant, decision.id);
     } catch (error) {
-      result.failed.push({ id: decision.id, error: errorMessage(error) });
+      result.failed.push({ id: decision.id, error: scrubbedMessage(error) });
     }
   };
 

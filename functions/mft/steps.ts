@@ -1,5 +1,6 @@
-import { MalformedResponseError, TransientError, errorMessage } from '../common/errors.js';
+import { MalformedResponseError, TransientError } from '../common/errors.js';
 import { writeManifest, type Manifest } from '../common/manifest.js';
+import { scrub, scrubbedMessage } from '../common/scrubber.js';
 import { RecordCounter } from '../common/record-counter.js';
 import { uploadStream } from '../common/s3-writer.js';
 import type { TimeWindow } from '../common/time-window.js';
@@ -41,7 +42,7 @@ export async function createReport(
         () => 'it was deleted again',
         () => 'deleting it failed too (housekeeping finds it in the list only if the list shows its window)',
       );
-      throw new TransientError(`Report ${report.id} was created but could not be recorded (${errorMessage(error)}); ${deleted}`);
+      throw new TransientError(`Report ${report.id} was created but could not be recorded (${scrubbedMessage(error)}); ${deleted}`);
     }
   }
   return { id: report.id, requestedAt };
@@ -78,7 +79,8 @@ export async function checkReport(
   const timedOut = status === 'InProgress' && waitedSeconds >= plan.maxWaitSeconds;
   const result: PollResult = { status, waitedSeconds, timedOut, message: '' };
   if (current.size !== undefined) result.size = current.size;
-  const shown = JSON.stringify(current.rawStatus);
+  // The vendor's words go into state and logs: scrubbed like any vendor answer.
+  const shown = scrub(JSON.stringify(current.rawStatus));
   if (unrecognized) {
     result.vendorStatus = current.rawStatus;
     if (await firstWarning(runtime, report.id, current.rawStatus)) {
@@ -222,7 +224,7 @@ export async function deleteReport(
   const result: DeletedReport = { reportId: report.id, deleted };
   // Gone from the server (now, or before): forgotten. A record that cannot be removed only makes housekeeping look again.
   await runtime.reports?.forget(runtime.settings.tenantId, report.id).catch((error: unknown) => {
-    result.warnings = [`Report ${report.id} is deleted, but its record could not be removed (${errorMessage(error)}); housekeeping removes it`];
+    result.warnings = [`Report ${report.id} is deleted, but its record could not be removed (${scrubbedMessage(error)}); housekeeping removes it`];
   });
   return result;
 }
