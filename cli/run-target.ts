@@ -6,7 +6,7 @@ import type { LocalRunResult } from '../local/state-machine-runner.js';
 import { startTwin, type Twin } from '../local/twin.js';
 import { startAwsExecution } from './aws-execution.js';
 import { MFT_STEPS, createProgress, formatBytes, xraySteps } from './progress.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_SKIPPED, UsageError, createOutput, parseCommandArgs, type Output, type TARGET_OPTIONS } from './usage.js';
+import { EXIT_OK, UsageError, createOutput, exitCodeOf, parseCommandArgs, type Output, type TARGET_OPTIONS } from './usage.js';
 
 /** Where an export runs: the local twin, the local runner against configured endpoints, or AWS. */
 export type Target = 'twin' | 'env' | 'aws';
@@ -76,10 +76,6 @@ export async function runSourceCommand<O extends typeof TARGET_OPTIONS>(
   const summary = await runOnTarget({ source, target, input, output, twinDir: values['twin-dir'] as string | undefined });
   output.result(summary);
   return exitCodeOf(summary);
-}
-
-export function exitCodeOf(summary: Pick<RunSummary, 'status'>): number {
-  return summary.status === 'SUCCEEDED' ? EXIT_OK : summary.status === 'SKIPPED' ? EXIT_SKIPPED : EXIT_FAILED;
 }
 
 export function parseTarget(value: string | undefined): Target {

@@ -30,6 +30,10 @@ export const manifestObjectSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   /** The generation that wrote the object (absent in version 1: generation 1). */
   generation: z.number().int().positive().optional(),
+  /** MFT: the report's `size` as the vendor showed it (information: its unit is not documented). */
+  vendorSize: z.number().nonnegative().optional(),
+  /** MFT: the Content-Encoding the download arrived in (the object holds the decoded report). */
+  contentEncoding: z.string().optional(),
 });
 export type ManifestObject = z.infer<typeof manifestObjectSchema>;
 
@@ -99,6 +103,8 @@ export const manifestV2Schema = z.object({
   shortAnswer: z.boolean().default(false),
   shortAnswers: z.array(shortAnswerSchema).default([]),
   segments: z.array(segmentSchema).optional(),
+  /** What surprised the export that wrote this manifest (a vendor answer it tolerated), also logged as warnings. */
+  warnings: z.array(z.string()).max(20).optional(),
 });
 export type Manifest = z.infer<typeof manifestV2Schema>;
 export type ManifestV1 = z.infer<typeof manifestV1Schema>;
