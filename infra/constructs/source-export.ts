@@ -11,15 +11,19 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { AuditExportConfig } from '../config.js';
+import { stateMachineName, type AuditExportConfig } from '../config.js';
 import { createAuditFunction } from './audit-function.js';
 import type { ExportStorage } from './export-storage.js';
 import type { ExportNetwork } from './network.js';
 
 /** One row of a source's function table (e.g. MFT_FUNCTIONS): the ASL placeholder it fills → id and entry file. */
 /** What the stack hands each source (infra/sources/*.ts). */
-export interface SourceProps {
+export interface SourceProps<I = unknown> {
   readonly config: AuditExportConfig;
+  /** The instance of the source this construct deploys (config `sources.<source>`, one of its list). */
+  readonly instance: I;
+  /** Several instances of this source are deployed: their metrics carry an `Instance` dimension. */
+  readonly several: boolean;
   readonly projectRoot: string;
   readonly storage: ExportStorage;
   readonly alarmTopic: sns.ITopic;
@@ -52,6 +56,8 @@ export interface SourceFunctionSettings {
 export interface SourceExportProps<P extends string> {
   /** Short source name (`mft`, `xray`): names, the checkpoint-lag dimension. */
   readonly source: string;
+  /** The instance's name when the source lists instances (it joins the names); absent for the single-object form. */
+  readonly instance?: string;
   /** The ASL file both the local twin and AWS run; relative paths are resolved against projectRoot. */
   readonly aslFile: string;
   /** Placeholder (without `${}`) → function. Every placeholder the ASL uses must be here. */
@@ -101,14 +107,16 @@ export class SourceExport<P extends string> extends Construct {
       this.functions[placeholder] = this.createFunction(spec, settings, props);
     }
 
+    const name = stateMachineName(Stack.of(this).stackName, props.source, props.instance);
+    const label = props.instance === undefined ? props.source : `${props.source} ${props.instance}`;
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
-      logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-${props.source}-export`,
+      logGroupName: `/aws/vendedlogs/states/${name}`,
       retention: props.logRetention,
       removalPolicy: props.removalPolicy,
     });
 
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      stateMachineName: `${Stack.of(this).stackName}-${props.source}-export`,
+      stateMachineName: name,
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromFile(aslPath),
       definitionSubstitutions: Object.fromEntries(
@@ -138,7 +146,7 @@ export class SourceExport<P extends string> extends Construct {
     );
 
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
-      description: `Starts the ${props.source} audit export (scheduled run: the window ends now)`,
+      description: `Starts the ${label} audit export (scheduled run: the window ends now)`,
       schedule: scheduler.ScheduleExpression.expression(props.schedule),
       target: new schedulerTargets.StepFunctionsStartExecution(this.stateMachine, {
         input: scheduler.ScheduleTargetInput.fromObject(props.scheduleInput ?? {}),
@@ -156,7 +164,7 @@ export class SourceExport<P extends string> extends Construct {
       period: Duration.minutes(5),
     });
     this.executionsAlarm = new cloudwatch.Alarm(this, 'ExecutionsFailedAlarm', {
-      alarmDescription: `An ${props.source} audit export execution failed or timed out; see the execution history of ${this.stateMachine.node.path}`,
+      alarmDescription: `An ${label} audit export execution failed or timed out; see the execution history of ${this.stateMachine.node.path}`,
       metric: failures,
       threshold: 1,
       evaluationPeriods: 1,
@@ -170,7 +178,7 @@ export class SourceExport<P extends string> extends Construct {
     return createAuditFunction(this, {
       id: spec.id,
       entry: spec.entry,
-      description: `audit-export ${props.source}: ${spec.entry}`,
+      description: `audit-export ${props.instance === undefined ? props.source : `${props.source} ${props.instance}`}: ${spec.entry}`,
       projectRoot: props.projectRoot,
       memorySize: settings.memorySize ?? DEFAULT_MEMORY_MB,
       timeout: settings.timeout ?? DEFAULT_TIMEOUT,

@@ -3,6 +3,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { XRAY_FUNCTIONS } from '../../functions/xray/handlers/index.js';
+import { listedName, type XrayInstanceConfig } from '../config.js';
+import { INSTANCE_ENVIRONMENT_VARIABLE } from '../metrics.js';
 import { SourceExport, type SourceProps } from '../constructs/source-export.js';
 
 type XrayPlaceholder = keyof typeof XRAY_FUNCTIONS;
@@ -20,15 +22,18 @@ export class XraySource extends Construct {
   readonly credentialsSecret: secretsmanager.Secret;
   readonly export: SourceExport<XrayPlaceholder>;
 
-  constructor(scope: Construct, id: string, props: SourceProps) {
+  constructor(scope: Construct, id: string, props: SourceProps<XrayInstanceConfig>) {
     super(scope, id);
-    const xray = props.config.sources.xray;
+    const xray = props.instance;
     if (!xray.baseUrl) throw new Error('sources.xray.baseUrl is required (checked by the configuration schema)');
+    const instance = listedName(xray);
+    // A listed instance writes only its own platform's folder and streams.
+    const ownTenant = instance === undefined ? undefined : (xray.tenant ?? new URL(xray.baseUrl).hostname);
     const prefix = props.config.bucket.exportPrefix;
 
     this.credentialsSecret = new secretsmanager.Secret(this, 'CredentialsSecret', {
       description:
-        'audit-export: JFrog Xray credentials, JSON {"accessToken"} or {"username","password"}. Put the real value ' +
+        `audit-export: JFrog Xray credentials${instance === undefined ? '' : ` of instance ${instance}`}, JSON {"accessToken"} or {"username","password"}. Put the real value ` +
         'with `aws secretsmanager put-secret-value` (see infra/README.md).',
       secretObjectValue: { accessToken: SecretValue.unsafePlainText('REPLACE_ME') },
       removalPolicy: props.removalPolicy,
@@ -45,7 +50,7 @@ export class XraySource extends Construct {
       actions: ['secretsmanager:GetSecretValue'],
       resources: [this.credentialsSecret.secretArn],
     });
-    const exportWriter = props.storage.exportWriter('xray', prefix);
+    const exportWriter = props.storage.exportWriter('xray', prefix, ownTenant);
     const table = props.storage.checkpointTable.tableName;
 
     // Every function builds the whole runtime from its environment (xrayRuntimeFromEnvironment validates the
@@ -55,6 +60,7 @@ export class XraySource extends Construct {
       XRAY_BASE_URL: xray.baseUrl,
       EXPORT_BUCKET: props.storage.bucket.bucketName,
     };
+    if (props.several) environment[INSTANCE_ENVIRONMENT_VARIABLE] = xray.name;
     // PlanExport takes the lease and plans the windows: prefix, tenant, the schedule, the grouping and the part size
     // end up in the plan every ExportPages invocation reads from the execution state.
     const planEnvironment: Record<string, string> = {
@@ -75,6 +81,7 @@ export class XraySource extends Construct {
 
     this.export = new SourceExport(this, 'Export', {
       source: 'xray',
+      ...(instance === undefined ? {} : { instance }),
       aslFile: XRAY_ASL_FILE,
       functions: XRAY_FUNCTIONS,
       projectRoot: props.projectRoot,
@@ -83,7 +90,7 @@ export class XraySource extends Construct {
         XrayPlanExportFunctionArn: {
           timeout: Duration.minutes(1),
           environment: planEnvironment,
-          statements: [props.storage.checkpointAccess('xray', 'lease')],
+          statements: [props.storage.checkpointAccess('xray', 'lease', ownTenant)],
         },
         XrayExportPagesFunctionArn: {
           statements: [readSecret, ...exportWriter.statements],
@@ -101,7 +108,7 @@ export class XraySource extends Construct {
           memorySize: 256,
           timeout: Duration.minutes(1),
           environment: { CHECKPOINT_TABLE: table },
-          statements: [props.storage.checkpointAccess('xray', 'commit')],
+          statements: [props.storage.checkpointAccess('xray', 'commit', ownTenant)],
         },
       },
       schedule: xray.schedule,
