@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { emitMetrics, INSTANCE_ENVIRONMENT_VARIABLE } from '../../functions/common/observability.js';
+import { commitRunMetrics } from '../../functions/common/step-metrics.js';
 import { parseConfig, SINGLE_INSTANCE_NAME } from '../../infra/config.js';
 import { MftSource } from '../../infra/sources/mft.js';
 import type { XraySource } from '../../infra/sources/xray.js';
@@ -129,6 +131,31 @@ describe('several instances of each source', () => {
         expect(resources[id]!.Properties.Environment.Variables.AUDIT_EXPORT_INSTANCE, id).toBe(instance.node.id.replace(/^(Mft|Xray)/, '').replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase());
       }
     }
+  });
+
+  it('the lag alarm of an instance watches exactly the EMF record its CommitRun writes (its AUDIT_EXPORT_INSTANCE)', () => {
+    const eu = s.stack.mftInstances[1]!;
+    const commit = resources[logicalId(eu.export.functions.CommitRunFunctionArn)]!;
+    const lines: Record<string, any>[] = [];
+    const logger = { info: (record: Record<string, any>) => lines.push(record) } as never;
+    const now = Date.parse('2026-11-25T12:00:00Z');
+    const saved = process.env[INSTANCE_ENVIRONMENT_VARIABLE];
+    process.env[INSTANCE_ENVIRONMENT_VARIABLE] = commit.Properties.Environment.Variables[INSTANCE_ENVIRONMENT_VARIABLE];
+    try {
+      emitMetrics(logger, 'mft', commitRunMetrics({ watermarkAfter: '2026-11-25T11:00:00.000Z', failedWindows: 0 }, {}, now), now);
+    } finally {
+      if (saved === undefined) delete process.env[INSTANCE_ENVIRONMENT_VARIABLE];
+      else process.env[INSTANCE_ENVIRONMENT_VARIABLE] = saved;
+    }
+    const [record] = lines;
+    const [directive] = record!._aws.CloudWatchMetrics;
+    const alarm = Object.values(resources).find(
+      (r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.MetricName === 'CheckpointLagSeconds' && JSON.stringify(r.Properties.Dimensions).includes('"eu"'),
+    )!;
+    const dimensions = alarm.Properties.Dimensions as { Name: string; Value: string }[];
+    expect(directive.Dimensions.map((set: string[]) => [...set].sort())).toEqual([dimensions.map((d) => d.Name).sort()]);
+    for (const { Name, Value } of dimensions) expect(record![Name]).toBe(Value);
+    expect(alarm.Properties.Namespace).toBe(directive.Namespace);
   });
 
   it('each instance writes only its own tenant folder and touches only its own tenant streams and report records', () => {
