@@ -29,6 +29,8 @@ Where it runs (default: twin):
   --target twin            the local twin: emulated MFT API and a local S3 server under .twin/
   --target env             local runner, real endpoints from the environment (MFT_BASE_URL, EXPORT_BUCKET, ...)
   --target aws             start an execution of the deployed state machine (MFT_STATE_MACHINE_ARN)
+  --instance NAME          which MFT instance, when there are several (MFT_STATE_MACHINE_ARNS with --target aws,
+                           MFT_INSTANCES and NAME__MFT_… variables otherwise); default: the only one
 
 Output:
   --json                   progress on stderr; the last stdout line is a JSON summary
