@@ -5,7 +5,11 @@ import { formatBytes } from '../progress.js';
 import { formatStatus, readStatus } from '../status-view.js';
 import { listTwinObjects } from '../twin-objects.js';
 import { demoQuery, normalizeTwinExports, runDemoQuery } from '../ocsf-query.js';
+import { DEFAULT_INSTANCE } from '../instances.js';
 import { runOnTarget, type RunSummary } from '../run-target.js';
+
+/** The demo runs the twin's one instance of each source, whatever instances the environment names. */
+const THE_TWIN_INSTANCE = { name: DEFAULT_INSTANCE, env: process.env };
 import { EXIT_FAILED, EXIT_OK, createOutput, parseCommandArgs } from '../usage.js';
 
 export const DEMO_HELP = `Usage: audit-export demo [--twin-dir DIR] [--json]
@@ -42,9 +46,9 @@ export async function demoCommand(args: string[]): Promise<number> {
   try {
     output.info(`MFT emulator ${twin.mft.baseUrl} · Xray emulator ${twin.xray!.baseUrl} · local S3 ${twin.s3.endpoint} (bucket ${twin.s3.bucket})`);
     output.info('\n— Progress Automate MFT audit logs, last 24 hours —');
-    summaries.push(await runOnTarget({ source: 'mft', target: 'twin', twin, input: { type: 'json' }, output }));
+    summaries.push(await runOnTarget({ source: 'mft', target: 'twin', twin, input: { type: 'json' }, output, instance: THE_TWIN_INSTANCE }));
     output.info('\n— JFrog Xray Curation audit events, last 24 hours —');
-    summaries.push(await runOnTarget({ source: 'xray', target: 'twin', twin, input: { format: 'json' }, output }));
+    summaries.push(await runOnTarget({ source: 'xray', target: 'twin', twin, input: { format: 'json' }, output, instance: THE_TWIN_INSTANCE }));
 
     output.info('\n— Checkpoints (audit-export status) —');
     for (const line of formatStatus(await readStatus(twin.ledger, Date.now()))) output.info(line);
