@@ -52,7 +52,9 @@ export interface RunRecord {
   error?: string;
 }
 
-export class LeaseLostError extends AuditExportError {}
+export class LeaseLostError extends AuditExportError {
+  static override readonly errorName: string = 'LeaseLostError';
+}
 
 export function streamKey(stream: StreamRef): string {
   return [stream.source, stream.tenant, stream.filtersId, stream.format].join('|');

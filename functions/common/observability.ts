@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { classifyAwsError } from './errors.js';
 
 /**
  * Structured JSON logs (pino) with correlation ids, and CloudWatch metrics in Embedded Metric Format.
@@ -112,9 +113,10 @@ export function observe<E, R>(
       if (metricsOf) emitMetrics(log, source, metricsOf(result, event, Date.now()));
       return result;
     } catch (error) {
-      const failure = error as Error;
+      // AWS throttling that outlived the SDK's own retries is retried by the state machine.
+      const failure = classifyAwsError(error) as Error;
       log.error({ durationMs: Date.now() - started, outcome: 'error', errorName: failure.name, errorMessage: failure.message }, `${step} failed`);
-      throw error;
+      throw failure;
     }
   };
 }
