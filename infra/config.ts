@@ -231,13 +231,19 @@ export const auditExportConfigSchema = z
         message: `must hold at least one window (windowMinutes ${xray.windowMinutes})`,
       });
     }
+    for (const problem of derivedNameProblems(config.stackName)) {
+      ctx.addIssue({ code: 'custom', path: ['stackName'], message: problem });
+    }
     const { transitionToInfrequentAccessAfterDays: ia, transitionToGlacierAfterDays: glacier, expireAfterDays } =
       config.bucket;
-    if (glacier !== undefined && glacier <= ia) {
+    // S3 refuses a lifecycle rule that moves objects on from Standard-IA less than 30 days after moving them there.
+    if (glacier !== undefined && glacier < ia + MIN_DAYS_IN_INFREQUENT_ACCESS) {
       ctx.addIssue({
         code: 'custom',
         path: ['bucket', 'transitionToGlacierAfterDays'],
-        message: `must be later than transitionToInfrequentAccessAfterDays (${ia})`,
+        message:
+          `must be at least ${MIN_DAYS_IN_INFREQUENT_ACCESS} days after transitionToInfrequentAccessAfterDays (${ia}), ` +
+          `i.e. ${ia + MIN_DAYS_IN_INFREQUENT_ACCESS} or more: S3 rejects a shorter stay in Standard-IA`,
       });
     }
     if (expireAfterDays !== undefined && expireAfterDays <= Math.max(ia, glacier ?? 0)) {
@@ -248,6 +254,46 @@ export const auditExportConfigSchema = z
       });
     }
   });
+
+/**
+ * Names the stack derives from `stackName`, with the limits AWS sets on them. Each keeps DERIVED_NAME_ROOM
+ * characters free for the `-<name>` of further instances (a second deployment of a source, a verifier) that
+ * later changes derive the same way, so a stack name accepted today stays valid then.
+ */
+export const DERIVED_NAME_ROOM = 17;
+/** The longest construct id of a Lambda in the function tables (`XrayExportPages`, `MftHousekeeping`…); test-checked. */
+export const LONGEST_FUNCTION_ID = 17;
+export const DERIVED_NAMES = [
+  { what: 'state machine name', limit: 80, example: (stackName: string) => stateMachineName(stackName, 'xray') },
+  { what: 'function name', limit: 64, example: (stackName: string) => `${stackName}-${'F'.repeat(LONGEST_FUNCTION_ID)}` },
+] as const;
+
+/** The state machine of one source: `<stackName>-<source>-export`. */
+export function stateMachineName(stackName: string, source: string): string {
+  return `${stackName}-${source}-export`;
+}
+
+/**
+ * Why `stackName` cannot be deployed: for each derived name, the problem when it (plus the room kept for later
+ * instances) would pass its AWS limit. Empty when the name fits.
+ */
+export function derivedNameProblems(stackName: string): string[] {
+  const problems: string[] = [];
+  for (const name of DERIVED_NAMES) {
+    const length = name.example(stackName).length + DERIVED_NAME_ROOM;
+    if (length > name.limit) {
+      const longest = stackName.length - (length - name.limit);
+      problems.push(
+        `is ${stackName.length} characters long: a ${name.what} derived from it (e.g. ${name.example(stackName)}, with room for ` +
+          `${DERIVED_NAME_ROOM} more) would pass AWS's limit of ${name.limit}; use at most ${longest} characters`,
+      );
+    }
+  }
+  return problems;
+}
+
+/** S3: objects stay in Standard-IA at least this long before a lifecycle rule may move them on. */
+export const MIN_DAYS_IN_INFREQUENT_ACCESS = 30;
 
 export type AuditExportConfig = z.output<typeof auditExportConfigSchema>;
 export type AuditExportConfigInput = z.input<typeof auditExportConfigSchema>;
