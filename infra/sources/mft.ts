@@ -91,7 +91,7 @@ export class MftSource extends Construct {
     };
     const seal = new iam.PolicyStatement({
       sid: 'SealMftToken',
-      actions: ['kms:Encrypt'],
+      actions: ['kms:GenerateDataKey'],
       resources: [this.tokenSealingKey.keyArn],
       conditions: tokenContext,
     });

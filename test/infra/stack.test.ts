@@ -293,7 +293,7 @@ describe('least privilege: each function role, statement by statement', () => {
       'kms:EncryptionContext:audience': 'https://api.us.mft.progress.com',
     },
   };
-  const seal = () => ({ Sid: 'SealMftToken', Effect: 'Allow', Action: 'kms:Encrypt', Resource: getAtt(ids.sealingKey), Condition: tokenContext });
+  const seal = () => ({ Sid: 'SealMftToken', Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: getAtt(ids.sealingKey), Condition: tokenContext });
   const unseal = () => ({ Sid: 'UnsealMftToken', Effect: 'Allow', Action: 'kms:Decrypt', Resource: getAtt(ids.sealingKey), Condition: tokenContext });
 
   const expectRole = (p: keyof typeof MFT_FUNCTIONS, extra: Record<string, unknown>[]) => {
@@ -318,7 +318,7 @@ describe('least privilege: each function role, statement by statement', () => {
     expectRole('CommitRunFunctionArn', [readSecret(), checkpoints('commit')]);
   });
 
-  it('IssueToken: the secret, and kms:Encrypt on the sealing key for purpose=mft-access-token only', () => {
+  it('IssueToken: the secret, and kms:GenerateDataKey (envelope sealing) on the sealing key for purpose=mft-access-token only', () => {
     expectRole('IssueTokenFunctionArn', [readSecret(), seal()]);
   });
 
@@ -374,7 +374,8 @@ describe('least privilege: each function role, statement by statement', () => {
     expect(rolesWith('s3:DeleteObject')).toEqual([copy]);
     expect(rolesWith('s3:GetObject')).toEqual([copy, consumer].sort());
     expect(rolesWith('s3:ListBucket')).toEqual([copy, consumer].sort());
-    expect(rolesWith('"kms:Encrypt"')).toHaveLength(1);
+    expect(rolesWith('"kms:GenerateDataKey"')).toEqual([functionRoleId(s.template, ids.functions.IssueTokenFunctionArn)]);
+    expect(rolesWith('"kms:Encrypt"')).toEqual([]);
     expect(rolesWith('s3:*')).toEqual([]);
     expect(rolesWith('s3:DeleteObjectVersion')).toEqual([]);
   });
