@@ -140,7 +140,8 @@ export function summarize(source: Source, target: Target, result: LocalRunResult
   const results = out.windows ?? [];
   const summary: RunSummary = {
     source,
-    status: result.status,
+    // A timed-out execution failed (error States.Timeout), as the AWS target reports it.
+    status: result.status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED',
     target,
     executionArn: result.executionArn,
     objects: results.flatMap((window) => (window.object ? [window.object] : [])),
