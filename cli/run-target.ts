@@ -1,8 +1,9 @@
 import path from 'node:path';
+import { reportLocation, type MftExportPlan } from '../functions/mft/export-plan.js';
 import { mftRuntimeFromEnvironment } from '../functions/mft/runtime.js';
 import { xrayRuntimeFromEnvironment } from '../functions/xray/runtime.js';
 import { runMftExport, runXrayExport } from '../local/run-export.js';
-import type { LocalRunResult } from '../local/state-machine-runner.js';
+import { errorOrigin, type LocalRunResult } from '../local/state-machine-runner.js';
 import { startTwin, type Twin } from '../local/twin.js';
 import { startAwsExecution } from './aws-execution.js';
 import { MFT_STEPS, createProgress, formatBytes, xraySteps } from './progress.js';
@@ -38,6 +39,8 @@ export interface RunSummary {
   error?: string;
   cause?: string;
   stateTransitions?: number;
+  /** Where the error began on a local target (the execution history's first state with it), with its cause. */
+  failedAt?: { state: string; cause: string };
   durationMs: number;
 }
 
@@ -111,6 +114,7 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
         : await runXrayExport(twin ? twin.xrayRuntime() : xrayRuntimeFromEnvironment(), local);
     const summary = summarize(source, target, result, Date.now() - started);
     if (summary.status === 'FAILED') output.info(`✗ ${summary.error}: ${summary.cause}`);
+    if (summary.failedAt) output.info(`  at ${summary.failedAt.state}: ${summary.failedAt.cause}`);
     if (summary.status === 'SUCCEEDED' && summary.events !== undefined) {
       const seconds = Math.max(summary.durationMs / 1000, 0.001);
       output.info(
@@ -133,18 +137,20 @@ interface WindowResultOutput {
   events?: number;
   parts?: number;
   bytes?: number;
+  records?: number;
 }
 
 export function summarize(source: Source, target: Target, result: LocalRunResult, durationMs: number): RunSummary {
   const out = (result.output ?? {}) as { windows?: WindowResultOutput[]; checkpoint?: string | null; message?: string; mode?: string };
-  const results = out.windows ?? [];
+  // Deferred windows (not started, for the next scheduled run) are named in the message, not exported.
+  const results = (out.windows ?? []).filter((window) => window.status !== 'DEFERRED');
   const summary: RunSummary = {
     source,
     // A timed-out execution failed (error States.Timeout), as the AWS target reports it.
     status: result.status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED',
     target,
     executionArn: result.executionArn,
-    objects: results.flatMap((window) => (window.object ? [window.object] : [])),
+    objects: results.flatMap((window) => (window.object ? [window.object] : mftObject(result, window))),
     stateTransitions: result.stateTransitions,
     durationMs,
   };
@@ -164,5 +170,22 @@ export function summarize(source: Source, target: Target, result: LocalRunResult
   if (out.message) summary.message = out.message;
   if (result.error) summary.error = result.error;
   if (result.cause) summary.cause = result.cause;
+  const origin = result.status === 'SUCCEEDED' ? undefined : errorOrigin(result);
+  if (origin) summary.failedAt = origin;
   return summary;
+}
+
+/**
+ * An MFT window's result names its window only (the execution state holds every result of a run); its
+ * object's key follows from the run's plan, which PlanExport returned.
+ */
+function mftObject(result: LocalRunResult, window: WindowResultOutput): (StoredObjectSummary & { records?: number })[] {
+  if (window.status !== 'SUCCEEDED' || typeof window.bytes !== 'number' || window.events !== undefined) return [];
+  const planned = result.events.find((event) => event.type === 'StateExited' && event.state?.name === 'PlanExport')?.state?.output as
+    | { plan?: MftExportPlan }
+    | undefined;
+  if (!planned?.plan) return [];
+  const object: StoredObjectSummary & { records?: number } = { bucket: planned.plan.bucket, key: reportLocation(planned.plan, window.window).key, bytes: window.bytes };
+  if (typeof window.records === 'number') object.records = window.records;
+  return [object];
 }

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { MIN_WINDOW_START_BUDGET_MS, WINDOW_COPY_RESERVE_MS } from '../functions/mft/export-plan.js';
 import { mftFiltersSchema } from '../functions/mft/model.js';
+import { MFT_EXECUTION_TIMEOUT_MS } from '../functions/mft/runtime.js';
 
 /**
  * The deployment's typed configuration. It comes from cdk.json (context key `audit-export`) or from a JSON
@@ -224,6 +226,9 @@ export const auditExportConfigSchema = z
         });
       }
     }
+    if (mft.enabled) {
+      for (const { field, message } of mftRunProblems(mft)) ctx.addIssue({ code: 'custom', path: ['sources', 'mft', field], message });
+    }
     if (xray.enabled && xray.groupHours * 60 < xray.windowMinutes) {
       ctx.addIssue({
         code: 'custom',
@@ -288,6 +293,46 @@ export function derivedNameProblems(stackName: string): string[] {
           `${DERIVED_NAME_ROOM} more) would pass AWS's limit of ${name.limit}; use at most ${longest} characters`,
       );
     }
+  }
+  return problems;
+}
+
+/** Windows the MFT state machine exports at once (its Map's MaxConcurrency). */
+export const MFT_WINDOW_CONCURRENCY = 2;
+/** Step Functions' limit on the events of one execution's history. */
+export const HISTORY_EVENT_LIMIT = 25_000;
+
+/**
+ * History events of the largest MFT run these settings allow, counted as Step Functions records them: about
+ * 40 for the run itself, 30 per window (its Map iteration and Tasks, one poll), and 9 per further poll, of which
+ * there are at most `concurrency × (timeout − copy reserve) / pollInterval` (windows start no later than the
+ * copy reserve before the timeout).
+ */
+export function mftHistoryEventsAtMost(settings: { maxWindowsPerRun: number; pollIntervalSeconds: number }): number {
+  const pollingSeconds = (MFT_EXECUTION_TIMEOUT_MS - WINDOW_COPY_RESERVE_MS) / 1000;
+  const polls = MFT_WINDOW_CONCURRENCY * Math.ceil(pollingSeconds / settings.pollIntervalSeconds);
+  return 40 + 30 * settings.maxWindowsPerRun + 9 * polls;
+}
+
+/** MFT settings with which an execution would break a Step Functions limit. */
+function mftRunProblems(mft: { maxWindowsPerRun: number; pollIntervalSeconds: number; maxWaitSeconds: number }): { field: string; message: string }[] {
+  const problems: { field: string; message: string }[] = [];
+  const events = mftHistoryEventsAtMost(mft);
+  if (events > HISTORY_EVENT_LIMIT) {
+    problems.push({
+      field: 'maxWindowsPerRun',
+      message:
+        `(${mft.maxWindowsPerRun} windows, polled every ${mft.pollIntervalSeconds} s) could make an execution record ${events} history events, ` +
+        `more than Step Functions' ${HISTORY_EVENT_LIMIT}: export fewer windows per run or poll less often`,
+    });
+  }
+  // The last window started must still be able to wait for its report and copy it before the execution timeout.
+  const longestWait = (MFT_EXECUTION_TIMEOUT_MS - WINDOW_COPY_RESERVE_MS - MIN_WINDOW_START_BUDGET_MS) / 1000 - mft.pollIntervalSeconds;
+  if (mft.maxWaitSeconds > longestWait) {
+    problems.push({
+      field: 'maxWaitSeconds',
+      message: `must be at most ${longestWait} s: a report waited for longer could not be copied within the state machine's ${MFT_EXECUTION_TIMEOUT_MS / 3_600_000}-hour execution timeout`,
+    });
   }
   return problems;
 }

@@ -19,6 +19,8 @@ export interface LocalExportOptions {
   onEvent?: (event: ExecutionEvent) => void;
   /** Where the handlers log (the twin's log file); silent when unset. */
   logger?: Logger;
+  /** Replaces the state machine's TimeoutSeconds (a test's shorter clock). */
+  executionTimeoutSeconds?: number;
   /** Wraps handlers, e.g. to inject a failure into one step in a test. */
   decorate?: (placeholder: string, handler: TaskHandler) => TaskHandler;
 }
@@ -50,5 +52,6 @@ function runExport(
     waitMs: options.waitMs,
     retryMs: options.retryMs,
     onEvent: options.onEvent,
+    executionTimeoutSeconds: options.executionTimeoutSeconds,
   });
 }

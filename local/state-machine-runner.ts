@@ -42,6 +42,8 @@ export interface LocalRunOptions {
   retryMs?: number;
   /** Called with each event as it happens (progress display). */
   onEvent?: (event: ExecutionEvent) => void;
+  /** Replaces the definition's TimeoutSeconds (a test's shorter clock); unset = the definition's. */
+  executionTimeoutSeconds?: number;
 }
 
 export interface ExecutionEvent {
@@ -147,6 +149,7 @@ function dataLimitExceeded(what: string, bytes: number): StatesError {
 
 export async function runLocalExecution(options: LocalRunOptions): Promise<LocalRunResult> {
   const { definition, handlers } = await loadDefinition(options);
+  if (options.executionTimeoutSeconds !== undefined) definition.TimeoutSeconds = options.executionTimeoutSeconds;
 
   // The engine can only see a violation after the fact; it is recorded here, the execution aborted, and
   // every Task checks it before it runs, so nothing runs after the state that broke a limit.
@@ -325,6 +328,27 @@ export class HistoryCounter {
         break;
     }
   }
+}
+
+/**
+ * Where a failed execution's error began, as an operator reads it in the execution history: the first state
+ * that failed with that error, or that caught it into its output (`error: {Error, Cause}`), with that cause.
+ * The results the state carries to the end keep only a bounded summary of each window's error.
+ */
+export function errorOrigin(result: Pick<LocalRunResult, 'events' | 'error'>): { state: string; cause: string } | undefined {
+  if (!result.error) return undefined;
+  const text = (cause: unknown) => (typeof cause === 'string' ? cause : JSON.stringify(cause));
+  for (const event of result.events) {
+    if (!event.state) continue;
+    if (event.type === 'StateFailed' && event.Error === result.error && event.state.type === 'Task') {
+      return { state: event.state.name, cause: text(event.Cause) };
+    }
+    const caught = (event.state.output as { error?: { Error?: unknown; Cause?: unknown } } | undefined)?.error;
+    if (event.type === 'StateExited' && caught?.Error === result.error && caught.Cause !== undefined) {
+      return { state: event.state.name, cause: text(caught.Cause) };
+    }
+  }
+  return undefined;
 }
 
 export function estimateHistoryEvents(events: ExecutionEvent[]): number {

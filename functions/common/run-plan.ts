@@ -86,7 +86,8 @@ export async function planRun(options: {
 export const windowResultSchema = z
   .object({
     window: z.object({ start: isoInstant, end: isoInstant }),
-    status: z.enum(['SUCCEEDED', 'FAILED']),
+    /** DEFERRED: a scheduled run did not start the window, to end within its execution timeout. */
+    status: z.enum(['SUCCEEDED', 'FAILED', 'DEFERRED']),
     /** For a group of windows that failed part-way: the end of its last completed window. */
     completedThrough: isoInstant.nullish(),
     windowsDone: z.number().int().nonnegative().optional(),
@@ -119,6 +120,8 @@ export async function commitRun(
   nowMs: number,
 ): Promise<CommitResult> {
   const failed = results.filter((result) => result.status === 'FAILED');
+  const deferred = results.filter((result) => result.status === 'DEFERRED').length;
+  results = results.filter((result) => result.status !== 'DEFERRED');
   // An Xray result stands for a group of windows (windowsDone of them completed); an MFT result for one.
   const windowCount = results.reduce((sum, result) => sum + (typeof result.windowsDone === 'number' ? result.windowsDone : 1), 0);
   const first = failed[0]?.error;
@@ -182,5 +185,6 @@ export async function commitRun(
     : advancedTo
       ? `checkpoint advanced to ${advancedTo}`
       : `checkpoint stays at ${base.watermarkBefore ?? '(none: manual runs do not start one)'}`;
+  if (deferred) base.message += `; ${deferred} window(s) deferred to the next run (not started within the execution timeout)`;
   return base;
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { streamKey } from '../common/checkpoints.js';
 import { planRun, type PlannedRun, type ScheduleSettings } from '../common/run-plan.js';
 import { filtersId, windowFolder } from '../common/s3-layout.js';
-import type { TimeWindow } from '../common/time-window.js';
+import { isoInstant, type TimeWindow } from '../common/time-window.js';
 import type { CheckpointLedger } from '../common/checkpoints.js';
 import {
   REPORT_TYPES,
@@ -23,6 +23,8 @@ export const mftExportPlanSchema = z
     tenant: z.string().min(1),
     pollIntervalSeconds: z.number().int().positive(),
     maxWaitSeconds: z.number().int().positive(),
+    /** A scheduled run's windows not started by then are deferred to the next run (see windowStartDeadline). */
+    deadline: isoInstant.optional(),
   })
   .strict();
 export type MftExportPlan = z.infer<typeof mftExportPlanSchema>;
@@ -34,6 +36,31 @@ export interface MftPlanSettings {
   pollIntervalSeconds: number;
   maxWaitSeconds: number;
   schedule: ScheduleSettings;
+  /** How long after planning a scheduled run's windows may still start; default: see windowStartDeadline. */
+  windowStartBudgetMs?: number;
+}
+
+/**
+ * What a window may still need once its report is created, beside the report's own wait: CopyReport's Task
+ * (930 s), DeleteReport's (90 s), then CommitRun's (90 s), and a margin.
+ */
+export const WINDOW_COPY_RESERVE_MS = 1_200_000;
+/** The first windows always start: every scheduled run makes progress, however long the waits are. */
+export const MIN_WINDOW_START_BUDGET_MS = 60_000;
+
+/**
+ * Until when a scheduled run may start windows: the execution timeout (the lease's lifetime) less what the
+ * last window started may still take. A window not started by then is deferred, so CommitRun runs before the
+ * timeout and keeps what the run did; the next run continues from there.
+ */
+export function windowStartDeadline(nowMs: number, plan: MftExportPlan, settings: MftPlanSettings): number {
+  const budget =
+    settings.windowStartBudgetMs ??
+    Math.max(
+      MIN_WINDOW_START_BUDGET_MS,
+      settings.schedule.leaseTtlMs - (plan.maxWaitSeconds + plan.pollIntervalSeconds) * 1000 - WINDOW_COPY_RESERVE_MS,
+    );
+  return nowMs + budget;
 }
 
 export async function planMftRun(
@@ -52,6 +79,10 @@ export async function planMftRun(
     settings: settings.schedule,
     nowMs,
   });
+  // A manual run exports what it was asked for, or fails; a scheduled one keeps within its execution timeout.
+  if (planned.run.mode === 'scheduled' && planned.windows.length > 0) {
+    plan.deadline = new Date(windowStartDeadline(nowMs, plan, settings)).toISOString();
+  }
   return { plan, ...planned };
 }
 

@@ -19,12 +19,24 @@ export interface CreatedReport {
   requestedAt: string;
 }
 
+/** A scheduled run's window not started before the plan's deadline: the next run exports it. */
+export interface DeferredWindow {
+  deferred: true;
+  message: string;
+}
+
 export async function createReport(
   runtime: MftRuntime,
   plan: MftExportPlan,
   window: TimeWindow,
   auth: SealedAccessToken,
-): Promise<CreatedReport> {
+): Promise<CreatedReport | DeferredWindow> {
+  if (plan.deadline && runtime.clock.now() > Date.parse(plan.deadline)) {
+    return {
+      deferred: true,
+      message: `Window ${window.start} was not started: past ${plan.deadline} it could not finish within the execution timeout; the next run exports it`,
+    };
+  }
   const requestedAt = new Date(runtime.clock.now()).toISOString();
   const report = await runtime.auth.withToken(auth, (token) =>
     runtime.client.createReport(token, createReportBody(plan, window)),

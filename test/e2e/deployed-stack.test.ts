@@ -26,7 +26,7 @@ const CONFIG = {
   stackName: 'AuditExportTwin',
   env: { account: '123456789012', region: 'eu-west-1' },
   sources: {
-    mft: { pollIntervalSeconds: 1 },
+    mft: {},
     xray: { enabled: true, baseUrl: 'https://acme.jfrog.io', tenant: TWIN_XRAY_TENANT, windowMinutes: 1440 },
   },
 };

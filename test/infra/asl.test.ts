@@ -3,6 +3,9 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../infra/app.js';
+import { MFT_EXECUTION_TIMEOUT_MS } from '../../functions/mft/runtime.js';
+import { XRAY_EXECUTION_TIMEOUT_MS } from '../../functions/xray/runtime.js';
+import { MFT_WINDOW_CONCURRENCY } from '../../infra/config.js';
 import { MFT_ASL_FILE } from '../../infra/sources/mft.js';
 import { XRAY_ASL_FILE } from '../../infra/sources/xray.js';
 import { synthesize, synthesizedStateMachines, TEST_ENV, type SynthesizedStateMachine } from './synth.js';
@@ -134,5 +137,14 @@ describe('Lambda failures as Step Functions reports them', () => {
         expect(state.TimeoutSeconds! - functionTimeout, `${machine.name} ${name}`).toBeLessThanOrEqual(60);
       }
     }
+  });
+});
+
+describe('what the code assumes of the definitions', () => {
+  it('execution timeouts (lease lifetimes, the MFT start deadline) and the MFT window concurrency match the ASL', () => {
+    const [mft, xray] = files.map(({ definition }) => definition as unknown as { TimeoutSeconds: number; States: Record<string, { MaxConcurrency?: number }> });
+    expect(mft!.TimeoutSeconds * 1000).toBe(MFT_EXECUTION_TIMEOUT_MS);
+    expect(xray!.TimeoutSeconds * 1000).toBe(XRAY_EXECUTION_TIMEOUT_MS);
+    expect(mft!.States.ExportWindows!.MaxConcurrency).toBe(MFT_WINDOW_CONCURRENCY);
   });
 });

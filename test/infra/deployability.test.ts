@@ -3,8 +3,10 @@ import { MFT_FUNCTIONS } from '../../functions/mft/handlers/index.js';
 import { XRAY_FUNCTIONS } from '../../functions/xray/handlers/index.js';
 import {
   DERIVED_NAME_ROOM,
+  HISTORY_EVENT_LIMIT,
   LONGEST_FUNCTION_ID,
   derivedNameProblems,
+  mftHistoryEventsAtMost,
   parseConfig,
   stateMachineName,
 } from '../../infra/config.js';
@@ -77,5 +79,27 @@ describe('lifecycle rules', () => {
       /bucket\.transitionToInfrequentAccessAfterDays must be at least 30/,
     );
     expect(parseConfig({ bucket: { transitionToGlacierAfterDays: 60, expireAfterDays: 61 } }).bucket.expireAfterDays).toBe(61);
+  });
+});
+
+describe('MFT runs within Step Functions limits', () => {
+  it('the largest run the configuration allows fits the 25,000 history events (checked on the engine: mft-state-bounds)', () => {
+    const max = parseConfig({ sources: { mft: { maxWindowsPerRun: 500 } } }).sources.mft;
+    expect(mftHistoryEventsAtMost(max)).toBeLessThanOrEqual(HISTORY_EVENT_LIMIT);
+    expect(mftHistoryEventsAtMost(parseConfig({}).sources.mft)).toBeLessThan(HISTORY_EVENT_LIMIT / 2);
+  });
+
+  it('refuses windows and polling that could pass the history limit', () => {
+    expect(() => parseConfig({ sources: { mft: { maxWindowsPerRun: 500, pollIntervalSeconds: 5 } } })).toThrow(
+      /sources\.mft\.maxWindowsPerRun \(500 windows, polled every 5 s\) could make an execution record 36640 history events, more than Step Functions' 25000/,
+    );
+    expect(parseConfig({ sources: { mft: { maxWindowsPerRun: 200, pollIntervalSeconds: 10 } } }).sources.mft.maxWindowsPerRun).toBe(200);
+  });
+
+  it('refuses a report wait that leaves no time to copy the report before the execution timeout', () => {
+    expect(() => parseConfig({ sources: { mft: { maxWaitSeconds: 86_400 } } })).toThrow(
+      /sources\.mft\.maxWaitSeconds must be at most 5925 s: a report waited for longer could not be copied within the state machine's 2-hour execution timeout/,
+    );
+    expect(parseConfig({ sources: { mft: { maxWaitSeconds: 3600 } } }).sources.mft.maxWaitSeconds).toBe(3600);
   });
 });
