@@ -69,7 +69,8 @@ const pollsShown = new Map<string, number>();
 export const MFT_STEPS: Record<string, StepFormatter> = {
   PlanExport: (out) => `${planLine(out, 'window(s)')}, ${out.plan.type}, filters ${out.plan.filtersId}`,
   IssueToken: () => 'access token issued (kept sealed in the execution state)',
-  CreateReport: (out) => `${shortWindow(out.window)}  report ${out.report.id} requested`,
+  CreateReport: (out) =>
+    out.report.deferred ? `${shortWindow(out.window)}  deferred to the next run (no time left to export it)` : `${shortWindow(out.window)}  report ${out.report.id} requested`,
   CheckReport: (out) => {
     if (out.poll.status !== 'InProgress') {
       return `${shortWindow(out.window)}  report ${out.poll.status.toLowerCase()} (${formatBytes(out.poll.size ?? 0)})`;
