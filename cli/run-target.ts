@@ -3,14 +3,19 @@ import { reportLocation, type MftExportPlan } from '../functions/mft/export-plan
 import { mftRuntimeFromEnvironment } from '../functions/mft/runtime.js';
 import { xrayRuntimeFromEnvironment } from '../functions/xray/runtime.js';
 import { runMftExport, runXrayExport } from '../local/run-export.js';
-import { errorOrigin, type LocalRunResult } from '../local/state-machine-runner.js';
+import { DeployedStack, readCloudAssembly, twinBindings } from '../local/deployed-stack.js';
+import { errorOrigin, type ExecutionEvent, type LocalRunResult } from '../local/state-machine-runner.js';
+import { ConfigError, errorMessage } from '../functions/common/errors.js';
 import { startTwin, type Twin } from '../local/twin.js';
 import { startAwsExecution } from './aws-execution.js';
 import { MFT_STEPS, createProgress, formatBytes, xraySteps } from './progress.js';
 import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, type Output, type TARGET_OPTIONS } from './usage.js';
 
-/** Where an export runs: the local twin, the local runner against configured endpoints, or AWS. */
-export type Target = 'twin' | 'env' | 'aws';
+/**
+ * Where an export runs: the local twin, the twin running the synthesized stack (cdk.out: bundled Lambdas, the
+ * deployed definitions), the local runner against configured endpoints, or AWS.
+ */
+export type Target = 'twin' | 'deployed' | 'env' | 'aws';
 export type Source = 'mft' | 'xray';
 
 export interface StoredObjectSummary {
@@ -73,8 +78,8 @@ export async function runSourceCommand<O extends typeof TARGET_OPTIONS>(
 
 export function parseTarget(value: string | undefined): Target {
   const target = value ?? (process.env.AUDIT_EXPORT_TARGET || 'twin');
-  if (target !== 'twin' && target !== 'env' && target !== 'aws') {
-    throw new UsageError(`--target must be twin, env or aws (got ${JSON.stringify(target)})`);
+  if (target !== 'twin' && target !== 'deployed' && target !== 'env' && target !== 'aws') {
+    throw new UsageError(`--target must be twin, deployed, env or aws (got ${JSON.stringify(target)})`);
   }
   return target;
 }
@@ -95,7 +100,7 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
   const { source, target, input, output } = options;
   if (target === 'aws') return startAwsExecution(source, input, output, options.executionName);
   let twin = options.twin;
-  const ownTwin = target === 'twin' && !twin;
+  const ownTwin = (target === 'twin' || target === 'deployed') && !twin;
   if (ownTwin) {
     output.info(`starting the local twin (${source === 'mft' ? 'MFT' : 'Xray'} emulator, local S3)…`);
     twin = await startTwin({ directory: options.twinDir ?? path.resolve('.twin'), xray: source === 'xray' ? {} : false });
@@ -109,9 +114,11 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
     const local = { input, waitMs: twin?.waitMs, retryMs: twin?.retryMs, onEvent, executionName: options.executionName, logger: twin?.logger };
     const started = Date.now();
     const result =
-      source === 'mft'
-        ? await runMftExport(twin ? twin.mftRuntime() : await mftRuntimeFromEnvironment(), local)
-        : await runXrayExport(twin ? twin.xrayRuntime() : xrayRuntimeFromEnvironment(), local);
+      target === 'deployed'
+        ? await runDeployed(source, twin!, local)
+        : source === 'mft'
+          ? await runMftExport(twin ? twin.mftRuntime() : await mftRuntimeFromEnvironment(), local)
+          : await runXrayExport(twin ? twin.xrayRuntime() : xrayRuntimeFromEnvironment(), local);
     const summary = summarize(source, target, result, Date.now() - started);
     if (summary.status === 'FAILED') output.info(`✗ ${summary.error}: ${summary.cause}`);
     if (summary.failedAt) output.info(`  at ${summary.failedAt.state}: ${summary.failedAt.cause}`);
@@ -125,6 +132,27 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
     return summary;
   } finally {
     if (ownTwin) await twin?.close();
+  }
+}
+
+/** `--target deployed`: the synthesized stack in cdk.out, on the twin (see local/deployed-stack.ts). */
+async function runDeployed(
+  source: Source,
+  twin: Twin,
+  local: { input: unknown; waitMs?: number; retryMs?: number; onEvent: (event: ExecutionEvent) => void; executionName?: string },
+): Promise<LocalRunResult> {
+  const directory = path.resolve('cdk.out');
+  const assembly = await readCloudAssembly(directory).catch((error: unknown) => {
+    throw new ConfigError(`--target deployed runs the synthesized stack in ${directory}: run \`npm run synth\` first (${errorMessage(error)})`);
+  });
+  const stack = await DeployedStack.start(assembly, twinBindings(twin, assembly));
+  try {
+    const machine = stack.stateMachines.find((candidate) => candidate.name.endsWith(`-${source}-export`));
+    if (!machine) throw new ConfigError(`${directory} has no ${source} state machine: enable sources.${source} in the configuration and run \`npm run synth\``);
+    const executionName = local.executionName ?? `${source}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    return await stack.run(machine, { ...local, executionName });
+  } finally {
+    await stack.close();
   }
 }
 

@@ -6,6 +6,7 @@ import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import { startAwsStandIns, type AwsStandIns } from './aws-stand-ins.js';
 import { LambdaSandbox, type LambdaFunction } from './lambda-runtime.js';
 import { runLocalExecution, type ExecutionEvent, type LocalRunResult, type TaskHandler } from './state-machine-runner.js';
+import type { Twin } from './twin.js';
 
 /**
  * The synthesized stack, run locally as deployed: the cloud assembly's template (cdk.out, or any `cdk synth`
@@ -367,4 +368,34 @@ class TemplateResolver {
 function uuidOf(name: string): string {
   const hex = createHash('sha256').update(name).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/**
+ * What the stack's references become on a running twin: its bucket, table and servers, the emulators'
+ * credentials in the secrets, the emulators instead of the vendors' base URLs.
+ */
+export function twinBindings(twin: Twin, assembly: CloudAssembly): TwinBindings {
+  const variables = new Set(
+    Object.values(assembly.template.Resources).flatMap((resource) =>
+      resource.Type === 'AWS::Lambda::Function' ? Object.keys(resource.Properties?.Environment?.Variables ?? {}) : [],
+    ),
+  );
+  const secrets: Record<string, string> = {
+    'Mft/CredentialsSecret': JSON.stringify({ tenantId: twin.mft.tenantId, kid: twin.mft.kid, privateKeyPem: twin.mft.privateKeyPem }),
+  };
+  const environment: Record<string, string> = {};
+  if (variables.has('MFT_BASE_URL')) environment.MFT_BASE_URL = twin.mft.baseUrl;
+  if (twin.xray) {
+    secrets['Xray/CredentialsSecret'] = JSON.stringify({ accessToken: twin.xray.admin.accessToken });
+    if (variables.has('XRAY_BASE_URL')) environment.XRAY_BASE_URL = twin.xray.baseUrl;
+  }
+  return {
+    bucket: twin.s3.bucket,
+    table: twin.dynamo.table,
+    endpoints: { s3: twin.s3.endpoint, dynamodb: twin.dynamo.endpoint },
+    credentials: twin.s3.credentials,
+    logFile: twin.logFile,
+    secrets,
+    environment,
+  };
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFaultSpec } from '../../emulators/common/fault-spec.js';
 import { createReportBody, planFor, reportLocation } from '../../functions/mft/export-plan.js';
 import { mftExportInputSchema } from '../../functions/mft/model.js';
-import { DeployedStack, type CloudAssembly } from '../../local/deployed-stack.js';
+import { DeployedStack, twinBindings, type CloudAssembly } from '../../local/deployed-stack.js';
 import { LambdaSandbox } from '../../local/lambda-runtime.js';
 import type { LocalRunResult } from '../../local/state-machine-runner.js';
 import { cachedAssembly } from '../../local/synthesize.js';
@@ -40,20 +40,7 @@ beforeAll(async () => {
   assembly = await cachedAssembly(CONFIG);
   directory = await mkdtemp(path.join(os.tmpdir(), 'deployed-stack-'));
   twin = await startTwin({ directory, mft: { reportReadyAfterMs: 300, eventsPerHour: 600 }, xray: { events: 20_000, datasetEnd: '2026-11-01T00:00:00Z' } });
-  stack = await DeployedStack.start(assembly, {
-    bucket: twin.s3.bucket,
-    table: twin.dynamo.table,
-    endpoints: { s3: twin.s3.endpoint, dynamodb: twin.dynamo.endpoint },
-    credentials: twin.s3.credentials,
-    region: CONFIG.env.region,
-    account: CONFIG.env.account,
-    logFile: twin.logFile,
-    secrets: {
-      'Mft/CredentialsSecret': JSON.stringify({ tenantId: twin.mft.tenantId, kid: twin.mft.kid, privateKeyPem: twin.mft.privateKeyPem }),
-      'Xray/CredentialsSecret': JSON.stringify({ accessToken: twin.xray!.admin.accessToken }),
-    },
-    environment: { MFT_BASE_URL: twin.mft.baseUrl, XRAY_BASE_URL: twin.xray!.baseUrl },
-  });
+  stack = await DeployedStack.start(assembly, { ...twinBindings(twin, assembly), region: CONFIG.env.region, account: CONFIG.env.account });
 }, 300_000);
 
 afterAll(async () => {
