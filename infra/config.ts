@@ -229,6 +229,15 @@ export const auditExportConfigSchema = z
     if (mft.enabled) {
       for (const { field, message } of mftRunProblems(mft)) ctx.addIssue({ code: 'custom', path: ['sources', 'mft', field], message });
     }
+    if (xray.enabled && xrayGroupsPerRun(xray) > XRAY_MAX_GROUPS_PER_RUN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sources', 'xray', 'groupHours'],
+        message:
+          `makes a run of ${xray.maxWindowsPerRun} windows (plus the overlap) ${xrayGroupsPerRun(xray)} groups; at most ${XRAY_MAX_GROUPS_PER_RUN} fit ` +
+          `the execution state (each group's result stays in it until CommitRun): raise groupHours or lower maxWindowsPerRun`,
+      });
+    }
     if (xray.enabled && xray.groupHours * 60 < xray.windowMinutes) {
       ctx.addIssue({
         code: 'custom',
@@ -335,6 +344,19 @@ function mftRunProblems(mft: { maxWindowsPerRun: number; pollIntervalSeconds: nu
     });
   }
   return problems;
+}
+
+/**
+ * Xray groups (Map items) per run the execution state holds within 256 KiB with room to spare, even when
+ * every group fails with a long error (measured on the strict engine: test/e2e/xray-state-bounds.test.ts).
+ */
+export const XRAY_MAX_GROUPS_PER_RUN = 64;
+
+/** The groups of the largest Xray run: its windows and the re-scanned overlap, `groupHours` to a group. */
+export function xrayGroupsPerRun(xray: { maxWindowsPerRun: number; windowMinutes: number; groupHours: number; overlapHours: number }): number {
+  const perGroup = Math.max(1, Math.floor((xray.groupHours * 60) / xray.windowMinutes));
+  const overlap = Math.ceil((xray.overlapHours * 60) / xray.windowMinutes);
+  return Math.ceil((xray.maxWindowsPerRun + overlap) / perGroup);
 }
 
 /** S3: objects stay in Standard-IA at least this long before a lifecycle rule may move them on. */

@@ -9,6 +9,8 @@ import {
   mftHistoryEventsAtMost,
   parseConfig,
   stateMachineName,
+  XRAY_MAX_GROUPS_PER_RUN,
+  xrayGroupsPerRun,
 } from '../../infra/config.js';
 import { synthesize, TEST_ENV } from './synth.js';
 
@@ -101,5 +103,16 @@ describe('MFT runs within Step Functions limits', () => {
       /sources\.mft\.maxWaitSeconds must be at most 5925 s: a report waited for longer could not be copied within the state machine's 2-hour execution timeout/,
     );
     expect(parseConfig({ sources: { mft: { maxWaitSeconds: 3600 } } }).sources.mft.maxWaitSeconds).toBe(3600);
+  });
+});
+
+describe('Xray runs within the state limit', () => {
+  it('refuses a grouping that makes a run more groups than fit the execution state (measured: xray-state-bounds)', () => {
+    const xray = (fields: object) => ({ sources: { xray: { enabled: true, baseUrl: 'https://acme.jfrog.io', ...fields } } });
+    expect(() => parseConfig(xray({ groupHours: 1 }))).toThrow(
+      /sources\.xray\.groupHours makes a run of 744 windows \(plus the overlap\) 746 groups; at most 64 fit the execution state/,
+    );
+    expect(xrayGroupsPerRun(parseConfig(xray({})).sources.xray)).toBe(5);
+    expect(xrayGroupsPerRun(parseConfig(xray({ groupHours: 12 })).sources.xray)).toBeLessThanOrEqual(XRAY_MAX_GROUPS_PER_RUN);
   });
 });
