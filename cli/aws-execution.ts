@@ -4,7 +4,7 @@ import { sleep } from '../functions/common/clock.js';
 import type { RunSummary } from './run-target.js';
 import type { Output } from './usage.js';
 
-const ARN_VARIABLES: Record<string, string> = { mft: 'MFT_STATE_MACHINE_ARN', xray: 'XRAY_STATE_MACHINE_ARN' };
+export const ARN_VARIABLES: Record<string, string> = { mft: 'MFT_STATE_MACHINE_ARN', xray: 'XRAY_STATE_MACHINE_ARN' };
 
 /** Starts an execution of the deployed state machine and follows it until it ends. */
 export async function startAwsExecution(

@@ -1,4 +1,5 @@
-import { ConfigError, InvalidInputError, errorMessage } from '../functions/common/errors.js';
+import { ConfigError, InvalidInputError } from '../functions/common/errors.js';
+import { scrub, scrubbedMessage } from '../functions/common/scrubber.js';
 import { BACKFILL_HELP, backfillCommand } from './commands/backfill.js';
 import { DEMO_HELP, demoCommand } from './commands/demo.js';
 import { EMULATE_HELP, emulateCommand } from './commands/emulate.js';
@@ -51,15 +52,16 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (error) {
+    // Every message is scrubbed: a configuration error may quote what was configured.
     if (error instanceof UsageError) {
-      process.stderr.write(`audit-export ${name}: ${error.message}${error.hint ? `\n  (${error.hint})` : ''}\n`);
+      process.stderr.write(scrub(`audit-export ${name}: ${error.message}${error.hint ? `\n  (${error.hint})` : ''}\n`));
       return EXIT_USAGE;
     }
     if (error instanceof ConfigError || error instanceof InvalidInputError) {
-      process.stderr.write(`audit-export ${name}: ${error.message}\n`);
+      process.stderr.write(`audit-export ${name}: ${scrubbedMessage(error)}\n`);
       return EXIT_USAGE;
     }
-    process.stderr.write(`audit-export ${name}: ${errorMessage(error)}\n`);
+    process.stderr.write(`audit-export ${name}: ${scrubbedMessage(error)}\n`);
     return EXIT_FAILED;
   }
 }

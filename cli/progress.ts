@@ -1,8 +1,11 @@
 import type { ExecutionEvent } from '../local/state-machine-runner.js';
+import { scrub } from '../functions/common/scrubber.js';
 
 /**
  * Turns state-machine events into progress lines: plain text, one line per event worth telling, so they
  * read the same on a terminal, in a CI log or in a file (polls are thinned out by the formatters).
+ * A formatter never breaks the run it reports on: a state output it does not expect (a caught error in
+ * place of a result) gives no line, and every line is scrubbed of secrets.
  */
 export type StepFormatter = (output: any) => string | undefined;
 
@@ -16,12 +19,18 @@ export interface ProgressOptions {
 export function createProgress(options: ProgressOptions): (event: ExecutionEvent) => void {
   const started = (options.now ?? Date.now)();
   const elapsed = () => `${(((options.now ?? Date.now)() - started) / 1000).toFixed(1).padStart(6)}s`;
-  const line = (text: string) => options.write(`${elapsed()}  ${text}\n`);
+  const line = (text: string) => options.write(scrub(`${elapsed()}  ${text}\n`));
   return (event) => {
     const name = event.state?.name ?? '';
     switch (event.type) {
       case 'StateExited': {
-        const text = options.steps[name]?.(event.state?.output);
+        // A Catch may have put an error where the formatter expects a result: then there is no line.
+        let text: string | undefined;
+        try {
+          text = options.steps[name]?.(event.state?.output);
+        } catch {
+          text = undefined;
+        }
         if (text) line(text);
         break;
       }
@@ -68,7 +77,7 @@ const pollsShown = new Map<string, number>();
 /** Progress lines of the MFT state machine. */
 export const MFT_STEPS: Record<string, StepFormatter> = {
   PlanExport: (out) => `${planLine(out, 'window(s)')}, ${out.plan.type}, filters ${out.plan.filtersId}`,
-  IssueToken: () => 'access token issued (kept sealed in the execution state)',
+  IssueToken: (out) => (out.auth?.sealedToken ? 'access token issued (kept sealed in the execution state)' : undefined),
   CreateReport: (out) =>
     out.report.deferred ? `${shortWindow(out.window)}  deferred to the next run (no time left to export it)` : `${shortWindow(out.window)}  report ${out.report.id} requested`,
   CheckReport: (out) => {

@@ -9,7 +9,7 @@ import { ConfigError, errorMessage } from '../functions/common/errors.js';
 import { startTwin, type Twin } from '../local/twin.js';
 import { startAwsExecution } from './aws-execution.js';
 import { MFT_STEPS, createProgress, formatBytes, xraySteps } from './progress.js';
-import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, type Output, type TARGET_OPTIONS } from './usage.js';
+import { EXIT_OK, UsageError, createOutput, exitCodeOf, parseCommandArgs, type Output, type TARGET_OPTIONS } from './usage.js';
 
 /**
  * Where an export runs: the local twin, the twin running the synthesized stack (cdk.out: bundled Lambdas, the
@@ -73,7 +73,7 @@ export async function runSourceCommand<O extends typeof TARGET_OPTIONS>(
   const target = parseTarget(values.target as string | undefined);
   const summary = await runOnTarget({ source, target, input, output, twinDir: values['twin-dir'] as string | undefined });
   output.result(summary);
-  return summary.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILED;
+  return exitCodeOf(summary);
 }
 
 export function parseTarget(value: string | undefined): Target {

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { scrub, scrubber } from '../functions/common/scrubber.js';
 
 /** Exit codes, documented in the README: 0 ok, 1 the job failed, 2 bad usage or configuration. */
 export const EXIT_OK = 0;
@@ -43,7 +44,19 @@ export function parseInteger(value: string | undefined, name: string, min: numbe
   return Number(value);
 }
 
-/** Writes one line to stdout (machine output) or stderr (human progress when --json is on). */
+/**
+ * The errors that mean "the request or the configuration is wrong" wherever they are raised (here, or by a
+ * step of the execution, e.g. the planner): exit 2, not 1, since running it again as it is cannot help.
+ */
+const USAGE_ERRORS = new Set(['InvalidInputError', 'ConfigError']);
+
+/** The exit code of a finished run: 0 succeeded, 2 refused as bad input or configuration, 1 failed. */
+export function exitCodeOf(summary: { status: string; error?: string }): number {
+  if (summary.status === 'SUCCEEDED') return EXIT_OK;
+  return summary.error && USAGE_ERRORS.has(summary.error) ? EXIT_USAGE : EXIT_FAILED;
+}
+
+/** Writes one line to stdout (machine output) or stderr (human progress when --json is on); both scrubbed. */
 export interface Output {
   json: boolean;
   /** Human progress and results: stdout normally, stderr under --json so stdout stays machine-readable. */
@@ -55,9 +68,9 @@ export interface Output {
 export function createOutput(json: boolean): Output {
   return {
     json,
-    info: (line) => (json ? process.stderr : process.stdout).write(`${line}\n`),
+    info: (line) => (json ? process.stderr : process.stdout).write(`${scrub(line)}\n`),
     result: (value) => {
-      if (json) process.stdout.write(`${JSON.stringify(value)}\n`);
+      if (json) process.stdout.write(`${scrubber.scrubJson(JSON.stringify(value))}\n`);
     },
   };
 }

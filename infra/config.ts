@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { instantProblem } from '../functions/common/time-window.js';
 import { MIN_WINDOW_START_BUDGET_MS, WINDOW_COPY_RESERVE_MS } from '../functions/mft/export-plan.js';
 import { mftFiltersSchema } from '../functions/mft/model.js';
 import { MFT_EXECUTION_TIMEOUT_MS } from '../functions/mft/runtime.js';
@@ -37,8 +38,8 @@ const scheduleExpression = (example: string) =>
       (value) =>
         /^rate\(\s*[1-9]\d*\s+(minute|minutes|hour|hours|day|days)\s*\)$/.test(value) ||
         /^cron\(\s*\S+(\s+\S+){5}\s*\)$/.test(value) ||
-        /^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$/.test(value),
-      `must be an EventBridge Scheduler expression: rate(1 hour), cron(0 * * * ? *) (6 fields) or at(2026-01-01T00:00:00) (e.g. ${example})`,
+        (/^at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)$/.test(value) && instantProblem(`${value.slice(3, -1)}Z`) === undefined),
+      `must be an EventBridge Scheduler expression: rate(1 hour), cron(0 * * * ? *) (6 fields) or at(2026-01-01T00:00:00) on a real date and time (e.g. ${example})`,
     );
 
 const positiveInt = (max: number) => z.number().int().positive().max(max);
@@ -104,6 +105,13 @@ const mftSchema = z
     type: z.enum(['json', 'csv']).default('json'),
     /** Filters every scheduled run applies (the same names as the execution input / the CLI flags). */
     filters: mftFiltersSchema.default({}),
+    /**
+     * Report downloads may connect to private addresses: only for storage reached through a VPC interface
+     * endpoint. Link-local (instance metadata) and loopback addresses are refused whatever this says.
+     */
+    allowPrivateDownloadAddresses: z.boolean().default(false),
+    /** Hosts (or `.suffix`es) an https redirect of a report download may lead to besides the link's own. */
+    downloadRedirectHosts: z.array(z.string().regex(/^\.?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'must be a host name, or .suffix for its subdomains')).default([]),
     lookbackHours: removed(LOOKBACK_REMOVED),
   })
   .strict();
@@ -137,6 +145,128 @@ const xraySchema = z
     windowHours: removed('windows are now a fixed grid: set windowMinutes (one manifest each) and groupHours (one Map item)'),
   })
   .strict();
+
+/** Security Lake's limit on a custom source's name (functions/ocsf/runtime.ts). */
+const ocsfSourceName = z.string().regex(/^[a-zA-Z0-9_-]{1,20}$/, 'must be 1-20 letters, digits, "-" or "_" (Security Lake\'s limit on a custom source name)');
+
+/**
+ * The OCSF normalizer (opt-in): every window's manifest triggers the window's OCSF 1.1 Parquet file, in a folder of the
+ * export bucket with a Glue table over it (`target: bucket`), or in Amazon Security Lake custom sources registered by
+ * this stack (`target: security-lake`, deploy in the Security Lake administrator account).
+ */
+const ocsfSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    target: z.enum(['bucket', 'security-lake']).default('bucket'),
+    /** The folder under the export prefix (target bucket). */
+    prefix: z.string().regex(/^([A-Za-z0-9._-]+\/)+$/, 'must be folder names each ending in "/" (e.g. ocsf/)').default('ocsf/'),
+    sourceNames: z.object({ mft: ocsfSourceName.default('progress-mft'), xray: ocsfSourceName.default('jfrog-xray-curation') }).strict().default({ mft: 'progress-mft', xray: 'jfrog-xray-curation' }),
+    /** The Glue database of the tables over the OCSF folder (target bucket). */
+    glueDatabase: z.string().regex(/^[a-z0-9_]{1,255}$/, 'must be lower-case letters, digits and "_"').default('audit_export_ocsf'),
+    securityLake: z
+      .object({
+        /** The external id the provider role's trust policy requires (Security Lake's provider identity). */
+        externalId: z.string().regex(/^[\w+=,.@:\/-]{2,1224}$/, 'must be 2-1224 characters of letters, digits and +=,.@:/-_'),
+        sourceVersion: z.string().regex(/^[A-Za-z0-9._-]{1,32}$/).default('1.0'),
+        /**
+         * Custom sources registered in another account (the Security Lake administrator's): their ProviderDetails.
+         * Given, the stack registers nothing and the normalizer writes there, assuming the role with the external id.
+         */
+        providers: z
+          .record(
+            z.enum(['mft', 'xray']),
+            z.object({
+              location: z.string().regex(/^s3:\/\/[a-z0-9.-]{3,63}\/.+/, 'must be the custom source\'s ProviderDetails.Location (s3://aws-security-data-lake-…/ext/<name>/…)'),
+              roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+/, 'must be the custom source\'s ProviderDetails.RoleArn'),
+            }).strict(),
+          )
+          .optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+/** A public IPv4 address, as a vendor's allow-list needs (not RFC 1918, loopback, link-local or CGNAT space). */
+const publicIpv4 = z
+  .ipv4({ message: 'must be an IPv4 address such as 203.0.113.7' })
+  .refine((value) => {
+    const [a = 0, b = 0] = value.split('.').map(Number);
+    return !(a === 10 || a === 127 || a === 0 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254) || (a === 100 && b >= 64 && b <= 127));
+  }, 'must be a public address (the Elastic IP of a NAT gateway), not a private one');
+const availabilityZone = z
+  .string()
+  .regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an availability zone name such as eu-west-1a');
+const awsId = (prefix: string) =>
+  z.string().regex(new RegExp(`^${prefix}-([0-9a-f]{8}|[0-9a-f]{17})$`), `must be an id such as ${prefix}-0123456789abcdef0`);
+
+/**
+ * Where the functions that call a vendor run (infra/constructs/network.ts). `none`: outside any VPC, from
+ * changing AWS addresses. `create`: private subnets of a VPC the stack creates, leaving through NAT gateways
+ * with Elastic IPs (one per availability zone). `existing`: private subnets of your VPC, through its NAT.
+ */
+const networkSchema = z
+  .discriminatedUnion(
+    'mode',
+    [
+      z.object({ mode: z.literal('none') }).strict(),
+      z
+        .object({
+          mode: z.literal('create'),
+          /** How many zones (a private subnet and a NAT gateway with its Elastic IP each), or their names. 1 saves cost. */
+          availabilityZones: z
+            .union([z.number().int().min(1).max(3), z.array(availabilityZone).min(1).max(3)])
+            .default(2)
+            .refine((zones) => typeof zones === 'number' || new Set(zones).size === zones.length, 'must not name a zone twice'),
+          /** The VPC's address range: /16 to /24 (the functions need a few addresses per zone). */
+          cidr: z
+            .string()
+            .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(1[6-9]|2[0-4])$/, 'must be an IPv4 CIDR block from /16 to /24, e.g. 10.64.0.0/24')
+            .default('10.64.0.0/24'),
+          /** KMS and Secrets Manager interface endpoints (about $7.30 per endpoint and zone per month). */
+          interfaceEndpoints: z.boolean().default(false),
+        })
+        .strict(),
+      z
+        .object({
+          mode: z.literal('existing'),
+          vpcId: awsId('vpc'),
+          /** Private subnets whose default route leads to a NAT gateway (or another fixed egress). */
+          subnets: z
+            .array(
+              z
+                .object({ subnetId: awsId('subnet'), availabilityZone, routeTableId: awsId('rtb').optional() })
+                .strict(),
+            )
+            .min(1)
+            .max(16),
+          /** The public addresses that traffic leaves from (the NAT gateways' Elastic IPs): the stack outputs them. */
+          egressIps: z.array(publicIpv4).min(1).max(16),
+          /** S3 and DynamoDB gateway endpoints on the subnets' route tables (needs routeTableId on each subnet). */
+          gatewayEndpoints: z.boolean().default(false),
+          interfaceEndpoints: z.boolean().default(false),
+        })
+        .strict()
+        .superRefine((network, ctx) => {
+          const ids = network.subnets.map((subnet) => subnet.subnetId);
+          if (new Set(ids).size !== ids.length) {
+            ctx.addIssue({ code: 'custom', path: ['subnets'], message: 'must not list a subnet twice' });
+          }
+          if (network.gatewayEndpoints) {
+            network.subnets.forEach((subnet, index) => {
+              if (!subnet.routeTableId) {
+                ctx.addIssue({
+                  code: 'custom',
+                  path: ['subnets', index, 'routeTableId'],
+                  message: 'is required when gatewayEndpoints is on (the endpoints are routes in that table)',
+                });
+              }
+            });
+          }
+        }),
+    ],
+    { error: (issue) => (issue.code === 'invalid_union' ? 'must be none, create or existing' : undefined) },
+  )
+  .default({ mode: 'none' });
 
 export const auditExportConfigSchema = z
   .object({
@@ -191,6 +321,7 @@ export const auditExportConfigSchema = z
       })
       .strict()
       .default({ verifyManifests: true }),
+    ocsf: ocsfSchema.default(ocsfSchema.parse({})),
     sources: z
       .object({
         mft: mftSchema.default(mftSchema.parse({})),
@@ -198,6 +329,7 @@ export const auditExportConfigSchema = z
       })
       .strict()
       .default({ mft: mftSchema.parse({}), xray: xraySchema.parse({}) }),
+    network: networkSchema,
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -238,6 +370,9 @@ export const auditExportConfigSchema = z
           `the execution state (each group's result stays in it until CommitRun): raise groupHours or lower maxWindowsPerRun`,
       });
     }
+    if (config.ocsf.enabled && config.ocsf.target === 'security-lake' && !config.ocsf.securityLake) {
+      ctx.addIssue({ code: 'custom', path: ['ocsf', 'securityLake'], message: 'is required with target security-lake (e.g. {"externalId": "<a secret-less id you choose>"})' });
+    }
     if (xray.enabled && xray.groupHours * 60 < xray.windowMinutes) {
       ctx.addIssue({
         code: 'custom',
@@ -267,7 +402,8 @@ export const auditExportConfigSchema = z
         message: 'must be later than the storage-class transitions',
       });
     }
-  });
+  })
+  .superRefine(networkMatchesRegion);
 
 /**
  * Names the stack derives from `stackName`, with the limits AWS sets on them. Each keeps DERIVED_NAME_ROOM
@@ -363,12 +499,31 @@ export function xrayGroupsPerRun(xray: { maxWindowsPerRun: number; windowMinutes
 export const MIN_DAYS_IN_INFREQUENT_ACCESS = 30;
 
 export type AuditExportConfig = z.output<typeof auditExportConfigSchema>;
+export type NetworkConfig = AuditExportConfig['network'];
 export type AuditExportConfigInput = z.input<typeof auditExportConfigSchema>;
 
 export class AuditExportConfigError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'AuditExportConfigError';
+  }
+}
+
+/** Zone names must belong to the region the stack is pinned to (a mismatch would fail late, at deploy). */
+function networkMatchesRegion(config: { env: { region?: string | undefined }; network: z.output<typeof networkSchema> }, ctx: z.RefinementCtx): void {
+  const { region } = config.env;
+  const { network } = config;
+  if (!region) return;
+  const zones: [string, (string | number)[]][] =
+    network.mode === 'create' && Array.isArray(network.availabilityZones)
+      ? network.availabilityZones.map((zone, index) => [zone, ['network', 'availabilityZones', index]])
+      : network.mode === 'existing'
+        ? network.subnets.map((subnet, index) => [subnet.availabilityZone, ['network', 'subnets', index, 'availabilityZone']])
+        : [];
+  for (const [zone, path] of zones) {
+    if (!new RegExp(`^${region}[a-z]$`).test(zone)) {
+      ctx.addIssue({ code: 'custom', path, message: `${zone} is not a zone of env.region ${region}` });
+    }
   }
 }
 

@@ -19,7 +19,8 @@ import type { Twin } from './twin.js';
  *   credentials where given, the template's own placeholder value otherwise;
  * - functions → ARNs of the sandbox's functions;
  * - the services' endpoints through AWS_ENDPOINT_URL_<SERVICE>, which the SDK in the bundles honours, so no
- *   code path differs from AWS; the vendor base URLs (literal configuration) → the emulators.
+ *   code path differs from AWS; the vendor base URLs (literal configuration) → the emulators, and, for the MFT
+ *   functions only, MFT_DOWNLOAD_ALLOW_LOOPBACK (the emulator's report storage is on loopback).
  *
  * Anything else a function's environment or a definition refers to fails loudly: the twin does not have it.
  */
@@ -74,6 +75,11 @@ export interface TwinBindings {
    * be one the template sets, so a renamed variable fails here instead of silently keeping the vendor's URL.
    */
   environment?: Record<string, string>;
+  /**
+   * Variables the twin adds to the functions whose template environment has `forFunctionsWith`, for what
+   * only the twin needs (the emulators' storage on loopback). Each must match at least one function.
+   */
+  additions?: { forFunctionsWith: string; variables: Record<string, string> }[];
   /** Credentials the Lambda runtime hands the functions (what the twin's S3 server accepts). */
   credentials: { accessKeyId: string; secretAccessKey: string };
   /** Where the functions' output goes (the twin's log file). */
@@ -117,6 +123,7 @@ export class DeployedStack {
 
       const functions = new Map<string, LambdaFunction>();
       const overridden = new Set<string>();
+      const added = new Set<NonNullable<TwinBindings['additions']>[number]>();
       for (const [logicalId, resource] of Object.entries(resources)) {
         if (resource.Type !== 'AWS::Lambda::Function') continue;
         const props = resource.Properties!;
@@ -130,6 +137,11 @@ export class DeployedStack {
             environment[name] = bindings.environment[name]!;
             overridden.add(name);
           }
+        }
+        for (const addition of bindings.additions ?? []) {
+          if (!(addition.forFunctionsWith in environment)) continue;
+          Object.assign(environment, addition.variables);
+          added.add(addition);
         }
         Object.assign(environment, {
           AWS_ENDPOINT_URL_S3: bindings.endpoints.s3,
@@ -153,6 +165,8 @@ export class DeployedStack {
       }
       const unused = Object.keys(bindings.environment ?? {}).filter((name) => !overridden.has(name));
       if (unused.length) throw new Error(`No function of ${assembly.stackName} has the environment variable(s) ${unused.join(', ')} to point at the twin`);
+      const unmatched = (bindings.additions ?? []).filter((addition) => !added.has(addition)).map((addition) => addition.forFunctionsWith);
+      if (unmatched.length) throw new Error(`No function of ${assembly.stackName} has the environment variable(s) ${unmatched.join(', ')} the twin adds to`);
 
       const stateMachines: DeployedStateMachine[] = [];
       for (const [logicalId, resource] of Object.entries(resources)) {
@@ -384,7 +398,12 @@ export function twinBindings(twin: Twin, assembly: CloudAssembly): TwinBindings 
     'Mft/CredentialsSecret': JSON.stringify({ tenantId: twin.mft.tenantId, kid: twin.mft.kid, privateKeyPem: twin.mft.privateKeyPem }),
   };
   const environment: Record<string, string> = {};
-  if (variables.has('MFT_BASE_URL')) environment.MFT_BASE_URL = twin.mft.baseUrl;
+  const additions: NonNullable<TwinBindings['additions']> = [];
+  if (variables.has('MFT_BASE_URL')) {
+    environment.MFT_BASE_URL = twin.mft.baseUrl;
+    // The emulator's report storage listens on loopback, which downloads may reach only when allowed (as the twin's own runtime does).
+    additions.push({ forFunctionsWith: 'MFT_BASE_URL', variables: { MFT_DOWNLOAD_ALLOW_LOOPBACK: 'true' } });
+  }
   if (twin.xray) {
     secrets['Xray/CredentialsSecret'] = JSON.stringify({ accessToken: twin.xray.admin.accessToken });
     if (variables.has('XRAY_BASE_URL')) environment.XRAY_BASE_URL = twin.xray.baseUrl;
@@ -397,5 +416,6 @@ export function twinBindings(twin: Twin, assembly: CloudAssembly): TwinBindings 
     logFile: twin.logFile,
     secrets,
     environment,
+    additions,
   };
 }

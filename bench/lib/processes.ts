@@ -80,13 +80,12 @@ export async function startServers(options: unknown): Promise<RunningServers> {
  * Lambda does: no tsx loader (its module hooks run on a thread of their own, with their own heap) and
  * no on-the-fly TypeScript compilation in its RSS and CPU time.
  */
-export async function buildWorkerBundle(): Promise<string> {
+export async function buildWorkerBundle(entry = 'worker.ts', outfile = WORKER_BUNDLE): Promise<string> {
   const esbuild = await import('esbuild');
   // In bench/, one level below the project root, because local/run-export.ts finds state-machines/ from
   // its own import.meta.url. Deleted by bench/run.ts when it is done (and git-ignored).
-  const outfile = WORKER_BUNDLE;
   await esbuild.build({
-    entryPoints: [path.join(BENCH_DIR, 'worker.ts')],
+    entryPoints: [path.join(BENCH_DIR, entry)],
     bundle: true,
     platform: 'node',
     format: 'esm',

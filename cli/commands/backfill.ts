@@ -1,22 +1,35 @@
 import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { DescribeExecutionCommand, ExecutionDoesNotExist, SFNClient } from '@aws-sdk/client-sfn';
+import { ConfigError } from '../../functions/common/errors.js';
 import { compactInstant, parseWindow } from '../../functions/common/time-window.js';
 import { gridWindows, groupWindows } from '../../functions/common/window-grid.js';
+import { mftGridFromEnvironment } from '../../functions/mft/runtime.js';
+import { xrayGridFromEnvironment } from '../../functions/xray/runtime.js';
 import { startTwin, type Twin } from '../../local/twin.js';
-import path from 'node:path';
+import { ARN_VARIABLES } from '../aws-execution.js';
 import { parseTarget, runOnTarget, type RunSummary } from '../run-target.js';
-import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, parseInteger, TARGET_OPTIONS } from '../usage.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, createOutput, exitCodeOf, parseCommandArgs, parseInteger, TARGET_OPTIONS } from '../usage.js';
 import { mftInputFromArgs } from './run-mft.js';
 import { xrayInputFromArgs } from './run-xray.js';
 
 export const BACKFILL_HELP = `Usage: audit-export backfill <mft|xray> --start ISO --end ISO [options]
 
-Exports a past range as manual executions, one per chunk of grid windows, with deterministic
-execution names: repeating the same backfill starts nothing new on AWS (the executions exist), and on
-any target re-exports into the same keys (no duplicates). A backfill never moves a checkpoint backwards.
+Exports a past range as manual executions, one per chunk of the stream's grid windows, with
+deterministic execution names, and re-exports into the same keys on any target (no duplicates). A
+backfill never moves a checkpoint backwards.
+
+Repeating a backfill on AWS: a chunk whose execution succeeded (output status SUCCEEDED) is done and
+not started again; one still running is followed; any other (failed, timed out, aborted, skipped) is
+started again under a name derived from the old one (…-r1, …-r2), so a further repeat follows it.
+
+The grid is the stream's: MFT_WINDOW_MINUTES / XRAY_WINDOW_MINUTES, and at most MFT_MAX_WINDOWS_PER_RUN /
+XRAY_MAX_WINDOWS_PER_RUN windows per execution (defaults 60 min and 48 / 744, as deployed by default; set
+them to the deployment's values for --target aws).
 
 Options:
-  --start ISO, --end ISO   the range [start, end), widened to whole grid windows (hours by default)
-  --chunk-hours N          hours per execution (default: mft 48, xray 744)
+  --start ISO, --end ISO   the range [start, end), widened to whole grid windows
+  --chunk-hours N          at most N hours per execution (default: as many windows as one execution takes)
   --type json|csv          mft report format;  --format json|csv  xray format;  --dry-run  xray dry-run tab
   --target twin|env|aws    where executions run (default twin)
   --json                   the last stdout line is a JSON summary of every execution
@@ -51,19 +64,34 @@ export async function backfillCommand(args: string[]): Promise<number> {
     source === 'mft'
       ? mftInputFromArgs({ start: values.start, end: values.end, type: values.type })
       : xrayInputFromArgs({ start: values.start, end: values.end, format: values.format, 'dry-run': values['dry-run'] });
-  const chunkHours = parseInteger(values['chunk-hours'], '--chunk-hours', 1, 24 * 31) ?? (source === 'mft' ? 48 : 744);
-  const chunks = backfillChunks(parseWindow(base.window!), chunkHours);
+  const chunkHours = parseInteger(values['chunk-hours'], '--chunk-hours', 1, 24 * 366);
+  const range = parseWindow(base.window!);
   const target = parseTarget(values.target);
   const output = createOutput(values.json ?? false);
-  output.info(`${chunks.length} execution(s) of at most ${chunkHours} h for ${source} ${chunks[0]!.start} → ${chunks[chunks.length - 1]!.end}`);
 
   let twin: Twin | undefined;
   if (target === 'twin') twin = await startTwin({ directory: path.resolve(values['twin-dir'] ?? '.twin'), xray: source === 'xray' ? {} : false });
   const summaries: RunSummary[] = [];
   try {
+    const grid = twin
+      ? (source === 'mft' ? twin.mftRuntime() : twin.xrayRuntime()).settings.schedule
+      : source === 'mft'
+        ? mftGridFromEnvironment()
+        : xrayGridFromEnvironment();
+    const perChunk = Math.max(1, Math.min(grid.maxWindows, chunkHours === undefined ? Infinity : Math.floor((chunkHours * HOUR) / grid.gridMs)));
+    const chunks = backfillChunks(range, grid.gridMs, perChunk);
+    output.info(
+      `${chunks.length} execution(s) of at most ${perChunk} window(s) of ${grid.gridMs / 60_000} min for ${source} ${chunks[0]!.start} → ${chunks[chunks.length - 1]!.end}`,
+    );
+    const names = target === 'aws' ? awsExecutions(source) : undefined;
     for (const chunk of chunks) {
       const input = { ...base, window: chunk };
-      const name = executionName(source, chunk, input);
+      let name = executionName(source, chunk, input);
+      if (names) {
+        const chosen = await chooseExecutionName(name, names.describe);
+        if (chosen.name !== name) output.info(`\n${name} did not succeed: running it again as ${chosen.name}`);
+        name = chosen.name;
+      }
       output.info(`\n— ${name}`);
       summaries.push(await runOnTarget({ source, target, input, output, twin, executionName: name }));
     }
@@ -71,12 +99,82 @@ export async function backfillCommand(args: string[]): Promise<number> {
     await twin?.close();
   }
   output.result({ source, target, executions: summaries });
-  return summaries.every((summary) => summary.status === 'SUCCEEDED') ? EXIT_OK : EXIT_FAILED;
+  const codes = summaries.map(exitCodeOf);
+  return codes.includes(EXIT_FAILED) ? EXIT_FAILED : codes.includes(EXIT_USAGE) ? EXIT_USAGE : EXIT_OK;
 }
 
-/** Cuts the range on the hourly grid into chunks of at most `hours`. */
-export function backfillChunks(range: { start: string; end: string }, hours: number) {
-  return groupWindows(gridWindows(range, HOUR, 1_000_000), hours);
+/** Cuts the range on the stream's grid into chunks of at most `windowsPerChunk` windows. */
+export function backfillChunks(range: { start: string; end: string }, gridMs: number, windowsPerChunk: number) {
+  return groupWindows(gridWindows(range, gridMs, 10_000_000), windowsPerChunk);
+}
+
+/** Step Functions' limit on execution names. */
+const MAX_NAME_LENGTH = 80;
+
+/**
+ * The name a chunk runs again under when its execution did not succeed: `…-r1`, then `…-r2`; deterministic,
+ * so a repeated backfill finds (and follows) the re-run of the one before; at most 80 characters.
+ */
+export function rerunName(name: string): string {
+  const match = /^(.*)-r(\d+)$/.exec(name);
+  const base = match ? match[1]! : name;
+  const suffix = `-r${match ? Number(match[2]) + 1 : 1}`;
+  if (base.length + suffix.length <= MAX_NAME_LENGTH) return `${base}${suffix}`;
+  const hash = createHash('sha256').update(base).digest('hex').slice(0, 8);
+  return `${base.slice(0, MAX_NAME_LENGTH - suffix.length - hash.length - 1)}-${hash}${suffix}`;
+}
+
+/** What an existing execution says: its status and, once it succeeded, the status in its output. */
+export interface ExistingExecution {
+  status: string;
+  outputStatus?: string;
+}
+
+/**
+ * The name a chunk's execution runs under: the first in the chain name, rerunName(name), … that does not
+ * exist yet (start it), is running (follow it), or succeeded with output status SUCCEEDED (done: following
+ * it reports it). A SKIPPED or FAILED output, a failed, timed-out or aborted execution move on to the next name.
+ */
+export async function chooseExecutionName(
+  name: string,
+  describe: (name: string) => Promise<ExistingExecution | undefined>,
+): Promise<{ name: string; existing?: ExistingExecution }> {
+  let current = name;
+  for (let attempt = 0; attempt < 1000; attempt++, current = rerunName(current)) {
+    const existing = await describe(current);
+    if (!existing) return { name: current };
+    if (existing.status === 'RUNNING' || existing.status === 'PENDING_REDRIVE') return { name: current, existing };
+    if (existing.status === 'SUCCEEDED' && existing.outputStatus === 'SUCCEEDED') return { name: current, existing };
+  }
+  throw new ConfigError(`Execution ${name} was run again 1000 times without success; look at its history`);
+}
+
+function awsExecutions(source: 'mft' | 'xray') {
+  const variable = ARN_VARIABLES[source]!;
+  const stateMachineArn = process.env[variable];
+  if (!stateMachineArn) throw new ConfigError(`${variable} is not set: export it from the stack outputs (see README, "Deploy")`);
+  const sfn = new SFNClient({});
+  return {
+    describe: async (name: string): Promise<ExistingExecution | undefined> => {
+      const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+      try {
+        const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+        const existing: ExistingExecution = { status: execution.status ?? 'UNKNOWN' };
+        if (execution.output) {
+          try {
+            const status = (JSON.parse(execution.output) as { status?: unknown }).status;
+            if (typeof status === 'string') existing.outputStatus = status;
+          } catch {
+            // an output that is not JSON: no status, so not done
+          }
+        }
+        return existing;
+      } catch (error) {
+        if (error instanceof ExecutionDoesNotExist) return undefined;
+        throw error;
+      }
+    },
+  };
 }
 
 /**

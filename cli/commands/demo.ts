@@ -4,6 +4,7 @@ import { startTwin } from '../../local/twin.js';
 import { formatBytes } from '../progress.js';
 import { formatStatus, readStatus } from '../status-view.js';
 import { listTwinObjects } from '../twin-objects.js';
+import { demoQuery, normalizeTwinExports, runDemoQuery } from '../ocsf-query.js';
 import { runOnTarget, type RunSummary } from '../run-target.js';
 import { EXIT_FAILED, EXIT_OK, createOutput, parseCommandArgs } from '../usage.js';
 
@@ -11,7 +12,9 @@ export const DEMO_HELP = `Usage: audit-export demo [--twin-dir DIR] [--json]
 
 The main job on the local twin (what \`npm start\` runs): starts both vendor emulators and a local
 S3 server, exports the last 24 hours of MFT audit logs and of Xray curation events through the real
-state machines and Lambda handlers, and shows where the files landed and how to look at them.
+state machines and Lambda handlers, and shows where the files landed and how to look at them; then
+normalizes every exported window to OCSF 1.1 Parquet (as the opt-in normalizer does) and answers one SQL
+query over those files with DuckDB.
 
 Options:
   --twin-dir DIR   where the local S3 server keeps its files (default .twin)
@@ -35,6 +38,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   // The Xray emulator's dataset: 50,000 events over the last 30 days, so the last 24 hours hold a few thousand.
   const twin = await startTwin({ directory, xray: { events: 50_000 }, mft: { reportReadyAfterMs: 500 } });
   const summaries: RunSummary[] = [];
+  let normalized: Awaited<ReturnType<typeof normalizeTwinExports>> = [];
   try {
     output.info(`MFT emulator ${twin.mft.baseUrl} · Xray emulator ${twin.xray!.baseUrl} · local S3 ${twin.s3.endpoint} (bucket ${twin.s3.bucket})`);
     output.info('\n— Progress Automate MFT audit logs, last 24 hours —');
@@ -76,10 +80,22 @@ export async function demoCommand(args: string[]): Promise<number> {
     output.info(`  everything:                      find ${shown}/s3 -name '*._S3rver_object'`);
     output.info(`  the Lambdas' JSON logs and EMF metrics: ${path.relative(process.cwd(), twin.logFile)}`);
     output.info('\nNext: npx audit-export run mft --help · npx audit-export run xray --help · README.md');
+    output.info('\n— OCSF 1.1 in Parquet (what the opt-in normalizer writes for Security Lake or Athena) —');
+    normalized = await normalizeTwinExports(twin);
+    const written = normalized.filter((result) => result.status === 'written');
+    const unmappable = normalized.reduce((sum, result) => sum + result.unmappable, 0);
+    output.info(`${written.length} windows → ${written.reduce((sum, result) => sum + result.events, 0)} OCSF events in ${written.length} Parquet files (${unmappable} records not mapped): s3://${twin.s3.bucket}/ocsf/ext/<source>/region=…/accountId=…/eventDay=…/`);
+    const sql = demoQuery(twin);
+    output.info(`\nOne SQL query over them (DuckDB):${sql.replaceAll(path.dirname(twin.s3.objectPath('x')), `${shown}/s3/${twin.s3.bucket}`)}\n`);
+    for (const line of await runDemoQuery(sql)) output.info(`  ${line}`);
+
   } finally {
     await twin.close();
   }
-  if (output.json) output.result({ runs: summaries });
+  if (output.json) {
+    const ocsf = normalized.filter((result) => result.status === 'written').map(({ key, events, unmappable }) => ({ key, events, unmappable }));
+    output.result({ runs: summaries, ocsf });
+  }
   return summaries.every((summary) => summary.status === 'SUCCEEDED') ? EXIT_OK : EXIT_FAILED;
 }
 

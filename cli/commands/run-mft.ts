@@ -92,6 +92,8 @@ export function mftInputFromArgs(values: ParsedValues): MftExportInput {
   }
 }
 
+const MAX_LOOKBACK_HOURS = 24 * 366 * 10;
+
 /**
  * A manual window from --start/--end/--lookback-hours; undefined (a scheduled run) when none is given.
  * Values are passed on as typed, so validation can name the flag that is wrong.
@@ -100,7 +102,10 @@ export function windowFromArgs(start?: string, end?: string, lookback?: string):
   let hours: number | undefined;
   if (lookback !== undefined) {
     hours = Number(lookback);
-    if (!Number.isFinite(hours) || hours <= 0) throw new UsageError(`--lookback-hours must be a positive number (got ${lookback})`);
+    // At most ten years: beyond, the start is no instant the exporter can name, and the error would blame --start.
+    if (!/^\d+(\.\d+)?$/.test(lookback.trim()) || !(hours > 0) || hours > MAX_LOOKBACK_HOURS) {
+      throw new UsageError(`--lookback-hours must be a positive number of hours, at most ${MAX_LOOKBACK_HOURS} (got ${lookback})`);
+    }
   }
   if (!start && !end && hours === undefined) return undefined;
   const endValue = end ?? new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();

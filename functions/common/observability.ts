@@ -1,13 +1,17 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { classifyAwsError } from './errors.js';
+import { scrubError, scrubber } from './scrubber.js';
 
 /**
  * Structured JSON logs (pino) with correlation ids, and CloudWatch metrics in Embedded Metric Format.
  *
  * - Every step logs one line when it ends: source, step, execution id, window, report id, duration,
  *   outcome and a few figures; failures log the error name and message (never a stack of secrets).
- * - Secrets are redacted by path (tokens, passwords, keys, presigned URLs) before anything is written,
+ * - Secrets are redacted by value: every line passes through the process-wide scrubber (scrubber.ts) as
+ *   it is written. Redaction by path (tokens, passwords, keys, presigned URLs) stays as a second layer,
  *   and nothing logs request bodies or headers.
+ * - A failing step's error leaves the handler scrubbed (message and stack): it becomes the Task's Fail
+ *   cause and lands in the execution history.
  * - Metrics are EMF lines on the same stream: CloudWatch turns them into metrics without API calls.
  */
 
@@ -29,6 +33,7 @@ export function createLogger(options: { level?: string; destination?: Destinatio
       messageKey: 'message',
       formatters: { level: (label) => ({ level: label.toUpperCase() }) },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      hooks: { streamWrite: (line) => scrubber.scrubJson(line) },
     },
     options.destination ?? pino.destination({ fd: 1, sync: true }),
   );
@@ -110,11 +115,14 @@ export function observe<E, R>(
     try {
       const result = await handler(event, context);
       log.info({ durationMs: Date.now() - started, outcome: 'ok', ...figures(result) }, `${step} done`);
+      // What surprised a step (a vendor answer it tolerates): one WARN line each, with the step's correlation ids.
+      const warnings = (result as { warnings?: unknown } | null)?.warnings;
+      if (Array.isArray(warnings)) for (const warning of warnings) if (typeof warning === 'string') log.warn({ outcome: 'warning' }, warning);
       if (metricsOf) emitMetrics(log, source, metricsOf(result, event, Date.now()));
       return result;
     } catch (error) {
       // AWS throttling that outlived the SDK's own retries is retried by the state machine.
-      const failure = classifyAwsError(error) as Error;
+      const failure = scrubError(classifyAwsError(error) as Error);
       log.error({ durationMs: Date.now() - started, outcome: 'error', errorName: failure.name, errorMessage: failure.message }, `${step} failed`);
       throw failure;
     }

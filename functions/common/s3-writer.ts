@@ -130,7 +130,8 @@ export interface S3Settings {
   /** A local S3-compatible server (the twin's); unset in AWS. */
   endpoint?: string;
   forcePathStyle?: boolean;
-  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Fixed keys (the twin), or a provider (e.g. an assumed role; the SDK refreshes it before it expires). */
+  credentials?: S3ClientConfig['credentials'];
 }
 
 export function createS3Client(settings: S3Settings = {}): S3Client {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
 import { TransientError } from '../common/errors.js';
+import { registerSecret } from '../common/scrubber.js';
 import type { SealContext, TokenSealer } from '../common/token-sealer.js';
 import type { MftCredentials } from './assertion.js';
 import { AccessTokenRejectedError, type MftClient } from './client.js';
@@ -45,6 +46,8 @@ export class MftAuth {
   async withToken<T>(auth: SealedAccessToken, call: (token: string) => Promise<T>): Promise<T> {
     const fresh = Date.parse(auth.expiresAt) - this.clock.now() > EXPIRY_MARGIN_MS;
     let token = fresh ? await this.sealer.unseal(auth.sealedToken, this.context) : await this.issueRaw();
+    // Another container may have issued it: known to this process's scrubber from here on.
+    registerSecret(token);
     try {
       return await call(token);
     } catch (error) {

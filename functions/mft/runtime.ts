@@ -1,19 +1,22 @@
 import { readFile } from 'node:fs/promises';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../common/clock.js';
 import type { CheckpointLedger } from '../common/checkpoints.js';
-import { booleanFlag, httpUrl, lazy, optionalString, readEnvironment } from '../common/config.js';
+import { booleanFlag, httpUrl, lazy, optionalEndpointUrl, optionalString, readEnvironment } from '../common/config.js';
 import { ledgerFromEnvironment } from '../common/ledger.js';
 import { ConfigError } from '../common/errors.js';
 import { HttpClient } from '../common/http.js';
 import { createS3Client } from '../common/s3-writer.js';
+import { registerSecret } from '../common/scrubber.js';
 import { readJsonSecret } from '../common/secrets.js';
 import { LocalKeyTokenSealer, type TokenSealer } from '../common/token-sealer.js';
 import type { MftCredentials } from './assertion.js';
 import { MftAuth } from './auth.js';
-import { MftClient } from './client.js';
+import { MftClient, type DownloadPolicy } from './client.js';
 import type { MftPlanSettings } from './export-plan.js';
+import { ReportRegistry } from './report-registry.js';
 
 /** Everything an MFT handler needs, passed in: tests and the twin build it from their own parts. */
 export interface MftRuntime {
@@ -24,6 +27,8 @@ export interface MftRuntime {
   settings: MftPlanSettings;
   /** The checkpoint ledger; without one, scheduled runs start from the initial lookback every time. */
   ledger?: CheckpointLedger;
+  /** The record of created reports (checkpoint table); without one, housekeeping has only the vendor's list. */
+  reports?: ReportRegistry;
 }
 
 export interface MftRuntimeParts {
@@ -35,14 +40,24 @@ export interface MftRuntimeParts {
   clock?: Clock;
   http?: HttpClient;
   ledger?: CheckpointLedger;
+  reports?: ReportRegistry;
+  /** Where report downloads may go; by default public addresses only, redirects within the link's origin. */
+  download?: DownloadPolicy;
 }
 
 export function buildMftRuntime(parts: MftRuntimeParts): MftRuntime {
   const clock = parts.clock ?? systemClock;
-  const client = new MftClient(parts.baseUrl, parts.http ?? new HttpClient({ clock }), clock);
-  const credentials = typeof parts.credentials === 'function' ? parts.credentials : async () => parts.credentials as MftCredentials;
+  const client = new MftClient(parts.baseUrl, parts.http ?? new HttpClient({ clock }), clock, parts.download);
+  const read = typeof parts.credentials === 'function' ? parts.credentials : async () => parts.credentials as MftCredentials;
+  const credentials = async () => {
+    const value = await read();
+    // Known to the scrubber before anything can fail with it (a PEM quoted in an error, line by line).
+    registerSecret(value.privateKeyPem, { pinned: true });
+    return value;
+  };
   const runtime: MftRuntime = { client, auth: new MftAuth(client, credentials, parts.sealer, clock), s3: parts.s3, clock, settings: parts.settings };
   if (parts.ledger) runtime.ledger = parts.ledger;
+  if (parts.reports) runtime.reports = parts.reports;
   return runtime;
 }
 
@@ -52,7 +67,13 @@ const credentialsSchema = z.object({
   privateKeyPem: z.string().includes('PRIVATE KEY', { message: 'must be a PEM private key' }),
 });
 
+const scheduleEnvironment = {
+  MFT_WINDOW_MINUTES: z.coerce.number().int().positive().max(1440).default(60),
+  MFT_MAX_WINDOWS_PER_RUN: z.coerce.number().int().positive().max(500).default(48),
+};
+
 const environmentSchema = z.object({
+  ...scheduleEnvironment,
   MFT_BASE_URL: httpUrl('https://api.us.mft.progress.com'),
   MFT_TENANT_ID: optionalString,
   MFT_CREDENTIALS_SECRET_ID: optionalString,
@@ -62,17 +83,27 @@ const environmentSchema = z.object({
   EXPORT_PREFIX: optionalString,
   TOKEN_SEALING_KMS_KEY_ID: optionalString,
   TOKEN_SEALING_LOCAL_KEY: optionalString,
-  S3_ENDPOINT: optionalString,
+  S3_ENDPOINT: optionalEndpointUrl('https://s3.eu-west-1.amazonaws.com'),
   S3_FORCE_PATH_STYLE: booleanFlag,
   CHECKPOINT_TABLE: optionalString,
-  DYNAMODB_ENDPOINT: optionalString,
+  DYNAMODB_ENDPOINT: optionalEndpointUrl('https://dynamodb.eu-west-1.amazonaws.com'),
   MFT_POLL_INTERVAL_SECONDS: z.coerce.number().int().positive().default(5),
   MFT_MAX_WAIT_SECONDS: z.coerce.number().int().positive().default(900),
-  MFT_WINDOW_MINUTES: z.coerce.number().int().positive().max(1440).default(60),
   MFT_LAG_MINUTES: z.coerce.number().nonnegative().default(15),
   MFT_INITIAL_LOOKBACK_HOURS: z.coerce.number().positive().default(24),
-  MFT_MAX_WINDOWS_PER_RUN: z.coerce.number().int().positive().max(500).default(48),
+  /** Downloads may connect to loopback addresses: only for local emulators (the twin sets it itself). */
+  MFT_DOWNLOAD_ALLOW_LOOPBACK: booleanFlag,
+  /** Downloads may connect to private addresses: for storage reached through a VPC interface endpoint. */
+  MFT_DOWNLOAD_ALLOW_PRIVATE: booleanFlag,
+  /** Comma-separated hosts (or `.suffix`es) an https redirect of a download may lead to. */
+  MFT_DOWNLOAD_REDIRECT_HOSTS: optionalString,
 });
+
+/** The stream's grid and per-run window limit alone (what `audit-export backfill` cuts its chunks by). */
+export function mftGridFromEnvironment(env: NodeJS.ProcessEnv = process.env): { gridMs: number; maxWindows: number } {
+  const config = readEnvironment(z.object(scheduleEnvironment), env, 'the MFT export');
+  return { gridMs: config.MFT_WINDOW_MINUTES * 60_000, maxWindows: config.MFT_MAX_WINDOWS_PER_RUN };
+}
 
 /** The state machine's TimeoutSeconds: a lease outliving it would only delay the next run. */
 export const MFT_EXECUTION_TIMEOUT_MS = 7_200_000;
@@ -96,6 +127,7 @@ export function mftSchedule(options: { windowMinutes: number; lagMinutes: number
  */
 export async function mftRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process.env): Promise<MftRuntime> {
   const config = readEnvironment(environmentSchema, env, 'the MFT export');
+  registerSecret(config.TOKEN_SEALING_LOCAL_KEY, { pinned: true });
   const credentials = lazy(async () => {
     if (config.MFT_CREDENTIALS_SECRET_ID) {
       const parsed = credentialsSchema.safeParse(await readJsonSecret(config.MFT_CREDENTIALS_SECRET_ID));
@@ -120,8 +152,13 @@ export async function mftRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process
   const tenantId = config.MFT_TENANT_ID ?? (await credentials()).tenantId;
   return buildMftRuntime({
     ledger: ledgerFromEnvironment(env, systemClock),
+    reports: reportRegistryFromEnvironment(config.CHECKPOINT_TABLE, config.DYNAMODB_ENDPOINT),
     baseUrl: config.MFT_BASE_URL,
     credentials,
+    download: {
+      addresses: { allowLoopback: config.MFT_DOWNLOAD_ALLOW_LOOPBACK, allowPrivate: config.MFT_DOWNLOAD_ALLOW_PRIVATE },
+      redirectHosts: (config.MFT_DOWNLOAD_REDIRECT_HOSTS ?? '').split(',').map((host) => host.trim()).filter(Boolean),
+    },
     sealer: await sealerFromEnvironment(config.TOKEN_SEALING_KMS_KEY_ID, config.TOKEN_SEALING_LOCAL_KEY),
     s3: createS3Client({ endpoint: config.S3_ENDPOINT, forcePathStyle: config.S3_FORCE_PATH_STYLE }),
     settings: {
@@ -138,6 +175,12 @@ export async function mftRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process
       }),
     },
   });
+}
+
+/** The report record lives in the checkpoint table (CHECKPOINT_TABLE), under its own keys. */
+function reportRegistryFromEnvironment(table: string | undefined, endpoint: string | undefined): ReportRegistry | undefined {
+  if (!table) return undefined;
+  return new ReportRegistry(new DynamoDBClient(endpoint ? { endpoint } : {}), table, systemClock);
 }
 
 async function sealerFromEnvironment(kmsKeyId?: string, localKey?: string): Promise<TokenSealer> {

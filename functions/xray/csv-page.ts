@@ -32,8 +32,9 @@ export function splitCsvPage(csv: Buffer): CsvPageRows {
     const end = endOfRecord(csv, at);
     const firstField = readFirstField(csv, at, end);
     if (firstField !== '' || end - at > 2) {
-      if (!/^\d+$/.test(firstField)) {
-        throw new MalformedResponseError(`Xray CSV row at byte ${at} has id ${JSON.stringify(firstField.slice(0, 20))}; expected a number`);
+      // At most 15 digits: every such id is an exact integer (a longer one would be rounded, and merge events).
+      if (!/^\d{1,15}$/.test(firstField)) {
+        throw new MalformedResponseError(`Xray CSV row at byte ${at} has id ${JSON.stringify(firstField.slice(0, 20))}; expected a whole number of at most 15 digits`);
       }
       rowsCount++;
       const id = Number(firstField);
@@ -57,7 +58,47 @@ function endOfRecord(csv: Buffer, start: number): number {
 }
 
 function readFirstField(csv: Buffer, start: number, end: number): string {
+  if (csv[start] === QUOTE) {
+    // A quoted field: up to the closing quote ("" is a quote inside it).
+    let at = start + 1;
+    while (at < end) {
+      if (csv[at] === QUOTE) {
+        if (csv[at + 1] === QUOTE) at += 2;
+        else break;
+      } else at++;
+    }
+    return csv.toString('utf8', start + 1, Math.min(at, end)).replace(/""/g, '"');
+  }
   let at = start;
   while (at < end && csv[at] !== COMMA && csv[at] !== LF && csv[at] !== CR) at++;
-  return csv.toString('utf8', start, at).replace(/^"|"$/g, '');
+  return csv.toString('utf8', start, at);
+}
+
+export interface CsvPageShape {
+  /** Where the page was asked for. */
+  offset: number;
+  /** The num_of_rows it was asked with. */
+  pageSize: number;
+  /** Events in it: distinct consecutive ids. */
+  events: number;
+  /** Data rows in it. */
+  rows: number;
+  dryRun: boolean;
+}
+
+/**
+ * Where the next CSV page starts, or undefined when this page is the last. The format has no meta.
+ *
+ * - dry_run=false, as documented: offset and num_of_rows count events, each flattened into one row per policy;
+ *   the events are the distinct consecutive ids, and a page with fewer events than asked for is the last.
+ * - dry_run=true is not documented: offset may count events or rows, and dry-run events ("one per dry run
+ *   policy") may share an id, so the ids do not count the events. The next page starts `min(rows, pageSize)`
+ *   further on, which is right under either reading: counting rows, a page holds at most pageSize rows;
+ *   counting events, a full page holds pageSize events (so at least as many rows), and a short one is the last
+ *   page, whose events are no more than its rows, so the next offset lies past the end. The window ends only on
+ *   a page with no rows (one more request per window).
+ */
+export function csvNextOffset(page: CsvPageShape): number | undefined {
+  if (page.dryRun) return page.rows === 0 ? undefined : page.offset + Math.min(page.rows, page.pageSize);
+  return page.events >= page.pageSize ? page.offset + page.events : undefined;
 }

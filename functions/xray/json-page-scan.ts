@@ -4,7 +4,11 @@ import { MalformedResponseError } from '../common/errors.js';
  * Splits a JSON audit page into its events' raw bytes, without decoding, parsing or re-serializing them:
  * each event is stored exactly as the vendor sent it. Only the page's `meta` and, per event, the `id`
  * are read. A page that is not shaped as expected (or an event spanning lines) returns undefined, and
- * the caller falls back to JSON.parse.
+ * the caller falls back to JSON.parse, after `checkJsonPage` (the same limits for the slow path).
+ *
+ * Limits, on both paths: nesting deeper than MAX_JSON_DEPTH and a top-level key or a `meta` key given twice
+ * (JSON.parse keeps the last, this scanner would keep the first: what is stored would not be what was
+ * counted) are MalformedResponseError, never a stack overflow or a silent choice.
  */
 export interface ScannedPage {
   /** Each event's id, in page order. */
@@ -25,6 +29,41 @@ const COLON = 0x3a;
 const LF = 0x0a;
 const CR = 0x0d;
 
+/** Audit events nest 4 levels deep (page, data, event, policies); far more is no audit page. */
+export const MAX_JSON_DEPTH = 64;
+
+function tooDeep(): MalformedResponseError {
+  return new MalformedResponseError(`Xray audit page nests deeper than ${MAX_JSON_DEPTH} levels; not an audit page`);
+}
+
+function duplicateKey(key: string, where: string): MalformedResponseError {
+  return new MalformedResponseError(`Xray audit page has the key ${key.slice(0, 40)} twice ${where}; its meaning is ambiguous`);
+}
+
+/** A key as JSON.parse reads it (`"d\u0061ta"` is `"data"`), from the quoted bytes. */
+function keyText(bytes: Uint8Array, start: number, end: number): string {
+  const raw = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start);
+  if (raw.indexOf(BACKSLASH) < 0) return raw.toString('utf8');
+  try {
+    return JSON.stringify(JSON.parse(raw.toString('utf8')));
+  } catch {
+    throw new MalformedResponseError('Xray audit page has a key that is not a valid JSON string');
+  }
+}
+
+/** Just past the string whose opening quote is at `start`. */
+function stringEnd(bytes: Uint8Array, start: number): number {
+  // indexOf is a native memchr: strings are most of a page's bytes.
+  for (let from = start + 1; ; ) {
+    const quote = bytes.indexOf(QUOTE, from);
+    if (quote < 0) throw new MalformedResponseError('Xray audit page ends inside a string (truncated)');
+    let backslashes = 0;
+    while (bytes[quote - 1 - backslashes] === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return quote + 1;
+    from = quote + 1;
+  }
+}
+
 function isSpace(byte: number): boolean {
   return byte === 0x20 || byte === LF || byte === CR || byte === 0x09;
 }
@@ -37,18 +76,7 @@ export function scanJsonPage(bytes: Uint8Array): ScannedPage | undefined {
   };
   /** Moves past the string starting at `at` (a quote). */
   const skipString = () => {
-    // indexOf is a native memchr: strings are most of a page's bytes.
-    for (let from = at + 1; ; ) {
-      const quote = bytes.indexOf(QUOTE, from);
-      if (quote < 0) throw new MalformedResponseError('Xray audit page ends inside a string (truncated)');
-      let backslashes = 0;
-      while (bytes[quote - 1 - backslashes] === BACKSLASH) backslashes++;
-      if (backslashes % 2 === 0) {
-        at = quote + 1;
-        return;
-      }
-      from = quote + 1;
-    }
+    at = stringEnd(bytes, at);
   };
   skipSpace();
   if (bytes[at] !== OPEN_BRACE) return undefined;
@@ -56,12 +84,15 @@ export function scanJsonPage(bytes: Uint8Array): ScannedPage | undefined {
   let ids: number[] | undefined;
   const bounds: number[] = [];
   let meta: ScannedPage['meta'] | undefined;
+  const keys = new Set<string>();
   for (;;) {
     skipSpace();
     if (bytes[at] !== QUOTE) return undefined;
     const keyStart = at;
     skipString();
-    const key = Buffer.from(bytes.buffer, bytes.byteOffset + keyStart, at - keyStart).toString('latin1');
+    const key = keyText(bytes, keyStart, at);
+    if (keys.has(key)) throw duplicateKey(key, 'at the top level');
+    keys.add(key);
     skipSpace();
     if (bytes[at] !== COLON) return undefined;
     at++;
@@ -100,7 +131,10 @@ export function scanJsonPage(bytes: Uint8Array): ScannedPage | undefined {
         if (!skipObject()) return undefined;
       } else if (bytes[at] === QUOTE) skipString();
       else while (at < length && bytes[at] !== COMMA && bytes[at] !== CLOSE_BRACE && !isSpace(bytes[at]!)) at++;
-      if (key === '"meta"') meta = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + start, at - start).toString('utf8')) as ScannedPage['meta'];
+      if (key === '"meta"') {
+        if (bytes[start] === OPEN_BRACE) checkJsonPage(bytes.subarray(start, at), 'in meta');
+        meta = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + start, at - start).toString('utf8')) as ScannedPage['meta'];
+      }
     }
     skipSpace();
     if (bytes[at] === COMMA) {
@@ -113,7 +147,7 @@ export function scanJsonPage(bytes: Uint8Array): ScannedPage | undefined {
   if (!ids || !meta || typeof meta !== 'object') return undefined;
   return { ids, bounds, meta };
 
-  /** Moves past the object or array at `at`; false if it spans lines. */
+  /** Moves past the object or array at `at` (one level below the page); false if it spans lines. */
   function skipObject(): boolean {
     let depth = 0;
     let compact = true;
@@ -124,12 +158,46 @@ export function scanJsonPage(bytes: Uint8Array): ScannedPage | undefined {
         continue;
       }
       at++;
-      if (byte === OPEN_BRACE || byte === OPEN_BRACKET) depth++;
-      else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
+      if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
+        // The page's own braces and the data array are two levels above the object skipped here.
+        if (++depth + 2 > MAX_JSON_DEPTH) throw tooDeep();
+      } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
         if (--depth === 0) return compact;
       } else if (byte === LF || byte === CR) compact = false;
     }
     throw new MalformedResponseError('Xray audit page is truncated');
+  }
+}
+
+/**
+ * The limits of the fast path, for a page the caller parses in full: nesting at most MAX_JSON_DEPTH and no
+ * key twice in the outermost object (`where` names it in the message). Iterative: no recursion to overflow.
+ */
+export function checkJsonPage(bytes: Uint8Array, where = 'at the top level'): void {
+  const length = bytes.length;
+  let depth = 0;
+  /** At depth 1, whether the next string is a key. */
+  let expectKey = false;
+  const keys = new Set<string>();
+  for (let at = 0; at < length; ) {
+    const byte = bytes[at]!;
+    if (byte === QUOTE) {
+      const end = stringEnd(bytes, at);
+      if (depth === 1 && expectKey) {
+        const key = keyText(bytes, at, end);
+        if (keys.has(key)) throw duplicateKey(key, where);
+        keys.add(key);
+        expectKey = false;
+      }
+      at = end;
+      continue;
+    }
+    if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
+      if (++depth > MAX_JSON_DEPTH) throw tooDeep();
+      if (depth === 1) expectKey = byte === OPEN_BRACE;
+    } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) depth--;
+    else if (byte === COMMA && depth === 1) expectKey = true;
+    at++;
   }
 }
 

@@ -69,16 +69,26 @@ export class ManifestConsumer extends Construct {
       new targets.LambdaFunction(this.function, { retryAttempts: 4, maxEventAge: Duration.hours(6) }),
     );
 
-    this.errorsAlarm = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
-      alarmDescription:
-        'The audit-export manifest consumer failed: a window\'s objects do not match its manifest, or they could not be read. ' +
+    this.errorsAlarm = functionErrorsAlarm(
+      this,
+      this.function,
+      'The audit-export manifest consumer failed: a window\'s objects do not match its manifest, or they could not be read. ' +
         `See the log group of ${this.function.node.path}.`,
-      metric: this.function.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.errorsAlarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
+      props.alarmTopic,
+    );
   }
+}
+
+/** Alarms (to the topic) on any error of a consumer function in 5 minutes; no invocations is no alarm. */
+export function functionErrorsAlarm(scope: Construct, fn: NodejsFunction, description: string, topic: sns.ITopic): cloudwatch.Alarm {
+  const alarm = new cloudwatch.Alarm(scope, 'ErrorsAlarm', {
+    alarmDescription: description,
+    metric: fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }),
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  alarm.addAlarmAction(new cloudwatchActions.SnsAction(topic));
+  return alarm;
 }

@@ -27,7 +27,7 @@ const CONFIG = {
   env: { account: '123456789012', region: 'eu-west-1' },
   sources: {
     mft: {},
-    xray: { enabled: true, baseUrl: 'https://acme.jfrog.io', tenant: TWIN_XRAY_TENANT, windowMinutes: 1440 },
+    xray: { enabled: true, baseUrl: 'https://acme.jfrog.io', tenant: TWIN_XRAY_TENANT, windowMinutes: 1440, maxWindowsPerRun: 31 },
   },
 };
 
@@ -71,6 +71,33 @@ describe('the synthesized stack on the twin', () => {
     }
     // 8 MFT functions, 3 Xray functions, the manifest consumer.
     expect(stack.functions.size).toBe(12);
+  });
+
+  it("each function gets exactly its template environment, references resolved to the twin, plus only the twin's endpoints", () => {
+    const twinEndpoints = ['AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_KMS', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_SECRETS_MANAGER'];
+    const functions = Object.entries(assembly.template.Resources).filter(([, resource]) => resource.Type === 'AWS::Lambda::Function');
+    expect(functions).toHaveLength(stack.functions.size);
+    const checkpointTableReaders: string[] = [];
+    for (const [logicalId, resource] of functions) {
+      const fn = [...stack.functions.values()].find((candidate) => candidate.spec.name === `${assembly.stackName}-${logicalId}`)!;
+      const template = (resource.Properties?.Environment?.Variables ?? {}) as Record<string, unknown>;
+      const mft = 'MFT_BASE_URL' in template;
+      expect(Object.keys(fn.spec.environment).sort(), logicalId).toEqual(
+        [...Object.keys(template), ...twinEndpoints, ...(mft ? ['MFT_DOWNLOAD_ALLOW_LOOPBACK'] : [])].sort(),
+      );
+      for (const [name, value] of Object.entries(template)) {
+        if (typeof value === 'string' && name !== 'MFT_BASE_URL' && name !== 'XRAY_BASE_URL') expect(fn.spec.environment[name], `${logicalId} ${name}`).toBe(value);
+      }
+      if ('EXPORT_BUCKET' in template) expect(fn.spec.environment.EXPORT_BUCKET).toBe(twin.s3.bucket);
+      if ('CHECKPOINT_TABLE' in template) {
+        expect(fn.spec.environment.CHECKPOINT_TABLE).toBe(twin.dynamo.table);
+        checkpointTableReaders.push(logicalId);
+      }
+      if (mft) expect(fn.spec.environment.MFT_BASE_URL).toBe(twin.mft.baseUrl);
+    }
+    // The ledger steps and the report record's steps (CreateReport, CheckReport, DeleteReport, Housekeeping) of MFT,
+    // and Xray's ledger steps, reach the twin's table.
+    expect(checkpointTableReaders.filter((id) => id.startsWith('Mft')).length).toBe(6);
   });
 
   it('MFT: a token endpoint failing 5 times in a row (token:503x5) is retried by the state machine, and the export succeeds', async () => {

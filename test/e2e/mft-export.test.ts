@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import { verifyManifest } from '../../functions/common/manifest.js';
 import { mftExportInputSchema, type MftExportInput } from '../../functions/mft/model.js';
 import { runMftExport } from '../../local/run-export.js';
 import { errorOrigin, type TaskHandler } from '../../local/state-machine-runner.js';
+import { sha256OfStream } from '../support/stream-hash.js';
 import { startTwin, type Twin } from '../../local/twin.js';
 
 /**
@@ -80,16 +80,6 @@ async function onlyWindow(output: unknown, input: MftExportInput): Promise<Windo
   ) as { objects: { key: string; sha256: string; records: number; bytes: number }[] };
   expect(manifest.objects).toEqual([expect.objectContaining({ key, bytes: result!.bytes, records: result!.records })]);
   return { ...result!, object: { key, bytes: result!.bytes, records: result!.records, sha256: manifest.objects[0]!.sha256, manifestKey } };
-}
-
-async function sha256OfStream(chunks: AsyncIterable<Uint8Array>): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of chunks) {
-    hash.update(chunk);
-    bytes += chunk.length;
-  }
-  return { sha256: hash.digest('hex'), bytes };
 }
 
 function planOf(input: MftExportInput) {

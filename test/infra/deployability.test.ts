@@ -55,9 +55,9 @@ describe('stackName', () => {
     for (const machine of machines) expect(machine.Properties.StateMachineName.length + DERIVED_NAME_ROOM).toBeLessThanOrEqual(80);
   });
 
-  it('LONGEST_FUNCTION_ID covers every function of the function tables and the consumer', () => {
+  it('LONGEST_FUNCTION_ID covers every function of the function tables, the consumer and the OCSF normalizer', () => {
     const ids = [...Object.values(MFT_FUNCTIONS), ...Object.values(XRAY_FUNCTIONS)].map((fn) => fn.id);
-    ids.push('VerifyManifest');
+    ids.push('VerifyManifest', 'NormalizeOcsf');
     for (const id of ids) expect(id.length, id).toBeLessThanOrEqual(LONGEST_FUNCTION_ID);
   });
 });

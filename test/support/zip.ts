@@ -1,13 +1,16 @@
 import { crc32, deflateRawSync } from 'node:zlib';
 
-/** A minimal zip writer (stored or deflated entries, sizes in the local headers too). */
-export function buildZip(entries: { name: string; data: Buffer; deflate: boolean }[]): Buffer {
+/**
+ * A minimal zip writer (stored or deflated entries, sizes in the local headers too). `body` and `size`
+ * write a hostile entry: that compressed body, declaring that size (and the CRC of `data`).
+ */
+export function buildZip(entries: { name: string; data: Buffer; deflate: boolean; body?: Buffer; size?: number }[]): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
   for (const entry of entries) {
     const name = Buffer.from(entry.name);
-    const body = entry.deflate ? deflateRawSync(entry.data) : entry.data;
+    const body = entry.body ?? (entry.deflate ? deflateRawSync(entry.data) : entry.data);
     const crc = crc32(entry.data);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
@@ -15,7 +18,7 @@ export function buildZip(entries: { name: string; data: Buffer; deflate: boolean
     local.writeUInt16LE(entry.deflate ? 8 : 0, 8);
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(entry.data.length, 22);
+    local.writeUInt32LE(entry.size ?? entry.data.length, 22);
     local.writeUInt16LE(name.length, 26);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
@@ -24,7 +27,7 @@ export function buildZip(entries: { name: string; data: Buffer; deflate: boolean
     central.writeUInt16LE(entry.deflate ? 8 : 0, 10);
     central.writeUInt32LE(crc, 16);
     central.writeUInt32LE(body.length, 20);
-    central.writeUInt32LE(entry.data.length, 24);
+    central.writeUInt32LE(entry.size ?? entry.data.length, 24);
     central.writeUInt16LE(name.length, 28);
     central.writeUInt32LE(offset, 42);
     locals.push(local, name, body);

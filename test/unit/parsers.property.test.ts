@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
@@ -5,18 +6,26 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError, MalformedResponseError, TransientError, VendorRequestError } from '../../functions/common/errors.js';
 import { HttpClient, parseRetryAfter } from '../../functions/common/http.js';
 import { RecordCounter } from '../../functions/common/record-counter.js';
-import { parseInstant, parseWindow } from '../../functions/common/time-window.js';
+import { isoInstant, parseInstant, parseWindow } from '../../functions/common/time-window.js';
 import { gridWindows } from '../../functions/common/window-grid.js';
 import { readZip } from '../../functions/common/zip.js';
 import { buildZip } from '../support/zip.js';
 import { MftClient } from '../../functions/mft/client.js';
-import { normalizeStatus } from '../../functions/mft/model.js';
+import { mftExportInputSchema, normalizeStatus } from '../../functions/mft/model.js';
+import { xrayExportInputSchema } from '../../functions/xray/model.js';
+import { parseInput } from '../../functions/common/validation.js';
 import { splitCsvPage } from '../../functions/xray/csv-page.js';
+import { XrayClient, csvPageByteLimit } from '../../functions/xray/client.js';
+import { MAX_JSON_DEPTH } from '../../functions/xray/json-page-scan.js';
+import { backfillChunks, chooseExecutionName, rerunName } from '../../cli/commands/backfill.js';
+import { deflateRawSync, constants as zlibConstants } from 'node:zlib';
 
 /**
  * Property-based tests of everything that reads vendor or user input: timestamps and windows, the window
- * grid, Xray CSV pages, the record counter behind manifests, zips, MFT report objects and Retry-After.
- * Each parser either returns the truth or throws one of the project's typed errors — never a crash.
+ * grid, backfill chunks, Xray JSON and CSV pages, the record counter behind manifests, zips, MFT report
+ * objects and Retry-After. Each parser either returns the truth or throws one of the project's typed errors
+ * — never a crash, a silent choice or an unbounded allocation — including for adversarial inputs: calendar
+ * days that do not exist, leap seconds, zip bombs, deep nesting, duplicate keys and next_offset jumps.
  */
 
 const RUNS = { numRuns: 200 };
@@ -52,7 +61,7 @@ describe('parseInstant / parseWindow', () => {
           expect(Number.isFinite(ms)).toBe(true);
         } catch (error) {
           expect(error).toBeInstanceOf(InvalidInputError);
-          expect((error as Error).message).toMatch(/^start /);
+          expect((error as Error).message).toMatch(/^start[: ]/);
         }
       }),
       RUNS,
@@ -68,6 +77,161 @@ describe('parseInstant / parseWindow', () => {
       }),
       RUNS,
     );
+  });
+});
+
+describe('strict calendar dates', () => {
+  const daysIn = (year: number, month: number) => new Date(Date.UTC(2000, month, 0) + 0).getUTCDate() + (month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 1 : 0) - 1 : 0);
+  const pad = (value: number, width = 2) => String(value).padStart(width, '0');
+  const timeOfDay = fc.tuple(fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 }), fc.integer({ min: 0, max: 59 }));
+
+  it('reads every real calendar day (leap years included) as exactly that day', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1970, max: 9999 }), fc.integer({ min: 1, max: 12 }), fc.nat(), timeOfDay, (year, month, dayPick, [h, m, sec]) => {
+        const day = 1 + (dayPick % daysIn(year, month));
+        const text = `${pad(year, 4)}-${pad(month)}-${pad(day)}T${pad(h)}:${pad(m)}:${pad(sec)}Z`;
+        expect(parseInstant(text, 'start')).toBe(Date.UTC(year, month - 1, day, h, m, sec));
+        expect(isoInstant.safeParse(text).success).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it('refuses every day past the end of its month, never rolling it over into the next', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1970, max: 9999 }), fc.integer({ min: 1, max: 12 }), fc.nat(), (year, month, extra) => {
+        const last = daysIn(year, month);
+        const day = last + 1 + (extra % (31 - last + 1)); // last+1 .. 32
+        const text = `${pad(year, 4)}-${pad(month)}-${pad(day)}T00:00:00Z`;
+        expect(() => parseInstant(text, '--start')).toThrow(new RegExp(`^--start: ${pad(year, 4)}-${pad(month)}-${pad(day)} is not a date`));
+        expect(isoInstant.safeParse(text).error?.issues[0]?.message).toMatch(/is not a date/);
+      }),
+      RUNS,
+    );
+    expect(() => parseInstant('2026-02-30T00:00:00Z', 'start')).toThrow('start: 2026-02-30 is not a date (February 2026 has 28 days)');
+    expect(() => parseInstant('2026-02-29T00:00:00Z', 'start')).toThrow(/February 2026 has 28 days/);
+    expect(parseInstant('2028-02-29T00:00:00Z', 'start')).toBe(Date.UTC(2028, 1, 29));
+    expect(() => parseInstant('2100-02-29T00:00:00Z', 'start')).toThrow(/February 2100 has 28 days/);
+  });
+
+  it('refuses month 00 and 13-99, day 00, hour 24+, minute and second 60+ (leap seconds), impossible zone offsets', () => {
+    const bad = fc.oneof(
+      fc.integer({ min: 13, max: 99 }).map((month) => `2026-${pad(month)}-01T00:00:00Z`),
+      fc.constant('2026-00-10T00:00:00Z'),
+      fc.constant('2026-01-00T00:00:00Z'),
+      fc.integer({ min: 24, max: 99 }).map((hour) => `2026-01-01T${pad(hour)}:00:00Z`),
+      fc.integer({ min: 60, max: 99 }).map((minute) => `2026-01-01T00:${pad(minute)}:00Z`),
+      fc.integer({ min: 60, max: 99 }).map((second) => `2016-12-31T23:59:${pad(second)}Z`),
+      fc.integer({ min: 24, max: 99 }).map((hours) => `2026-01-01T00:00:00+${pad(hours)}:00`),
+      fc.integer({ min: 60, max: 99 }).map((minutes) => `2026-01-01T00:00:00-05:${pad(minutes)}`),
+    );
+    fc.assert(
+      fc.property(bad, (text) => {
+        expect(() => parseInstant(text, 'end')).toThrow(InvalidInputError);
+        expect(isoInstant.safeParse(text).success).toBe(false);
+      }),
+      RUNS,
+    );
+    expect(() => parseInstant('2016-12-31T23:59:60Z', 'end')).toThrow(/leap seconds are not accepted/);
+  });
+
+  it('state-machine input is as strict as the CLI: Feb 30 is refused by both sources, naming the field', () => {
+    const window = { start: '2026-02-30T00:00:00Z', end: '2026-03-02T00:00:00Z' };
+    for (const schema of [mftExportInputSchema, xrayExportInputSchema]) {
+      expect(() => parseInput(schema, { window }, 'execution input')).toThrow(
+        'Invalid execution input: window.start: 2026-02-30 is not a date (February 2026 has 28 days)',
+      );
+    }
+  });
+
+  it('refuses huge and signed years, huge numbers and numeric strings without a crash', () => {
+    const huge = fc.oneof(
+      fc.integer({ min: 10_000, max: 2 ** 31 }).map((year) => `${year}-01-01T00:00:00Z`),
+      fc.integer({ min: 1, max: 275_760 }).map((year) => `+${String(year).padStart(6, '0')}-01-01T00:00:00Z`),
+      fc.double().map(String),
+      fc.bigInt().map(String),
+      fc.constantFrom('1e9', 'Infinity', 'NaN', '-0', '9'.repeat(400)),
+    );
+    fc.assert(
+      fc.property(huge, (text) => {
+        expect(() => parseInstant(text, 'start')).toThrow(InvalidInputError);
+      }),
+      RUNS,
+    );
+  });
+
+  it('a range huge on a fine grid is refused by its window count, never enumerated', () => {
+    fc.assert(
+      fc.property(instantMs, instantMs, fc.constantFrom(60_000, 900_000, 3_600_000), fc.integer({ min: 1, max: 10_000 }), (a, b, gridMs, max) => {
+        fc.pre(a < b);
+        const range = { start: new Date(a).toISOString(), end: new Date(b).toISOString() };
+        try {
+          expect(gridWindows(range, gridMs, max).length).toBeLessThanOrEqual(max);
+        } catch (error) {
+          expect(error).toBeInstanceOf(InvalidInputError);
+          expect((error as Error).message).toMatch(/at most \d+ fit in one execution/);
+        }
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('backfill chunks and re-run names', () => {
+  it('cuts chunks on the stream grid, whole windows, contiguous, none longer than one execution takes', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: Date.parse('2025-01-01T00:00:00Z'), max: Date.parse('2027-01-01T00:00:00Z') }),
+        fc.integer({ min: 1, max: 40 * 86_400_000 }),
+        fc.constantFrom(15, 30, 60, 180, 1440),
+        fc.integer({ min: 1, max: 800 }),
+        (start, length, minutes, perChunk) => {
+          const gridMs = minutes * 60_000;
+          const range = { start: new Date(start).toISOString(), end: new Date(start + length).toISOString() };
+          const chunks = backfillChunks(range, gridMs, perChunk);
+          const windows = gridWindows(range, gridMs, 10_000_000);
+          expect(chunks[0]!.start).toBe(windows[0]!.start);
+          expect(chunks[chunks.length - 1]!.end).toBe(windows[windows.length - 1]!.end);
+          chunks.forEach((chunk, index) => {
+            const span = (Date.parse(chunk.end) - Date.parse(chunk.start)) / gridMs;
+            expect(Date.parse(chunk.start) % gridMs).toBe(0);
+            expect(Number.isInteger(span) && span >= 1 && span <= perChunk).toBe(true);
+            if (index > 0) expect(chunk.start).toBe(chunks[index - 1]!.end);
+          });
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('derives re-run names deterministically, distinct, at most 80 characters', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[A-Za-z0-9_-]{1,80}$/), fc.integer({ min: 1, max: 30 }), (name, reruns) => {
+        const chain = [name];
+        for (let k = 0; k < reruns; k++) chain.push(rerunName(chain[chain.length - 1]!));
+        expect(new Set(chain).size).toBe(chain.length);
+        for (const next of chain.slice(1)) expect(next.length).toBeLessThanOrEqual(80);
+        expect(rerunName(name)).toBe(rerunName(name));
+      }),
+      RUNS,
+    );
+  });
+
+  it('a chunk is done only when it SUCCEEDED with output SUCCEEDED; running is followed; anything else runs again', async () => {
+    const base = 'backfill-mft-20261101T000000Z-20261103T000000Z-0123abcd';
+    const r1 = rerunName(base);
+    const choose = (existing: Record<string, { status: string; outputStatus?: string }>) =>
+      chooseExecutionName(base, async (name) => existing[name]);
+    expect((await choose({})).name).toBe(base);
+    expect((await choose({ [base]: { status: 'SUCCEEDED', outputStatus: 'SUCCEEDED' } })).name).toBe(base);
+    expect((await choose({ [base]: { status: 'RUNNING' } })).name).toBe(base);
+    for (const status of [{ status: 'FAILED' }, { status: 'TIMED_OUT' }, { status: 'ABORTED' }, { status: 'SUCCEEDED', outputStatus: 'SKIPPED' }, { status: 'SUCCEEDED' }]) {
+      expect((await choose({ [base]: status })).name).toBe(r1);
+    }
+    // A second re-run follows the first while it runs, and starts the next one only if it failed as well.
+    expect((await choose({ [base]: { status: 'FAILED' }, [r1]: { status: 'RUNNING' } })).name).toBe(r1);
+    expect((await choose({ [base]: { status: 'FAILED' }, [r1]: { status: 'FAILED' } })).name).toBe(rerunName(r1));
+    expect(rerunName(r1)).toBe(`${base}-r2`);
   });
 });
 
@@ -147,6 +311,17 @@ describe('splitCsvPage', () => {
       }),
       RUNS,
     );
+  });
+
+  it('refuses ids that are not exact integers (more than 15 digits), and reads quoted ids', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 10n ** 15n, max: 10n ** 40n }), (id) => {
+        expect(() => splitCsvPage(Buffer.from(`id,x\n${id},a\n`))).toThrow(MalformedResponseError);
+      }),
+      RUNS,
+    );
+    expect(splitCsvPage(Buffer.from('id,x\n"12",a\n"12","b,c"\n13,d\n')).ids).toEqual([12, 13]);
+    expect(() => splitCsvPage(Buffer.from('id,x\n"1,2",a\n'))).toThrow(/has id "1,2"/);
   });
 
   it('answers garbage with MalformedResponseError, never a crash', () => {
@@ -268,15 +443,194 @@ describe('readZip', () => {
   });
 });
 
-describe('MFT report objects', () => {
-  it('normalizes any status: InProgress/0 waits, Completed/1 copies, anything else is a terminal failure', () => {
+/** A deflate stream that inflates to `chunks` MiB of zeros, built without ever holding them. */
+function zeroBomb(chunks: number): Buffer {
+  const block = deflateRawSync(Buffer.alloc(1024 * 1024), { finishFlush: zlibConstants.Z_SYNC_FLUSH, level: 9 });
+  return Buffer.concat([...Array(chunks).fill(block), deflateRawSync(Buffer.alloc(0))]);
+}
+
+describe('readZip limits', () => {
+  it('stops a bomb at its declared size: 1.5 MiB declaring 200 bytes that would inflate to 1.5 GiB (peak memory in a fresh process)', () => {
+    const run = (mebibytes: number, declared: number) => {
+      const child = spawnSync(process.execPath, ['--import', 'tsx', 'test/support/zip-bomb-memory.ts', String(mebibytes), String(declared)], { encoding: 'utf8' });
+      expect(child.status, child.stderr).toBe(0);
+      return JSON.parse(child.stdout) as { zipBytes: number; error: string; ms: number; peakGrowthKiB: number; peakKiB: number };
+    };
+    const small = run(1536, 200);
+    expect(small.error).toMatch(/MalformedResponseError: .*audit_packages\.csv inflates past its declared 200 bytes/);
+    const large = run(1536, 300_000_000);
+    expect(large.error).toMatch(/inflates past its declared 300000000 bytes/);
+    for (const [what, figures] of [['200 bytes', small], ['300,000,000 bytes', large]] as const) {
+      console.log(
+        `zip bomb: ${(figures.zipBytes / 1048576).toFixed(1)} MiB zip inflating to 1536 MiB, declaring ${what}: refused in ` +
+          `${figures.ms.toFixed(0)} ms; peak RSS grew by ${(figures.peakGrowthKiB / 1024).toFixed(1)} MiB (process peak ${(figures.peakKiB / 1024).toFixed(0)} MiB)`,
+      );
+    }
+    // Unbounded, the peak grows by the 1.5 GiB (and more: the buffers double as they grow); bounded, by the declaration.
+    expect(small.peakGrowthKiB).toBeLessThan(32 * 1024);
+    expect(large.peakGrowthKiB).toBeLessThan((300_000_000 / 1024) * 1.25 + 32 * 1024);
+  }, 60_000);
+
+  it('stops a bomb that declares as much as the limit allows at that limit, and refuses a larger declaration before inflating', () => {
+    const limit = csvPageByteLimit(2000);
+    const body = zeroBomb(1024);
+    const honestLimit = buildZip([{ name: 'a.csv', data: Buffer.alloc(0), deflate: true, body, size: limit }]);
+    expect(() => readZip(honestLimit, 'Xray CSV page', { maxBytes: limit })).toThrow(/inflates past its declared/);
+    const tooLarge = buildZip([{ name: 'a.csv', data: Buffer.alloc(0), deflate: true, body, size: limit + 1 }]);
+    expect(() => readZip(tooLarge, 'Xray CSV page', { maxBytes: limit })).toThrow(/declares \d+ bytes, beyond the limit/);
+    // Two entries may not share out more than the limit between them.
+    const half = Math.ceil(limit / 2) + 1;
+    const two = buildZip([
+      { name: 'a.csv', data: Buffer.alloc(0), deflate: true, body, size: half },
+      { name: 'b.csv', data: Buffer.alloc(0), deflate: true, body, size: half },
+    ]);
+    expect(() => readZip(two, 'Xray CSV page', { maxBytes: limit })).toThrow(/b\.csv declares/);
+  });
+
+  it('any declared size against any real size: the data when they agree, MalformedResponseError otherwise', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.integer(), fc.double(), fc.constantFrom('InProgress', 'inprogress', ' Completed ', 'COMPLETED', 'Failed', '2', 'in_progress', 'pending')), (raw) => {
-        const status = normalizeStatus(raw as string | number);
-        const text = String(raw).trim().toLowerCase();
-        if (['inprogress', '0', 'in_progress', 'pending'].includes(text)) expect(status).toBe('InProgress');
-        else if (['completed', '1'].includes(text)) expect(status).toBe('Completed');
-        else expect(status).toBe('Failed');
+      fc.property(fc.uint8Array({ maxLength: 2000 }), fc.integer({ min: 0, max: 4000 }), fc.integer({ min: 1, max: 4000 }), (bytes, declared, limit) => {
+        const data = Buffer.from(bytes);
+        const zip = buildZip([{ name: 'a.csv', data, deflate: true, body: deflateRawSync(data), size: declared }]);
+        try {
+          const [entry] = readZip(zip, 'Xray CSV page', { maxBytes: limit });
+          expect(declared).toBe(data.length);
+          expect(declared).toBeLessThanOrEqual(limit);
+          expect(entry!.data.equals(data)).toBe(true);
+        } catch (error) {
+          expect(error).toBeInstanceOf(MalformedResponseError);
+          expect(declared !== data.length || declared > limit).toBe(true);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('the Xray client refuses a bombed CSV page with MalformedResponseError, never reading past its limit', async () => {
+    const body = zeroBomb(512);
+    const zip = buildZip([{ name: 'audit_packages.csv', data: Buffer.alloc(0), deflate: true, body, size: 100 }]);
+    const client = xrayAnswering(zip, 'application/zip');
+    await expect(client.csvPage({ window: WINDOW, offset: 0, pageSize: 2000, dryRun: false })).rejects.toThrow(
+      /Xray CSV page is not a readable zip file: audit_packages\.csv inflates past its declared 100 bytes/,
+    );
+    expect(csvPageByteLimit(2000)).toBe(2000 * 16 * 1024);
+    // 500,000 events at ~500 bytes a row still fit; the cap stays far below the function's 1 GiB.
+    expect(csvPageByteLimit(500_000)).toBe(384 * 1024 * 1024);
+  });
+});
+
+const WINDOW = { start: '2026-01-01T00:00:00.000Z', end: '2026-01-01T01:00:00.000Z' };
+
+function xrayAnswering(body: string | Buffer, contentType = 'application/json') {
+  const fetch = (async () => new Response(body, { status: 200, headers: { 'content-type': contentType } })) as typeof globalThis.fetch;
+  return new XrayClient('https://acme.jfrog.test', { accessToken: 'xray-access-token-value' }, new HttpClient({ fetch, retry: { maxAttempts: 1 } }));
+}
+
+const PAGE = { window: WINDOW, pageSize: 2000, dryRun: false };
+
+/** A page as the vendor writes it (compact: the fast path) or pretty-printed (events span lines: the full parse). */
+function pageText(events: unknown[], meta: Record<string, unknown>, pretty: boolean): string {
+  return pretty ? JSON.stringify({ data: events, meta }, null, 2) : `{"data":[${events.map((event) => JSON.stringify(event)).join(',')}],"meta":${JSON.stringify(meta)}}`;
+}
+
+describe('Xray JSON pages against adversarial answers', () => {
+  const outcome = (promise: Promise<unknown>) => promise.then((value) => ({ value }), (error: unknown) => ({ error }));
+
+  it('accepts next_offset only as offset + result_count (or + the events sent), or falsy at the end', async () => {
+    const next = fc.oneof(fc.constant('exact'), fc.constantFrom(null, 0, undefined), fc.integer({ min: 1, max: 2_000_000 }));
+    const count = fc.oneof(fc.constant('exact'), fc.constant(undefined), fc.nat({ max: 40 }));
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: 1_000_000 }), fc.nat({ max: 20 }), next, count, fc.boolean(), async (offset, n, nextChoice, countChoice, pretty) => {
+        const events = Array.from({ length: n }, (_, k) => ({ id: offset + k + 1, name: `event ${k}` }));
+        const meta: Record<string, unknown> = {};
+        const nextOffset = nextChoice === 'exact' ? offset + n : nextChoice;
+        if (nextOffset !== undefined) meta.next_offset = nextOffset;
+        const resultCount = countChoice === 'exact' ? n : countChoice;
+        if (resultCount !== undefined) meta.result_count = resultCount;
+        const result = await outcome(xrayAnswering(pageText(events, meta, pretty)).jsonPage({ ...PAGE, offset }));
+        const countOk = resultCount === undefined || resultCount === n;
+        const nextOk = !nextOffset || (n > 0 && nextOffset === offset + n);
+        if (countOk && nextOk) {
+          expect(result).toHaveProperty('value');
+          const page = (result as { value: { ids: number[]; nextOffset?: number } }).value;
+          expect(page.ids).toEqual(events.map((event) => event.id));
+          expect(page.nextOffset).toBe(nextOffset ? nextOffset : undefined);
+        } else {
+          expect((result as { error: unknown }).error).toBeInstanceOf(MalformedResponseError);
+        }
+      }),
+      { numRuns: 300 },
+    );
+    // The jump of the report: 2 events at offset 0, next_offset 1,000,000.
+    const jump = await outcome(xrayAnswering('{"data":[{"id":1},{"id":2}],"meta":{"next_offset":1000000}}').jsonPage({ ...PAGE, offset: 0 }));
+    expect((jump as { error: Error }).error.message).toBe(
+      'Xray audit page at offset 0 holds 2 events but gives next_offset 1000000 (expected 2, or none on the last page)',
+    );
+  });
+
+  it('refuses a key given twice at the top level or in meta, however it is spelled, on both paths', async () => {
+    const spellings = fc.constantFrom('"data"', '"d\u0061ta"', '"\u0064ata"');
+    await fc.assert(
+      fc.asyncProperty(spellings, fc.boolean(), fc.constantFrom('data', 'meta', 'meta-key', 'none'), async (spelling, pretty, twice) => {
+        const space = pretty ? '\n' : '';
+        const events = `[${space}{"id":1}${space}]`;
+        let text = `{${spelling}:${events},"meta":{"next_offset":null}}`;
+        if (twice === 'data') text = `{"data":[{"id":1},{"id":2}],${spelling}:${events},"meta":{"next_offset":null}}`;
+        if (twice === 'meta') text = `{${spelling}:${events},"meta":{"next_offset":5},"meta":{"next_offset":null}}`;
+        if (twice === 'meta-key') text = `{${spelling}:${events},"meta":{"next_offset":9,"next_offset":null}}`;
+        const result = await outcome(xrayAnswering(text).jsonPage({ ...PAGE, offset: 0 }));
+        if (twice === 'none') {
+          expect((result as { value: { ids: number[] } }).value.ids).toEqual([1]);
+        } else {
+          expect((result as { error: unknown }).error).toBeInstanceOf(MalformedResponseError);
+          expect((result as { error: Error }).error.message).toMatch(/twice/);
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it(`refuses nesting deeper than ${MAX_JSON_DEPTH} levels on both paths, and reads anything shallower`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 200 }), fc.boolean(), async (levels, pretty) => {
+        const nested = `${'['.repeat(levels)}${']'.repeat(levels)}`;
+        const event = `{"id":7,${pretty ? '\n' : ''}"deep":${levels ? nested : '1'}}`;
+        const result = await outcome(xrayAnswering(`{"data":[${event}],"meta":{"next_offset":null}}`).jsonPage({ ...PAGE, offset: 0 }));
+        // Page, data and event are three levels; the arrays add theirs.
+        if (3 + levels <= MAX_JSON_DEPTH) expect((result as { value: { ids: number[] } }).value.ids).toEqual([7]);
+        else expect((result as { error: Error }).error.message).toMatch(/nests deeper than 64 levels/);
+      }),
+      { numRuns: 150 },
+    );
+    // The report's million nested arrays: a typed error, not a stack overflow.
+    for (const pretty of [false, true]) {
+      const deep = `{"data":[{"id":1,${pretty ? '\n' : ''}"x":${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}}],"meta":{}}`;
+      await expect(xrayAnswering(deep).jsonPage({ ...PAGE, offset: 0 })).rejects.toThrow(MalformedResponseError);
+    }
+  });
+
+  it('answers any bytes with a page or a MalformedResponseError, never a crash', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.json({ maxDepth: 4 }), fc.string(), fc.jsonValue().map((value) => JSON.stringify({ data: value, meta: {} }))), async (text) => {
+        const result = await outcome(xrayAnswering(text).jsonPage({ ...PAGE, offset: 0 }));
+        if ('error' in result) expect(result.error).toBeInstanceOf(MalformedResponseError);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('MFT report objects', () => {
+  it('normalizes any status: InProgress/0 waits, Completed/1 copies, failure words fail, anything else polls on', () => {
+    const failures = ['failed', 'failure', 'error', 'errored', 'faulted', 'cancelled', 'canceled', 'aborted', 'rejected', 'expired'];
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.integer(), fc.double(), fc.constantFrom('InProgress', 'inprogress', ' Completed ', 'COMPLETED', 'Failed', '2', 'in_progress', 'Queued', 'Running')), (raw) => {
+        const status = normalizeStatus(raw);
+        if (typeof raw === 'number') expect(status).toBe(raw === 1 ? 'Completed' : raw === 0 ? 'InProgress' : 'Unrecognized');
+        else {
+          const text = raw.trim().toLowerCase();
+          expect(status).toBe(text === 'inprogress' ? 'InProgress' : text === 'completed' ? 'Completed' : failures.includes(text) ? 'Failed' : 'Unrecognized');
+        }
       }),
       RUNS,
     );
@@ -302,7 +656,7 @@ describe('MFT report objects', () => {
       fc.asyncProperty(report, async (object) => {
         const read = await clientAnswering(JSON.stringify(object)).getReport('token', 'r1');
         expect(read.id).toBe(String(object.id));
-        expect(read.rawStatus).toBe(String(object.status));
+        expect(read.rawStatus).toBe(object.status === undefined ? '' : String(object.status));
         expect(read.status).toBe(normalizeStatus(object.status));
         if (read.size !== undefined) expect(Number.isFinite(read.size)).toBe(true);
       }),

@@ -1,0 +1,329 @@
+import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import type { SourceRecord } from './mapping.js';
+
+/**
+ * Streaming parsers for what the exports store, each in constant memory with a limit on one record's size:
+ * - `json-array`: the MFT JSON report, a top-level array of objects (elements are cut out by a byte scanner that
+ *   follows strings and escapes, then parsed one at a time);
+ * - `ndjson`: Xray's parts, one JSON event per line;
+ * - `csv`: RFC 4180 with a header line (quoted fields may hold commas, quotes and line breaks), the MFT CSV
+ *   report and Xray's CSV parts, which `groupXrayCsvRows` folds back into one event per id.
+ * A record that cannot be read (broken JSON, a row longer than the limit) is handed on as `{ unreadable }`, to be
+ * counted and reported; only a file that is not of its format at all (a JSON report that is not an array) fails.
+ */
+
+export type ReadItem = { record: SourceRecord; bytes: number } | { unreadable: string };
+
+export type SourceFormat = 'json-array' | 'ndjson' | 'csv';
+
+/** One record larger than this is not parsed (reported as unreadable). */
+export const MAX_RECORD_BYTES = 1024 * 1024;
+
+export function readRecords(body: AsyncIterable<Uint8Array>, format: SourceFormat, gzipped: boolean, maxRecordBytes = MAX_RECORD_BYTES): AsyncIterable<ReadItem> {
+  const bytes = gzipped ? gunzip(body) : body;
+  switch (format) {
+    case 'json-array':
+      return jsonArrayRecords(bytes, maxRecordBytes);
+    case 'ndjson':
+      return ndjsonRecords(bytes, maxRecordBytes);
+    case 'csv':
+      return csvRecords(bytes, maxRecordBytes);
+  }
+}
+
+function gunzip(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  const gunzipper = createGunzip();
+  (async () => {
+    try {
+      for await (const chunk of body) if (!gunzipper.write(chunk)) await new Promise((resolve) => gunzipper.once('drain', resolve));
+      gunzipper.end();
+    } catch (error) {
+      gunzipper.destroy(error as Error);
+    }
+  })();
+  return gunzipper as Readable;
+}
+
+function parseObject(text: string): SourceRecord | string {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'a record that is not a JSON object';
+    return value as SourceRecord;
+  } catch (error) {
+    return `broken JSON (${(error as Error).message.slice(0, 80)})`;
+  }
+}
+
+export async function* ndjsonRecords(body: AsyncIterable<Uint8Array>, maxRecordBytes = MAX_RECORD_BYTES): AsyncIterable<ReadItem> {
+  let carry: Buffer[] = [];
+  let carried = 0;
+  let oversized = false;
+  const emit = (line: Buffer): ReadItem | undefined => {
+    if (line.length > maxRecordBytes) return { unreadable: `a line longer than ${maxRecordBytes} bytes` };
+    let end = line.length;
+    if (end && line[end - 1] === 0x0d) end--;
+    if (end === 0) return undefined;
+    const parsed = parseObject(line.toString('utf8', 0, end));
+    return typeof parsed === 'string' ? { unreadable: parsed } : { record: parsed, bytes: end };
+  };
+  for await (const piece of body) {
+    const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    let at = 0;
+    for (;;) {
+      const newline = chunk.indexOf(0x0a, at);
+      if (newline === -1) break;
+      if (oversized) {
+        oversized = false;
+        yield { unreadable: `a line longer than ${maxRecordBytes} bytes` };
+      } else {
+        const line = carried ? Buffer.concat([...carry, chunk.subarray(at, newline)]) : chunk.subarray(at, newline);
+        const item = emit(line);
+        if (item) yield item;
+      }
+      carry = [];
+      carried = 0;
+      at = newline + 1;
+    }
+    if (at < chunk.length && !oversized) {
+      carried += chunk.length - at;
+      if (carried > maxRecordBytes) {
+        oversized = true;
+        carry = [];
+        carried = 0;
+      } else {
+        // Copy: the chunk's memory may be reused by the stream.
+        carry.push(Buffer.from(chunk.subarray(at)));
+      }
+    }
+  }
+  if (oversized) yield { unreadable: `a line longer than ${maxRecordBytes} bytes` };
+  else if (carried) {
+    const item = emit(Buffer.concat(carry));
+    if (item) yield item;
+  }
+}
+
+/** Elements of a top-level JSON array, each parsed on its own. */
+export async function* jsonArrayRecords(body: AsyncIterable<Uint8Array>, maxRecordBytes = MAX_RECORD_BYTES): AsyncIterable<ReadItem> {
+  let state: 'start' | 'between' | 'element' | 'scalar' | 'done' = 'start';
+  let depth = 0; // nesting inside the current element
+  let inString = false;
+  let escaped = false;
+  let pieces: Buffer[] = [];
+  let size = 0;
+  let oversized = false;
+  const notAnObject: ReadItem = { unreadable: 'an array element that is not an object' };
+  for await (const piece of body) {
+    const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    let elementStart = state === 'element' ? 0 : -1;
+    for (let at = 0; at < chunk.length; at++) {
+      const byte = chunk[at]!;
+      switch (state) {
+        case 'start':
+          if (byte <= 0x20 || byte === 0xef || byte === 0xbb || byte === 0xbf) continue; // space, a UTF-8 byte order mark
+          if (byte !== 0x5b) throw new Error('The report is not a JSON array (its first character is not "[")');
+          state = 'between';
+          continue;
+        case 'done':
+          if (byte > 0x20) throw new Error('The report has content after its JSON array');
+          continue;
+        case 'scalar':
+          if (byte !== 0x2c && byte !== 0x5d) continue;
+          yield notAnObject;
+          state = byte === 0x5d ? 'done' : 'between';
+          continue;
+        case 'between':
+          if (byte <= 0x20 || byte === 0x2c) continue;
+          if (byte === 0x5d) {
+            state = 'done';
+            continue;
+          }
+          if (byte !== 0x7b) {
+            // A string, number, array, true, false or null where a record should be.
+            state = 'scalar';
+            if (byte === 0x22 || byte === 0x5b) {
+              state = 'element';
+              elementStart = at;
+              depth = byte === 0x5b ? 1 : 0;
+              inString = byte === 0x22;
+            }
+            continue;
+          }
+          state = 'element';
+          elementStart = at;
+          depth = 1;
+          continue;
+        case 'element':
+          if (inString) {
+            if (escaped) escaped = false;
+            else if (byte === 0x5c) escaped = true;
+            else if (byte === 0x22) inString = false;
+            if (inString || depth > 0) continue;
+          } else if (byte === 0x22) {
+            inString = true;
+            continue;
+          } else if (byte === 0x7b || byte === 0x5b) {
+            depth++;
+            continue;
+          } else if (byte === 0x7d || byte === 0x5d) {
+            depth--;
+            if (depth > 0) continue;
+          } else continue;
+          // The element ended at this byte.
+          {
+            const part = chunk.subarray(elementStart, at + 1);
+            if (oversized || size + part.length > maxRecordBytes) yield { unreadable: `a record longer than ${maxRecordBytes} bytes` };
+            else {
+              const text = pieces.length ? Buffer.concat([...pieces, part]).toString('utf8') : part.toString('utf8');
+              const parsed = parseObject(text);
+              yield typeof parsed === 'string' ? { unreadable: parsed } : { record: parsed, bytes: size + part.length };
+            }
+            pieces = [];
+            size = 0;
+            oversized = false;
+            elementStart = -1;
+            state = 'between';
+          }
+      }
+    }
+    if (state === 'element' && elementStart >= 0) {
+      const rest = chunk.subarray(elementStart);
+      size += rest.length;
+      if (size > maxRecordBytes) {
+        oversized = true;
+        pieces = [];
+      } else if (!oversized) pieces.push(Buffer.from(rest));
+    }
+  }
+  if (state === 'start') return; // an empty file: no records
+  if ((state as string) !== 'done') throw new Error('The report ends before its JSON array is closed (truncated?)');
+}
+
+/** RFC 4180 records keyed by the header line's names. */
+export async function* csvRecords(body: AsyncIterable<Uint8Array>, maxRecordBytes = MAX_RECORD_BYTES): AsyncIterable<ReadItem> {
+  let header: string[] | undefined;
+  for await (const row of csvRows(body, maxRecordBytes)) {
+    if (typeof row === 'string') {
+      yield { unreadable: row };
+      continue;
+    }
+    if (!header) {
+      header = row.fields.map((name, index) => (index === 0 ? name.replace(/^\uFEFF/, '') : name).trim());
+      continue;
+    }
+    if (row.fields.length === 1 && row.fields[0] === '') continue; // a blank line
+    const record: SourceRecord = {};
+    header.forEach((name, index) => {
+      record[name] = row.fields[index] ?? '';
+    });
+    if (row.fields.length > header.length) record['(extra columns)'] = JSON.stringify(row.fields.slice(header.length));
+    yield { record, bytes: row.bytes };
+  }
+}
+
+async function* csvRows(body: AsyncIterable<Uint8Array>, maxRecordBytes: number): AsyncIterable<{ fields: string[]; bytes: number } | string> {
+  let fields: string[] = [];
+  let field = '';
+  let inQuotes = false;
+  let quoteSeen = false; // the previous character closed a quoted section ("" is an escaped quote)
+  let pendingCR = false;
+  let carried = 0; // characters of the current row in earlier chunks
+  let oversized = false;
+  const decoder = new TextDecoder();
+  const tooLong = `a row longer than ${maxRecordBytes} bytes`;
+  for await (const piece of body) {
+    const text = decoder.decode(piece, { stream: true });
+    let runStart = 0;
+    let rowStart = 0;
+    for (let at = 0; at < text.length; at++) {
+      const ch = text.charCodeAt(at);
+      if (inQuotes) {
+        if (ch === 0x22) {
+          field += text.slice(runStart, at);
+          runStart = at + 1;
+          inQuotes = false;
+          quoteSeen = true;
+        }
+        continue;
+      }
+      if (ch === 0x22) {
+        field += text.slice(runStart, at);
+        if (quoteSeen) field += '"';
+        runStart = at + 1;
+        inQuotes = true;
+        quoteSeen = false;
+        continue;
+      }
+      quoteSeen = false;
+      if (pendingCR && ch !== 0x0a) field += '\r'; // a CR not ending the line is content
+      pendingCR = false;
+      if (ch === 0x0d) {
+        // Held back: it ends the line when a LF follows (possibly in the next chunk).
+        field += text.slice(runStart, at);
+        runStart = at + 1;
+        pendingCR = true;
+      } else if (ch === 0x2c) {
+        fields.push(field + text.slice(runStart, at));
+        field = '';
+        runStart = at + 1;
+      } else if (ch === 0x0a) {
+        fields.push(field + text.slice(runStart, at));
+        const bytes = carried + at + 1 - rowStart;
+        yield oversized || bytes > maxRecordBytes ? tooLong : { fields, bytes };
+        fields = [];
+        field = '';
+        carried = 0;
+        oversized = false;
+        runStart = rowStart = at + 1;
+      }
+    }
+    field += text.slice(runStart);
+    carried += text.length - rowStart;
+    if (carried > maxRecordBytes) {
+      // Keep scanning to the row's end, without holding it.
+      oversized = true;
+      fields = [];
+      field = '';
+    }
+  }
+  field += decoder.decode();
+  if (pendingCR) field += '\r';
+  if (field !== '' || fields.length) {
+    fields.push(field);
+    yield oversized ? tooLong : { fields, bytes: carried };
+  }
+}
+
+/** The columns of an Xray CSV row that describe one policy (the rest describe the event). */
+const XRAY_POLICY_COLUMNS = new Set(['policy_name', 'policy_id', 'dry_run', 'condition_name', 'condition_category', 'result', 'policy_reason']);
+
+/**
+ * Xray's CSV has one row per (event, policy), an event's rows next to each other: folds consecutive rows of one
+ * id back into one event whose `policies` holds one object per row (none when the policy columns are empty).
+ */
+export async function* groupXrayCsvRows(rows: AsyncIterable<ReadItem>): AsyncIterable<ReadItem> {
+  let current: { record: SourceRecord; bytes: number; id: unknown; policies: Record<string, unknown>[] } | undefined;
+  const finish = (): ReadItem => ({ record: { ...current!.record, policies: current!.policies }, bytes: current!.bytes });
+  for await (const item of rows) {
+    if ('unreadable' in item) {
+      yield item;
+      continue;
+    }
+    const event: SourceRecord = {};
+    const policy: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(item.record)) {
+      if (XRAY_POLICY_COLUMNS.has(name)) {
+        if (value !== '') policy[name] = name === 'dry_run' ? value === 'true' : value;
+      } else event[name] = name === 'id' && /^\d+$/.test(String(value)) ? Number(value) : value;
+    }
+    if (current && current.id === event.id) {
+      if (Object.keys(policy).length) current.policies.push(policy);
+      current.bytes += item.bytes;
+      continue;
+    }
+    if (current) yield finish();
+    current = { record: event, bytes: item.bytes, id: event.id, policies: Object.keys(policy).length ? [policy] : [] };
+  }
+  if (current) yield finish();
+}

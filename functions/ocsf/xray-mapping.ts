@@ -1,0 +1,139 @@
+import { classification, EMAIL, FieldReader, metadata, parseEventTime, severity, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
+import { enumCaption, ocsfClass } from './schema.js';
+
+/**
+ * JFrog Xray Curation audit events → OCSF 1.1.0 Web Resources Activity (6001) with the security_control profile
+ * (and the host profile, which carries `actor` in this class). The README ("OCSF output") gives the table.
+ *
+ * - activity: 2 (Read): a developer's client asked a curated remote repository for a package;
+ * - action_id / disposition_id: approved → 1 Allowed / 8 Approved, passed → 1 Allowed / 1 Allowed,
+ *   blocked → 2 Denied / 2 Blocked; another word → 0 Unknown / 99 Other with that word as `disposition`;
+ * - dry-run events (the Dry Run tab: each names one dry-run policy that would have blocked) → 1 Allowed /
+ *   15 Detected: the policy only reported; `metadata.labels` carries `dry-run`, and the window's output is an
+ *   object of its own;
+ * - the package is web_resources[0]; the curated, origin and public repositories follow, typed as such;
+ * - each policy that affected the event → an `authorizations` entry (decision, policy uid/name, condition as the
+ *   policy's description, condition category as its group); `policies: null` gives none;
+ * - everything else (e.g. `ecosystem`, `ondemand`, `event_origin`, per-policy `dry_run`) stays in `unmapped`.
+ */
+
+export const WEB_RESOURCES_ACTIVITY = ocsfClass('web_resources_activity');
+export const XRAY_PRODUCT = { name: 'Xray Curation', vendor_name: 'JFrog' };
+export const DRY_RUN_LABEL = 'dry-run';
+const READ = 2;
+
+const DECISIONS: Record<string, { actionId: number; dispositionId: number }> = {
+  approved: { actionId: 1, dispositionId: 8 },
+  passed: { actionId: 1, dispositionId: 1 },
+  blocked: { actionId: 2, dispositionId: 2 },
+};
+
+export function mapXrayEvent(record: SourceRecord, context: MappingContext): MappingResult {
+  const fields = new FieldReader(record);
+  const rawTime = fields.text('created_at', 'createdAt', 'timestamp', 'time');
+  const when = parseEventTime(rawTime);
+  if (!when) return { unmappable: rawTime === undefined ? 'no created_at' : `created_at ${JSON.stringify(rawTime.slice(0, 40))} is not a date` };
+  const packageName = fields.text('package_name', 'packageName', 'package');
+  if (!packageName) return { unmappable: 'no package_name (Web Resources Activity requires web_resources)' };
+
+  const policies = fields.value('policies');
+  const policyList = Array.isArray(policies) ? (policies as unknown[]).filter((item): item is Record<string, unknown> => typeof item === 'object' && item !== null) : [];
+  if (policies !== undefined && !Array.isArray(policies)) fields.release(policies);
+  const dryRun = context.filtersId === DRY_RUN_LABEL || policyList.some((policy) => policy.dry_run === true || policy.dry_run === 'true');
+
+  const action = fields.text('action', 'result', 'decision');
+  const decision = dryRun ? { actionId: 1, dispositionId: 15 } : action === undefined ? { actionId: 0, dispositionId: 0 } : (DECISIONS[action.toLowerCase()] ?? { actionId: 0, dispositionId: 99 });
+  const blocked = !dryRun && decision.actionId === 2;
+  const security = policyList.some((policy) => String(policy.condition_category ?? '').toLowerCase() === 'security');
+
+  const username = fields.text('username', 'user_name', 'user');
+  const mail = fields.text('user_mail', 'userMail', 'email');
+  const mailValid = mail !== undefined && EMAIL.test(mail);
+  if (mail !== undefined && !mailValid) fields.release(mail);
+  const userName = username ?? (mailValid ? mail : undefined);
+  const reason = fields.text('reason');
+
+  const event = {
+    ...classification(WEB_RESOURCES_ACTIVITY, READ),
+    ...severity(WEB_RESOURCES_ACTIVITY, blocked ? (security ? 3 : 2) : 1),
+    time: when.time,
+    timezone_offset: when.timezoneOffset,
+    action_id: decision.actionId,
+    action: enumCaption(WEB_RESOURCES_ACTIVITY, 'action_id', decision.actionId),
+    disposition_id: decision.dispositionId,
+    disposition: decision.dispositionId === 99 ? action : enumCaption(WEB_RESOURCES_ACTIVITY, 'disposition_id', decision.dispositionId),
+    message: reason,
+    metadata: metadata({
+      product: XRAY_PRODUCT,
+      uid: fields.text('id'),
+      tenant: context.tenant,
+      logName: dryRun ? 'Curation audit: dry run' : 'Curation audit',
+      originalTime: rawTime,
+      profiles: ['host', 'security_control'],
+      labels: dryRun ? [DRY_RUN_LABEL] : undefined,
+    }),
+    actor: userName ? { user: ({ name: userName, email_addr: mailValid ? mail : undefined }) } : undefined,
+    web_resources: webResources(fields, packageName),
+    authorizations: policyList.length ? policyList.map((policy) => authorization(policy, dryRun ? `dry run: ${action ?? 'unknown'}` : action)) : undefined,
+    unmapped: fields.rest({
+      ...(dryRun && action !== undefined ? { action } : {}),
+      ...policyRest(policyList),
+    }),
+  };
+  return { event };
+}
+
+function webResources(fields: FieldReader, packageName: string): Record<string, unknown>[] {
+  const version = fields.text('package_version', 'packageVersion', 'version');
+  const resources: Record<string, unknown>[] = [
+    {
+      name: packageName,
+      type: fields.text('package_type', 'packageType', 'ecosystem_type'),
+      url_string: fields.text('package_url', 'packageUrl'),
+      data: version !== undefined ? { version } : undefined,
+    },
+  ];
+  const repository = (type: string, name: string | undefined, data: Record<string, string | undefined>, url?: string) => {
+    const present = Object.values(data).filter((value) => value !== undefined);
+    if (!name) {
+      // A repository without a name cannot be a web resource (it needs a name or uid): keep what came in unmapped.
+      for (const value of present) fields.release(value);
+      if (url !== undefined) fields.release(url);
+      return;
+    }
+    resources.push({ name, type, url_string: url, data: present.length ? data : undefined });
+  };
+  repository('curated repository', fields.text('curated_repository_name', 'curated_repo_name'), {
+    server_name: fields.text('curated_repository_server_name', 'curated_repo_server_name'),
+    project: fields.text('curated_project', 'curated_repo_project_key'),
+  });
+  repository('origin repository', fields.text('origin_repository_name', 'origin_repo_name'), {
+    server_name: fields.text('origin_repository_server_name', 'origin_repo_server_name'),
+    project: fields.text('origin_project', 'origin_repo_project_key'),
+  });
+  repository('public repository', fields.text('public_repo_name', 'public_repository_name'), {}, fields.text('public_repo_url', 'public_repository_url'));
+  return resources;
+}
+
+/** The policy fields mapped into authorizations; any other field of a policy goes to unmapped (policyRest). */
+const POLICY_FIELDS = new Set(['policy_id', 'policy_name', 'condition_name', 'condition_category']);
+
+function authorization(policy: Record<string, unknown>, decision: string | undefined): Record<string, unknown> {
+  const text = (value: unknown) => (value === undefined || value === null || value === '' ? undefined : String(value));
+  const uid = text(policy.policy_id);
+  const name = text(policy.policy_name);
+  const category = text(policy.condition_category);
+  return {
+    decision,
+    policy: uid || name ? ({ uid, name, desc: text(policy.condition_name), group: category ? { name: category } : undefined }) : undefined,
+  };
+}
+
+/** Per-policy fields outside POLICY_FIELDS (dry_run, result, policy_reason…), one unmapped entry per field: a JSON array by policy. */
+function policyRest(policies: Record<string, unknown>[]): Record<string, string> {
+  const names = new Set<string>();
+  for (const policy of policies) for (const name of Object.keys(policy)) if (!POLICY_FIELDS.has(name)) names.add(name);
+  const out: Record<string, string> = {};
+  for (const name of names) out[`policies[].${name}`] = JSON.stringify(policies.map((policy) => policy[name] ?? null));
+  return out;
+}
