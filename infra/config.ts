@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { instantProblem } from '../functions/common/time-window.js';
-import { MIN_WINDOW_START_BUDGET_MS, WINDOW_COPY_RESERVE_MS } from '../functions/mft/export-plan.js';
+import { MFT_WINDOW_CONCURRENCY, MIN_WINDOW_START_BUDGET_MS, WINDOW_COPY_RESERVE_MS } from '../functions/mft/export-plan.js';
 import { mftFiltersSchema } from '../functions/mft/model.js';
 import { MFT_EXECUTION_TIMEOUT_MS } from '../functions/mft/runtime.js';
 
@@ -442,8 +442,7 @@ export function derivedNameProblems(stackName: string): string[] {
   return problems;
 }
 
-/** Windows the MFT state machine exports at once (its Map's MaxConcurrency). */
-export const MFT_WINDOW_CONCURRENCY = 2;
+export { MFT_WINDOW_CONCURRENCY };
 /** Step Functions' limit on the events of one execution's history. */
 export const HISTORY_EVENT_LIMIT = 25_000;
 

@@ -26,6 +26,8 @@ export const mftExportPlanSchema = z
     maxWaitSeconds: z.number().int().positive(),
     /** A scheduled run's windows not started by then are deferred to the next run (see windowStartDeadline). */
     deadline: isoInstant.optional(),
+    /** The deadline holds for the windows starting here and later: the first Map round always starts. */
+    deadlineFrom: isoInstant.optional(),
   })
   .strict();
 export type MftExportPlan = z.infer<typeof mftExportPlanSchema>;
@@ -46,8 +48,10 @@ export interface MftPlanSettings {
  * (930 s), DeleteReport's (90 s), then CommitRun's (90 s), and a margin.
  */
 export const WINDOW_COPY_RESERVE_MS = 1_200_000;
-/** The first windows always start: every scheduled run makes progress, however long the waits are. */
+/** Windows may start during at least this long, however long the waits are. */
 export const MIN_WINDOW_START_BUDGET_MS = 60_000;
+/** Windows the MFT state machine exports at once (its Map's MaxConcurrency; test-checked against the ASL). */
+export const MFT_WINDOW_CONCURRENCY = 2;
 
 /**
  * Until when a scheduled run may start windows: the execution timeout (the lease's lifetime) less what the
@@ -81,8 +85,12 @@ export async function planMftRun(
     nowMs,
   });
   // A manual run exports what it was asked for, or fails; a scheduled one keeps within its execution timeout.
-  if (planned.run.mode === 'scheduled' && planned.windows.length > 0) {
+  // The first Map round starts whatever the time (slow steps before it must not stop every run from making
+  // progress); the deadline holds for the windows after it.
+  const firstDeferrable = planned.windows[MFT_WINDOW_CONCURRENCY];
+  if (planned.run.mode === 'scheduled' && firstDeferrable) {
     plan.deadline = new Date(windowStartDeadline(nowMs, plan, settings)).toISOString();
+    plan.deadlineFrom = firstDeferrable.start;
   }
   return { plan, ...planned };
 }

@@ -37,9 +37,13 @@ export async function startWindow(
   return windowDeferral(runtime, plan, window) ?? createReport(runtime, plan, window, auth, executionId);
 }
 
-/** Past the plan's deadline a window is not started: it could not finish within the execution timeout. */
+/**
+ * Past the plan's deadline a window is not started: it could not finish within the execution timeout. The
+ * windows before `deadlineFrom` (the first Map round) always start, so every scheduled run makes progress.
+ */
 export function windowDeferral(runtime: MftRuntime, plan: MftExportPlan, window: TimeWindow): DeferredWindow | undefined {
   if (!plan.deadline || runtime.clock.now() <= Date.parse(plan.deadline)) return undefined;
+  if (plan.deadlineFrom && Date.parse(window.start) < Date.parse(plan.deadlineFrom)) return undefined;
   return {
     deferred: true,
     message: `Window ${window.start} was not started: past ${plan.deadline} it could not finish within the execution timeout; the next run exports it`,

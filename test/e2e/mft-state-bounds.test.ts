@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpClient } from '../../functions/common/http.js';
-import { parseConfig } from '../../infra/config.js';
+import { MFT_WINDOW_CONCURRENCY, parseConfig } from '../../infra/config.js';
 import { runMftExport } from '../../local/run-export.js';
 import { STEP_FUNCTIONS_LIMITS, type LocalRunResult } from '../../local/state-machine-runner.js';
 import { startTwin, type Twin } from '../../local/twin.js';
@@ -83,16 +83,19 @@ describe('a scheduled run that would outlast its execution timeout', () => {
   let slow: Twin;
 
   beforeAll(async () => {
-    slow = await startTwin({ directory: path.join(directory, 'slow'), xray: false, mft: { reportReadyAfterMs: 1500, eventsPerHour: 2 } });
+    // 30 windows two at a time, each report ready after 2 s: at least 30 s of work, whatever the machine's speed.
+    slow = await startTwin({ directory: path.join(directory, 'slow'), xray: false, mft: { reportReadyAfterMs: 2000, eventsPerHour: 2 } });
   });
 
   afterAll(async () => {
     await slow?.close();
   });
 
-  // The execution timeout scaled down from 2 hours to 15 s; windows may start during the first 3 s of it
-  // (in AWS: 2 hours less what the last window may still take).
-  const TIMEOUT_S = 15;
+  // The execution timeout scaled down from 2 hours to 20 s (less than the work: without a deadline the run
+  // times out); windows after the first round may start during the first 3 s of it (in AWS: 2 hours less what
+  // the last window may still take). The first round always starts, so the deferring run exports at least two
+  // windows however slow the machine, and finishes long before its timeout.
+  const TIMEOUT_S = 20;
   const runtime = (type: 'json' | 'csv', windowStartBudgetMs: number) => {
     const rt = slow.mftRuntime({ maxWindows: 30, initialLookbackHours: 30, lagMinutes: 0, pollIntervalSeconds: 1 });
     rt.settings.windowStartBudgetMs = windowStartBudgetMs;
@@ -113,7 +116,7 @@ describe('a scheduled run that would outlast its execution timeout', () => {
     const done = output.windows.filter((window) => window.status === 'SUCCEEDED');
     const deferred = output.windows.filter((window) => window.status === 'DEFERRED');
     process.stdout.write(`deadline run: ${done.length} windows exported, ${deferred.length} deferred, ${output.message}\n`);
-    expect(done.length).toBeGreaterThanOrEqual(2);
+    expect(done.length).toBeGreaterThanOrEqual(MFT_WINDOW_CONCURRENCY);
     expect(deferred.length).toBeGreaterThan(0);
     expect(done.length + deferred.length).toBe(30);
     // The exported windows are the first ones; the checkpoint moved over them, and no further.

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { commitRun } from '../../functions/common/run-plan.js';
-import { MIN_WINDOW_START_BUDGET_MS, planFor, windowStartDeadline } from '../../functions/mft/export-plan.js';
+import { MFT_WINDOW_CONCURRENCY, MIN_WINDOW_START_BUDGET_MS, planFor, planMftRun, windowStartDeadline } from '../../functions/mft/export-plan.js';
 import { mftExportInputSchema } from '../../functions/mft/model.js';
-import { mftSchedule } from '../../functions/mft/runtime.js';
+import { mftSchedule, type MftRuntime } from '../../functions/mft/runtime.js';
+import { windowDeferral } from '../../functions/mft/steps.js';
 
 /** When a scheduled MFT run stops starting windows, and what CommitRun makes of the windows it deferred. */
 
@@ -25,6 +26,38 @@ describe('the window start deadline of a scheduled MFT run', () => {
   it('always leaves the first windows a minute to start, however long the waits', () => {
     const plan = planFor(mftExportInputSchema.parse({ maxWaitSeconds: 86_400 }), settings);
     expect(windowStartDeadline(now, plan, settings) - now).toBe(MIN_WINDOW_START_BUDGET_MS);
+  });
+});
+
+describe('which windows a scheduled MFT run defers', () => {
+  it('past the deadline, every window but those of the first Map round: each run makes progress, however slow the steps before', async () => {
+    const { plan, windows, run } = await planMftRun(mftExportInputSchema.parse({}), settings, undefined, 'e', now);
+    expect(run.mode).toBe('scheduled');
+    expect(windows.length).toBeGreaterThan(MFT_WINDOW_CONCURRENCY);
+    expect(plan.deadlineFrom).toBe(windows[MFT_WINDOW_CONCURRENCY]!.start);
+    const at = (ms: number) => ({ clock: { now: () => ms } }) as unknown as MftRuntime;
+    const late = Date.parse(plan.deadline!) + 1;
+    const deferred = windows.map((window) => windowDeferral(at(late), plan, window) !== undefined);
+    expect(deferred.slice(0, MFT_WINDOW_CONCURRENCY)).toEqual([false, false]);
+    expect(deferred.slice(MFT_WINDOW_CONCURRENCY).every(Boolean)).toBe(true);
+    // Before the deadline nothing is deferred.
+    expect(windows.some((window) => windowDeferral(at(Date.parse(plan.deadline!)), plan, window))).toBe(false);
+  });
+
+  it('a run of no more windows than one round, and a manual run, have no deadline', async () => {
+    const few = { ...settings, schedule: mftSchedule({ windowMinutes: 60, lagMinutes: 15, initialLookbackHours: MFT_WINDOW_CONCURRENCY, maxWindows: 48 }) };
+    const small = await planMftRun(mftExportInputSchema.parse({}), few, undefined, 'e', Date.parse('2026-12-01T10:15:00Z'));
+    expect(small.windows.length).toBeLessThanOrEqual(MFT_WINDOW_CONCURRENCY);
+    expect(small.plan.deadline).toBeUndefined();
+    const manual = await planMftRun(
+      mftExportInputSchema.parse({ window: { start: '2026-11-01T00:00:00Z', end: '2026-11-02T00:00:00Z' } }),
+      settings,
+      undefined,
+      'e',
+      now,
+    );
+    expect(manual.run.mode).toBe('manual');
+    expect(manual.plan.deadline).toBeUndefined();
   });
 });
 
