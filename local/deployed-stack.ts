@@ -23,6 +23,9 @@ import type { Twin } from './twin.js';
  *   functions only, MFT_DOWNLOAD_ALLOW_LOOPBACK (the emulator's report storage is on loopback).
  *
  * Anything else a function's environment or a definition refers to fails loudly: the twin does not have it.
+ * A stack with the OCSF normalizer (ocsf.enabled) is refused as a whole: the twin has no stand-in for Glue or
+ * Security Lake (the demo normalizes on the twin with the same code). A VPC placement (the network setting) is
+ * not reproduced: the functions reach the twin's servers on loopback.
  */
 
 export interface TemplateResource {
@@ -110,6 +113,7 @@ export class DeployedStack {
     const region = bindings.region ?? 'us-east-1';
     const account = bindings.account ?? '000000000000';
     const resources = assembly.template.Resources;
+    refuseWhatTheTwinLacks(assembly);
     const aws = await startAwsStandIns();
     const logs = bindings.logFile ? createWriteStream(bindings.logFile, { flags: 'a' }) : undefined;
     let sandbox: LambdaSandbox | undefined;
@@ -222,6 +226,25 @@ export class DeployedStack {
     await this.sandbox.close();
     await this.aws.close();
     await new Promise<void>((resolve) => (this.logs ? this.logs.end(() => resolve()) : resolve()));
+  }
+}
+
+/** Parts of a stack the twin has nothing to run against: refused up front, with what to do instead. */
+function refuseWhatTheTwinLacks(assembly: CloudAssembly): void {
+  const ocsf = Object.entries(assembly.template.Resources)
+    .filter(
+      ([, resource]) =>
+        resource.Type.startsWith('AWS::Glue::') ||
+        resource.Type.startsWith('Custom::SecurityLake') ||
+        (resource.Type === 'AWS::Lambda::Function' && 'OCSF_TARGET' in (resource.Properties?.Environment?.Variables ?? {})),
+    )
+    .map(([id]) => id);
+  if (ocsf.length) {
+    throw new Error(
+      `${assembly.stackName} deploys the OCSF normalizer (ocsf.enabled: ${ocsf.slice(0, 3).join(', ')}${ocsf.length > 3 ? ', …' : ''}): ` +
+        'the twin has no stand-in for Glue or Security Lake. Synthesize with ocsf.enabled false to run the stack on the twin ' +
+        '(`npm start` normalizes the twin\'s exports with the same code).',
+    );
   }
 }
 
