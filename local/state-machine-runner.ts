@@ -18,7 +18,9 @@ import {
  * - 25,000 history events (counted as Step Functions records them): the execution fails;
  * - the execution's `TimeoutSeconds` (status TIMED_OUT, `States.Timeout`) and each Task's (`States.Timeout`);
  * - a failed Lambda is reported as Step Functions reports it: error = the `errorType` (the thrown error's
- *   name), cause = the Lambda runtime's JSON `{"errorType","errorMessage","trace"}`.
+ *   name), cause = the Lambda runtime's JSON `{"errorType","errorMessage","trace"}`;
+ * - a definition Step Functions would not create is refused: `States.ALL` anywhere but alone in the last
+ *   retrier or catcher of its state (the interpreter would match it wherever it stands).
  *
  * The definition is either an ASL file from `state-machines/` (its `${...FunctionArn}` placeholders, CDK's
  * definition substitutions, name the handler each Task calls) or a definition already substituted (the
@@ -149,6 +151,8 @@ function dataLimitExceeded(what: string, bytes: number): StatesError {
 
 export async function runLocalExecution(options: LocalRunOptions): Promise<LocalRunResult> {
   const { definition, handlers } = await loadDefinition(options);
+  const refused = statesAllProblems(definition);
+  if (refused.length) throw new Error(`Step Functions would refuse this definition (SCHEMA_VALIDATION_FAILED): ${refused.join('; ')}`);
   if (options.executionTimeoutSeconds !== undefined) definition.TimeoutSeconds = options.executionTimeoutSeconds;
 
   // The engine can only see a violation after the fact; it is recorded here, the execution aborted, and
@@ -357,7 +361,26 @@ export function estimateHistoryEvents(events: ExecutionEvent[]): number {
   return counter.count;
 }
 
-type AnyState = { Type: string; Resource?: unknown; Retry?: unknown[]; ItemProcessor?: StateMachineDefinition; Iterator?: StateMachineDefinition; Branches?: StateMachineDefinition[] };
+/**
+ * Where a definition breaks Step Functions' rule for `States.ALL`: it must appear alone in its ErrorEquals,
+ * and only in the last retrier (Retry) or catcher (Catch) of its state.
+ */
+export function statesAllProblems(definition: StateMachineDefinition): string[] {
+  const problems: string[] = [];
+  visitStates(definition, (name, state) => {
+    for (const field of ['Retry', 'Catch'] as const) {
+      const list = (state[field] ?? []) as { ErrorEquals?: string[] }[];
+      list.forEach((entry, index) => {
+        if (!entry.ErrorEquals?.includes('States.ALL')) return;
+        if (entry.ErrorEquals.length !== 1) problems.push(`${name}.${field}[${index}]: States.ALL is not alone in ErrorEquals`);
+        if (index !== list.length - 1) problems.push(`${name}.${field}[${index}]: States.ALL is not in the last ${field === 'Retry' ? 'retrier' : 'catcher'}`);
+      });
+    }
+  });
+  return problems;
+}
+
+type AnyState = { Type: string; Resource?: unknown; Retry?: unknown[]; Catch?: unknown[]; ItemProcessor?: StateMachineDefinition; Iterator?: StateMachineDefinition; Branches?: StateMachineDefinition[] };
 
 function visitStates(definition: StateMachineDefinition, visit: (name: string, state: AnyState) => void): void {
   for (const [name, state] of Object.entries(definition.States) as [string, AnyState][]) {

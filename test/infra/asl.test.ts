@@ -92,9 +92,11 @@ describe('an independent ASL validator (asl-validator)', () => {
 });
 
 describe('rules Step Functions enforces that the validator does not', () => {
-  it('States.ALL appears alone in its ErrorEquals, and only in the last retrier or catcher', () => {
+  it('States.ALL appears alone in its ErrorEquals, and only in the last retrier or catcher (the files and the deployed definitions)', () => {
     const problems: string[] = [];
-    for (const { file, definition } of files) {
+    const definitions = [...files, ...deployed.map((machine) => ({ file: machine.name, definition: machine.definition as { States: Record<string, State> } }))];
+    expect(definitions).toHaveLength(4);
+    for (const { file, definition } of definitions) {
       for (const [name, state] of allStates(definition)) {
         for (const field of ['Retry', 'Catch'] as const) {
           const list = state[field] ?? [];

@@ -190,3 +190,34 @@ describe('Lambda errors', () => {
     expect(cause.trace[0]).toBe('TransientError: the vendor answered 503');
   });
 });
+
+describe('definitions Step Functions would not create', () => {
+  const task = (retry: object[], catchers: object[] = []) => ({
+    StartAt: 'Step',
+    States: { Step: { Type: 'Task', Resource: ARN('step'), Retry: retry, ...(catchers.length ? { Catch: catchers } : {}), End: true }, ...caught },
+  });
+  const handlers = { step: async () => ({}) };
+
+  it('States.ALL beside other errors, or before another retrier or catcher, is refused before anything runs', async () => {
+    let calls = 0;
+    const counting = { step: async () => (calls++, {}) };
+    await expect(run(task([{ ErrorEquals: ['States.ALL', 'TransientError'] }]), counting)).rejects.toThrow(
+      /SCHEMA_VALIDATION_FAILED.*Step\.Retry\[0\]: States\.ALL is not alone in ErrorEquals/,
+    );
+    await expect(run(task([{ ErrorEquals: ['States.ALL'] }, { ErrorEquals: ['TransientError'] }]), counting)).rejects.toThrow(
+      /Step\.Retry\[0\]: States\.ALL is not in the last retrier/,
+    );
+    await expect(
+      run(task([], [{ ErrorEquals: ['States.ALL'], Next: 'Caught' }, { ErrorEquals: ['TransientError'], Next: 'Caught' }]), counting),
+    ).rejects.toThrow(/Step\.Catch\[0\]: States\.ALL is not in the last catcher/);
+    // Inside a Map's item processor as well.
+    const map = { StartAt: 'Each', States: { Each: { Type: 'Map', ItemsPath: '$.items', ItemProcessor: task([{ ErrorEquals: ['States.ALL', 'X'] }]), End: true } } };
+    await expect(run(map, counting, { items: [1] })).rejects.toThrow(/Step\.Retry\[0\]: States\.ALL is not alone/);
+    expect(calls).toBe(0);
+  });
+
+  it('States.ALL alone in the last retrier and catcher runs', async () => {
+    const result = await run(task([{ ErrorEquals: ['TransientError'] }, { ErrorEquals: ['States.ALL'] }], [{ ErrorEquals: ['States.ALL'], Next: 'Caught' }]), handlers);
+    expect(result.status).toBe('SUCCEEDED');
+  });
+});
