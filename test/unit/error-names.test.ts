@@ -13,13 +13,15 @@ import { classifyAwsError, ConfigError, TransientError } from '../../functions/c
  * check every name is still the one the ASL files and run records use.
  */
 
-/** Every module of the Lambdas' code that exports an error class of its own (errors.ts and wherever else one is declared). */
+/** Every module of the Lambdas' code that may export an error class of its own (errors.ts and wherever else one is declared). */
 async function modulesWithErrorClasses(): Promise<string[]> {
   const modules: string[] = [];
   for (const entry of await readdir(path.join(PROJECT_ROOT, 'functions'), { recursive: true, withFileTypes: true })) {
     if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
     const file = path.relative(PROJECT_ROOT, path.join(entry.parentPath, entry.name));
-    if (/export class \w+ extends \w+Error\b/.test(await readFile(path.join(PROJECT_ROOT, file), 'utf8'))) modules.push(file);
+    // Every module exporting a subclass of anything: the test below keeps the classes that are errors, whatever
+    // their base is called (`Error` itself, a class of errors.ts, one of another module).
+    if (/export (?:abstract )?class \w+ extends /.test(await readFile(path.join(PROJECT_ROOT, file), 'utf8'))) modules.push(file);
   }
   return modules.sort();
 }
