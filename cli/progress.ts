@@ -9,6 +9,21 @@ import { scrub } from '../functions/common/scrubber.js';
  */
 export type StepFormatter = (output: any) => string | undefined;
 
+/**
+ * What a person reads of a Task's Cause: Step Functions records a failed Lambda's error as the runtime's JSON
+ * (`{"errorType","errorMessage","trace"}`); its message is what says what failed. Any other cause as it is.
+ */
+export function readableCause(cause: unknown): string {
+  const text = typeof cause === 'string' ? cause : cause === undefined ? '' : JSON.stringify(cause);
+  if (!text.startsWith('{"errorType"')) return text;
+  try {
+    const parsed = JSON.parse(text) as { errorMessage?: unknown };
+    return typeof parsed.errorMessage === 'string' ? parsed.errorMessage : text;
+  } catch {
+    return text;
+  }
+}
+
 export interface ProgressOptions {
   write: (text: string) => void;
   /** State name → line printed when the state completes. */
@@ -38,7 +53,7 @@ export function createProgress(options: ProgressOptions): (event: ExecutionEvent
         line(`${name} failed, retrying (attempt ${(event as { retry?: { attempt?: number } }).retry?.attempt ?? '?'})`);
         break;
       case 'StateFailed':
-        line(`${name} failed: ${event.Error}: ${String(event.Cause ?? '').slice(0, 300)}`);
+        line(`${name} failed: ${event.Error}: ${readableCause(event.Cause).slice(0, 300)}`);
         break;
       case 'ExecutionFailed':
         line(`export failed: ${event.Error}`);

@@ -31,6 +31,11 @@ const CONFIG = {
   },
 };
 
+const DAY_MS = 86_400_000;
+/** Xray windows within the vendor's retention (30 days, the deployed default): the last three whole days. */
+const TODAY = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+const XRAY_WINDOW = { start: new Date(TODAY - 3 * DAY_MS).toISOString(), end: new Date(TODAY).toISOString() };
+
 let assembly: CloudAssembly;
 let twin: Twin;
 let stack: DeployedStack;
@@ -39,7 +44,7 @@ let directory: string;
 beforeAll(async () => {
   assembly = await cachedAssembly(CONFIG);
   directory = await mkdtemp(path.join(os.tmpdir(), 'deployed-stack-'));
-  twin = await startTwin({ directory, mft: { reportReadyAfterMs: 300, eventsPerHour: 600 }, xray: { events: 20_000, datasetEnd: '2026-11-01T00:00:00Z' } });
+  twin = await startTwin({ directory, mft: { reportReadyAfterMs: 300, eventsPerHour: 600 }, xray: { events: 20_000, datasetEnd: XRAY_WINDOW.end } });
   stack = await DeployedStack.start(assembly, { ...twinBindings(twin, assembly), region: CONFIG.env.region, account: CONFIG.env.account });
 }, 300_000);
 
@@ -153,7 +158,7 @@ describe('the synthesized stack on the twin', () => {
   });
 
   it('Xray: pages failing 5 times in a row (xray:503x5) are retried by the state machine, every event stored exactly once', async () => {
-    const window = { start: '2026-10-20T00:00:00Z', end: '2026-10-23T00:00:00Z' };
+    const window = XRAY_WINDOW;
     for (const rule of parseFaultSpec('xray:503x5').xray) twin.xray!.faults.add(rule);
     const result = await stack.run(stack.stateMachine('-xray-export'), { input: { window, format: 'json' }, executionName: 'xray-bundled', waitMs: 0, retryMs: 50 });
     report(result, 'xray');

@@ -313,8 +313,13 @@ describe('least privilege: each function role, statement by statement', () => {
     Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['mft|*'] } },
   });
 
-  it('PlanExport: the lease on mft|* checkpoints (GetItem, UpdateItem), and the secret only to learn the tenant id', () => {
-    expectRole('PlanExportFunctionArn', [readSecret(), checkpoints('lease')]);
+  it('PlanExport: the lease on mft|* checkpoints (GetItem, UpdateItem), its holders\' executions, and the secret only to learn the tenant id', () => {
+    expectRole('PlanExportFunctionArn', [
+      readSecret(),
+      checkpoints('lease'),
+      // Whether a lease's holder still runs: DescribeExecution of this state machine's executions only.
+      { Sid: 'JudgeLeaseHolders', Effect: 'Allow', Action: 'states:DescribeExecution', Resource: 'arn:aws:states:eu-west-1:123456789012:execution:AuditExport-mft-export:*' },
+    ]);
   });
 
   it('CommitRun: GetItem, UpdateItem, PutItem, Query on mft|* checkpoints, and the secret only to learn the tenant id', () => {

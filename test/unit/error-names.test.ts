@@ -66,7 +66,7 @@ describe('error names in a minified bundle', () => {
       }
     }
     expect(checked).toEqual(
-      expect.arrayContaining(['TransientError', 'IntegrityError', 'VendorAuthError', 'LeaseLostError', 'AccessTokenRejectedError', 'DownloadRefusedError']),
+      expect.arrayContaining(['TransientError', 'IntegrityError', 'VendorAuthError', 'LeaseLostError', 'AccessTokenRejectedError', 'DownloadRefusedError', 'GridChangeError', 'GridConflictError']),
     );
   });
 });
