@@ -203,8 +203,8 @@ export function describeOwnExecutions(scope: Construct, source: string): { state
     resources: [stack.formatArn({ service: 'states', resource: executions, arnFormat: ArnFormat.NO_RESOURCE_NAME })],
   });
   // cdk-nag names the resource as synthesized: the partition, region and account resolved, or as pseudo parameters.
-  const known = !Token.isUnresolved(stack.region) && !Token.isUnresolved(stack.account);
-  const arn = known ? `arn:${stack.partition}:states:${stack.region}:${stack.account}:${executions}` : `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:${executions}`;
+  const shown = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value);
+  const arn = `arn:${shown(stack.partition, 'Partition')}:states:${shown(stack.region, 'Region')}:${shown(stack.account, 'AccountId')}:${executions}`;
   return {
     statement,
     acknowledge: {
