@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { groupXrayCsvRows, readRecords, type ReadItem, type SourceFormat } from '../../functions/ocsf/readers.js';
+import { groupXrayCsvBatches, readRecordBatches, type ReadItem, type SourceFormat } from '../../functions/ocsf/readers.js';
 
 /** Splits the input at every byte boundary class that matters: one byte at a time, and in two halves. */
 async function read(text: string | Buffer, format: SourceFormat, options: { gzipped?: boolean; chunk?: number; limit?: number } = {}): Promise<ReadItem[]> {
@@ -10,7 +10,7 @@ async function read(text: string | Buffer, format: SourceFormat, options: { gzip
     for (let at = 0; at < bytes.length; at += chunk) yield bytes.subarray(at, at + chunk);
   }
   const items: ReadItem[] = [];
-  for await (const item of readRecords(body(), format, options.gzipped ?? false, options.limit)) items.push(item);
+  for await (const batch of readRecordBatches(body(), format, options.gzipped ?? false, options.limit)) items.push(...batch);
   return items;
 }
 
@@ -83,7 +83,7 @@ describe('CSV reader', () => {
     async function* body() {
       yield Buffer.from(csv);
     }
-    for await (const item of groupXrayCsvRows(readRecords(body(), 'csv', false))) items.push(item);
+    for await (const batch of groupXrayCsvBatches(readRecordBatches(body(), 'csv', false))) items.push(...batch);
     expect(records(items)).toEqual([
       {
         id: 7, created_at: '2026-11-01T00:00:00Z', action: 'blocked', package_name: 'lodash',
