@@ -1,4 +1,4 @@
-import { classification, EMAIL, FieldReader, metadata, parseEventTime, severity, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
+import { classification, EMAIL, FieldReader, metadata, type FieldNames, parseEventTime, severity, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
 import { enumCaption, ocsfClass } from './schema.js';
 
 /**
@@ -22,6 +22,29 @@ export const XRAY_PRODUCT = { name: 'Xray Curation', vendor_name: 'JFrog' };
 export const DRY_RUN_LABEL = 'dry-run';
 const READ = 2;
 
+/** The names each field is read under (any case), Xray's own first. */
+const FIELDS = {
+  created_at: ['created_at', 'createdAt', 'timestamp', 'time'],
+  package_name: ['package_name', 'packageName', 'package'],
+  policies: ['policies'],
+  action: ['action', 'result', 'decision'],
+  username: ['username', 'user_name', 'user'],
+  user_mail: ['user_mail', 'userMail', 'email'],
+  reason: ['reason'],
+  id: ['id'],
+  package_version: ['package_version', 'packageVersion', 'version'],
+  package_type: ['package_type', 'packageType', 'ecosystem_type'],
+  package_url: ['package_url', 'packageUrl'],
+  curated_repository_name: ['curated_repository_name', 'curated_repo_name'],
+  curated_repository_server_name: ['curated_repository_server_name', 'curated_repo_server_name'],
+  curated_project: ['curated_project', 'curated_repo_project_key'],
+  origin_repository_name: ['origin_repository_name', 'origin_repo_name'],
+  origin_repository_server_name: ['origin_repository_server_name', 'origin_repo_server_name'],
+  origin_project: ['origin_project', 'origin_repo_project_key'],
+  public_repo_name: ['public_repo_name', 'public_repository_name'],
+  public_repo_url: ['public_repo_url', 'public_repository_url'],
+} as const satisfies Record<string, FieldNames>;
+
 const DECISIONS: Record<string, { actionId: number; dispositionId: number }> = {
   approved: { actionId: 1, dispositionId: 8 },
   passed: { actionId: 1, dispositionId: 1 },
@@ -30,28 +53,28 @@ const DECISIONS: Record<string, { actionId: number; dispositionId: number }> = {
 
 export function mapXrayEvent(record: SourceRecord, context: MappingContext): MappingResult {
   const fields = new FieldReader(record);
-  const rawTime = fields.text('created_at', 'createdAt', 'timestamp', 'time');
+  const rawTime = fields.text(FIELDS.created_at);
   const when = parseEventTime(rawTime);
   if (!when) return { unmappable: rawTime === undefined ? 'no created_at' : `created_at ${JSON.stringify(rawTime.slice(0, 40))} is not a date` };
-  const packageName = fields.text('package_name', 'packageName', 'package');
+  const packageName = fields.text(FIELDS.package_name);
   if (!packageName) return { unmappable: 'no package_name (Web Resources Activity requires web_resources)' };
 
-  const policies = fields.value('policies');
+  const policies = fields.value(FIELDS.policies);
   const policyList = Array.isArray(policies) ? (policies as unknown[]).filter((item): item is Record<string, unknown> => typeof item === 'object' && item !== null) : [];
   if (policies !== undefined && !Array.isArray(policies)) fields.release(policies);
   const dryRun = context.filtersId === DRY_RUN_LABEL || policyList.some((policy) => policy.dry_run === true || policy.dry_run === 'true');
 
-  const action = fields.text('action', 'result', 'decision');
+  const action = fields.text(FIELDS.action);
   const decision = dryRun ? { actionId: 1, dispositionId: 15 } : action === undefined ? { actionId: 0, dispositionId: 0 } : (DECISIONS[action.toLowerCase()] ?? { actionId: 0, dispositionId: 99 });
   const blocked = !dryRun && decision.actionId === 2;
   const security = policyList.some((policy) => String(policy.condition_category ?? '').toLowerCase() === 'security');
 
-  const username = fields.text('username', 'user_name', 'user');
-  const mail = fields.text('user_mail', 'userMail', 'email');
+  const username = fields.text(FIELDS.username);
+  const mail = fields.text(FIELDS.user_mail);
   const mailValid = mail !== undefined && EMAIL.test(mail);
   if (mail !== undefined && !mailValid) fields.release(mail);
   const userName = username ?? (mailValid ? mail : undefined);
-  const reason = fields.text('reason');
+  const reason = fields.text(FIELDS.reason);
 
   const event = {
     ...classification(WEB_RESOURCES_ACTIVITY, READ),
@@ -65,7 +88,7 @@ export function mapXrayEvent(record: SourceRecord, context: MappingContext): Map
     message: reason,
     metadata: metadata({
       product: XRAY_PRODUCT,
-      uid: fields.text('id'),
+      uid: fields.text(FIELDS.id),
       tenant: context.tenant,
       logName: dryRun ? 'Curation audit: dry run' : 'Curation audit',
       originalTime: rawTime,
@@ -84,12 +107,12 @@ export function mapXrayEvent(record: SourceRecord, context: MappingContext): Map
 }
 
 function webResources(fields: FieldReader, packageName: string): Record<string, unknown>[] {
-  const version = fields.text('package_version', 'packageVersion', 'version');
+  const version = fields.text(FIELDS.package_version);
   const resources: Record<string, unknown>[] = [
     {
       name: packageName,
-      type: fields.text('package_type', 'packageType', 'ecosystem_type'),
-      url_string: fields.text('package_url', 'packageUrl'),
+      type: fields.text(FIELDS.package_type),
+      url_string: fields.text(FIELDS.package_url),
       data: version !== undefined ? { version } : undefined,
     },
   ];
@@ -103,15 +126,15 @@ function webResources(fields: FieldReader, packageName: string): Record<string, 
     }
     resources.push({ name, type, url_string: url, data: present.length ? data : undefined });
   };
-  repository('curated repository', fields.text('curated_repository_name', 'curated_repo_name'), {
-    server_name: fields.text('curated_repository_server_name', 'curated_repo_server_name'),
-    project: fields.text('curated_project', 'curated_repo_project_key'),
+  repository('curated repository', fields.text(FIELDS.curated_repository_name), {
+    server_name: fields.text(FIELDS.curated_repository_server_name),
+    project: fields.text(FIELDS.curated_project),
   });
-  repository('origin repository', fields.text('origin_repository_name', 'origin_repo_name'), {
-    server_name: fields.text('origin_repository_server_name', 'origin_repo_server_name'),
-    project: fields.text('origin_project', 'origin_repo_project_key'),
+  repository('origin repository', fields.text(FIELDS.origin_repository_name), {
+    server_name: fields.text(FIELDS.origin_repository_server_name),
+    project: fields.text(FIELDS.origin_project),
   });
-  repository('public repository', fields.text('public_repo_name', 'public_repository_name'), {}, fields.text('public_repo_url', 'public_repository_url'));
+  repository('public repository', fields.text(FIELDS.public_repo_name), {}, fields.text(FIELDS.public_repo_url));
   return resources;
 }
 
