@@ -186,7 +186,9 @@ export class FieldReader {
   text(names: FieldNames): string | undefined {
     const value = this.value(names);
     if (value === undefined) return undefined;
-    return typeof value === 'string' ? value : JSON.stringify(value);
+    if (typeof value === 'string') return value;
+    // What JSON.stringify writes for a finite number (ids), without its generic path.
+    return typeof value === 'number' && Number.isFinite(value) ? String(value) : JSON.stringify(value);
   }
 
   /** Gives a taken field back to `unmapped` (its value could not be mapped). */

@@ -353,16 +353,26 @@ export class BooleanColumn extends LeafColumn {
   }
 }
 
-/** Distinct values past which a dictionary that holds more than half of the values is given up. */
+const RECENT_SLOTS = 256;
+
+/** Distinct values past which a dictionary that holds more than a quarter of the values is given up. */
 const DICTIONARY_PROBE = 1024;
 
 /**
  * UTF-8 strings: dictionary-encoded (an index per value, each distinct string once) while that is smaller,
- * else PLAIN (length-prefixed bytes, as they go into the page). Columns of mostly distinct values (ids, times)
- * give the dictionary up after DICTIONARY_PROBE entries; the rest decide at the end of the row group by size.
+ * else PLAIN (length-prefixed bytes, as they go into the page). Columns of many distinct values (ids, times,
+ * URLs: a map lookup per value costs more than zstd gains back) give the dictionary up after DICTIONARY_PROBE
+ * entries; the rest decide at the end of the row group by size.
  */
 export class StringColumn extends LeafColumn {
   private dictionary: Map<string, number> | undefined = new Map();
+  /**
+   * A direct-mapped cache in front of the map: the entry last put for a cheap key of the string (its length,
+   * first, middle and last character), as index + 1. Comparing one candidate is much cheaper than hashing a string
+   * just parsed, which the map lookup must do first (that was a quarter of an Xray event's CPU); most columns
+   * hold a few distinct values, which rarely share that key.
+   */
+  private recent = new Int32Array(RECENT_SLOTS);
   private entries: string[] = [];
   private entryBytes: number[] = [];
   private dictionaryBytes = 0;
@@ -389,10 +399,13 @@ export class StringColumn extends LeafColumn {
       this.count++;
       return;
     }
-    let index = dictionary.get(text);
+    const length = text.length;
+    const slot = length ? (length + 3 * text.charCodeAt(0) + 7 * text.charCodeAt(length >> 1) + 31 * text.charCodeAt(length - 1)) & (RECENT_SLOTS - 1) : 0;
+    const recent = this.recent[slot]! - 1;
+    let index = recent >= 0 && this.entries[recent] === text ? recent : dictionary.get(text);
     if (index === undefined) {
       index = this.entries.length;
-      if (index >= DICTIONARY_PROBE && index * 2 > this.count) {
+      if (index >= DICTIONARY_PROBE && index * 4 > this.count) {
         this.toPlain();
         this.plain.lengthPrefixedUtf8(text);
         this.count++;
@@ -404,6 +417,7 @@ export class StringColumn extends LeafColumn {
       this.entryBytes.push(bytes);
       this.dictionaryBytes += bytes + 4;
     }
+    this.recent[slot] = index + 1;
     if (this.count === this.indexes.length) this.indexes = grow(this.indexes, (length) => new Int32Array(length));
     this.indexes[this.count++] = index;
     this.plainBytes += this.entryBytes[index]! + 4;
@@ -490,6 +504,7 @@ export class StringColumn extends LeafColumn {
   override reset(): void {
     super.reset();
     this.dictionary = new Map();
+    this.recent.fill(0);
     this.entries = [];
     this.entryBytes = [];
     this.dictionaryBytes = 0;

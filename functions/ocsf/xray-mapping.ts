@@ -60,7 +60,7 @@ export function mapXrayEvent(record: SourceRecord, context: MappingContext): Map
   if (!packageName) return { unmappable: 'no package_name (Web Resources Activity requires web_resources)' };
 
   const policies = fields.value(FIELDS.policies);
-  const policyList = Array.isArray(policies) ? (policies as unknown[]).filter((item): item is Record<string, unknown> => typeof item === 'object' && item !== null) : [];
+  const policyList = Array.isArray(policies) ? objectsOf(policies as unknown[]) : [];
   if (policies !== undefined && !Array.isArray(policies)) fields.release(policies);
   const dryRun = context.filtersId === DRY_RUN_LABEL || policyList.some((policy) => policy.dry_run === true || policy.dry_run === 'true');
 
@@ -98,10 +98,7 @@ export function mapXrayEvent(record: SourceRecord, context: MappingContext): Map
     actor: userName ? { user: ({ name: userName, email_addr: mailValid ? mail : undefined }) } : undefined,
     web_resources: webResources(fields, packageName),
     authorizations: policyList.length ? policyList.map((policy) => authorization(policy, dryRun ? `dry run: ${action ?? 'unknown'}` : action)) : undefined,
-    unmapped: fields.rest({
-      ...(dryRun && action !== undefined ? { action } : {}),
-      ...policyRest(policyList),
-    }),
+    unmapped: fields.rest(policyRest(policyList, dryRun && action !== undefined ? { action } : {})),
   };
   return { event };
 }
@@ -116,25 +113,18 @@ function webResources(fields: FieldReader, packageName: string): Record<string, 
       data: version !== undefined ? { version } : undefined,
     },
   ];
-  const repository = (type: string, name: string | undefined, data: Record<string, string | undefined>, url?: string) => {
-    const present = Object.values(data).filter((value) => value !== undefined);
+  const repository = (type: string, name: string | undefined, serverName: string | undefined, project: string | undefined, url?: string) => {
     if (!name) {
       // A repository without a name cannot be a web resource (it needs a name or uid): keep what came in unmapped.
-      for (const value of present) fields.release(value);
-      if (url !== undefined) fields.release(url);
+      for (const value of [serverName, project, url]) if (value !== undefined) fields.release(value);
       return;
     }
-    resources.push({ name, type, url_string: url, data: present.length ? data : undefined });
+    const data = serverName !== undefined || project !== undefined ? { server_name: serverName, project } : undefined;
+    resources.push({ name, type, url_string: url, data });
   };
-  repository('curated repository', fields.text(FIELDS.curated_repository_name), {
-    server_name: fields.text(FIELDS.curated_repository_server_name),
-    project: fields.text(FIELDS.curated_project),
-  });
-  repository('origin repository', fields.text(FIELDS.origin_repository_name), {
-    server_name: fields.text(FIELDS.origin_repository_server_name),
-    project: fields.text(FIELDS.origin_project),
-  });
-  repository('public repository', fields.text(FIELDS.public_repo_name), {}, fields.text(FIELDS.public_repo_url));
+  repository('curated repository', fields.text(FIELDS.curated_repository_name), fields.text(FIELDS.curated_repository_server_name), fields.text(FIELDS.curated_project));
+  repository('origin repository', fields.text(FIELDS.origin_repository_name), fields.text(FIELDS.origin_repository_server_name), fields.text(FIELDS.origin_project));
+  repository('public repository', fields.text(FIELDS.public_repo_name), undefined, undefined, fields.text(FIELDS.public_repo_url));
   return resources;
 }
 
@@ -152,11 +142,31 @@ function authorization(policy: Record<string, unknown>, decision: string | undef
   };
 }
 
-/** Per-policy fields outside POLICY_FIELDS (dry_run, result, policy_reason…), one unmapped entry per field: a JSON array by policy. */
-function policyRest(policies: Record<string, unknown>[]): Record<string, string> {
-  const names = new Set<string>();
-  for (const policy of policies) for (const name of Object.keys(policy)) if (!POLICY_FIELDS.has(name)) names.add(name);
-  const out: Record<string, string> = {};
-  for (const name of names) out[`policies[].${name}`] = JSON.stringify(policies.map((policy) => policy[name] ?? null));
+/** The array's elements that are objects (the array itself when all are: the common case, without a copy). */
+function objectsOf(items: unknown[]): Record<string, unknown>[] {
+  const isObject = (item: unknown): item is Record<string, unknown> => typeof item === 'object' && item !== null;
+  return items.every(isObject) ? items : items.filter(isObject);
+}
+
+/** `policies[].<field>` for each per-policy field name seen. */
+const policyRestKeys = new Map<string, string>();
+
+/**
+ * Per-policy fields outside POLICY_FIELDS (dry_run, result, policy_reason…), one unmapped entry per field: a JSON
+ * array by policy, added to `out` (after what it holds) in the order the fields first appear.
+ */
+function policyRest(policies: Record<string, unknown>[], out: Record<string, string>): Record<string, string> {
+  const names: string[] = [];
+  for (const policy of policies) for (const name in policy) if (!POLICY_FIELDS.has(name) && !names.includes(name)) names.push(name);
+  for (const name of names) {
+    let key = policyRestKeys.get(name);
+    if (key === undefined) {
+      key = `policies[].${name}`;
+      if (policyRestKeys.size < 1000) policyRestKeys.set(name, key);
+    }
+    const values = new Array<unknown>(policies.length);
+    for (let index = 0; index < policies.length; index++) values[index] = policies[index]![name] ?? null;
+    out[key] = JSON.stringify(values);
+  }
   return out;
 }
