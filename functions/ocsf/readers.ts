@@ -9,7 +9,7 @@ import type { SourceRecord } from './mapping.js';
  * - `ndjson`: Xray's parts, one JSON event per line;
  * - `csv`: RFC 4180 with a header line (quoted fields may hold commas, quotes and line breaks), the MFT CSV
  *   report and Xray's CSV parts, which `groupXrayCsvBatches` folds back into one event per id.
- * Records come in batches, one per chunk read. A record that cannot be read (broken JSON, a row longer than the
+ * Records come in small batches. A record that cannot be read (broken JSON, a row longer than the
  * limit) is handed on as `{ unreadable }`, to be counted and reported; only a file that is not of its format at
  * all (a JSON report that is not an array) fails.
  */
@@ -21,7 +21,14 @@ export type SourceFormat = 'json-array' | 'ndjson' | 'csv';
 /** One record larger than this is not parsed (reported as unreadable). */
 export const MAX_RECORD_BYTES = 1024 * 1024;
 
-/** The records of a body, a batch per chunk read (so nothing waits on a promise per record). */
+/**
+ * Records per batch at most: few enough that a batch and its mapped events are all a young-generation collection
+ * finds alive (a chunk's 300 Xray records were copied by every scavenge), many enough that the promise per batch
+ * costs nothing.
+ */
+const BATCH_RECORDS = 32;
+
+/** The records of a body, in batches of up to BATCH_RECORDS (so nothing waits on a promise per record). */
 export function readRecordBatches(body: AsyncIterable<Uint8Array>, format: SourceFormat, gzipped: boolean, maxRecordBytes = MAX_RECORD_BYTES): AsyncIterable<ReadItem[]> {
   const bytes = gzipped ? gunzip(body) : body;
   switch (format) {
@@ -78,7 +85,7 @@ export async function* ndjsonBatches(body: AsyncIterable<Uint8Array>, maxRecordB
   };
   for await (const piece of body) {
     const chunk = asBuffer(piece);
-    const batch: ReadItem[] = [];
+    let batch: ReadItem[] = [];
     let at = 0;
     for (;;) {
       const newline = chunk.indexOf(0x0a, at);
@@ -93,6 +100,10 @@ export async function* ndjsonBatches(body: AsyncIterable<Uint8Array>, maxRecordB
       carry = [];
       carried = 0;
       at = newline + 1;
+      if (batch.length >= BATCH_RECORDS) {
+        yield batch;
+        batch = [];
+      }
     }
     if (at < chunk.length && !oversized) {
       carried += chunk.length - at;
@@ -130,7 +141,7 @@ export async function* jsonArrayBatches(body: AsyncIterable<Uint8Array>, maxReco
   for await (const piece of body) {
     const chunk = asBuffer(piece);
     const length = chunk.length;
-    const batch: ReadItem[] = [];
+    let batch: ReadItem[] = [];
     let elementStart = state === 'element' ? 0 : -1;
     let at = 0;
     while (at < length) {
@@ -182,6 +193,10 @@ export async function* jsonArrayBatches(body: AsyncIterable<Uint8Array>, maxReco
         oversized = false;
         elementStart = -1;
         state = 'between';
+        if (batch.length >= BATCH_RECORDS) {
+          yield batch;
+          batch = [];
+        }
         continue;
       }
       const byte = chunk[at]!;
@@ -234,7 +249,7 @@ export async function* jsonArrayBatches(body: AsyncIterable<Uint8Array>, maxReco
 export async function* csvBatches(body: AsyncIterable<Uint8Array>, maxRecordBytes = MAX_RECORD_BYTES): AsyncIterable<ReadItem[]> {
   let header: string[] | undefined;
   for await (const rows of csvRows(body, maxRecordBytes)) {
-    const batch: ReadItem[] = [];
+    let batch: ReadItem[] = [];
     for (const row of rows) {
       if (typeof row === 'string') {
         batch.push({ unreadable: row });
@@ -249,6 +264,10 @@ export async function* csvBatches(body: AsyncIterable<Uint8Array>, maxRecordByte
       for (let index = 0; index < header.length; index++) record[header[index]!] = row.fields[index] ?? '';
       if (row.fields.length > header.length) record['(extra columns)'] = JSON.stringify(row.fields.slice(header.length));
       batch.push({ record, bytes: row.bytes });
+      if (batch.length >= BATCH_RECORDS) {
+        yield batch;
+        batch = [];
+      }
     }
     if (batch.length) yield batch;
   }
