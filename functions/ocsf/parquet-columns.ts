@@ -186,24 +186,68 @@ function grow<T extends Int32Array | Float64Array | Uint8Array>(values: T, creat
   return next;
 }
 
-/** The bytes of a typed array's elements [from, to) as they are in memory (little-endian on every Lambda CPU). */
-function elementBytes(values: Int32Array | Float64Array, from: number, to: number): Buffer {
-  return Buffer.from(values.buffer, values.byteOffset + from * values.BYTES_PER_ELEMENT, (to - from) * values.BYTES_PER_ELEMENT);
+/** Typed values as they are in memory, which is PLAIN (little-endian, as every Lambda CPU is), or one by one. */
+function writeLittleEndian(out: ByteBuffer, values: Int32Array | Float64Array, from: number, to: number): void {
+  const size = values.BYTES_PER_ELEMENT;
+  if (LITTLE_ENDIAN) return out.append(Buffer.from(values.buffer, values.byteOffset + from * size, (to - from) * size));
+  out.reserve((to - from) * size);
+  for (let index = from; index < to; index++) {
+    if (size === 4) out.view.setInt32(out.length, values[index]!, true);
+    else out.view.setFloat64(out.length, values[index]!, true);
+    out.length += size;
+  }
 }
 
-export class Int32Column extends LeafColumn {
-  private values: Int32Array;
+/** Numbers (and booleans) held in a typed array. */
+abstract class TypedColumn<Values extends Int32Array | Float64Array | Uint8Array> extends LeafColumn {
+  protected values: Values;
 
-  constructor(spec: LeafSpec, capacity: number) {
+  constructor(spec: LeafSpec, capacity: number, private readonly create: (length: number) => Values, private readonly expected: string) {
     super(spec, capacity);
-    this.values = new Int32Array(capacity);
+    this.values = create(capacity);
   }
 
+  /** The value as the array holds it, or undefined when it is not of the column's type. */
+  protected abstract stored(value: unknown): number | undefined;
+
   put(value: unknown, repetition: number): void {
-    if (typeof value !== 'number' || (value | 0) !== value) this.fail(value, 'a 32-bit integer');
+    const stored = this.stored(value);
+    if (stored === undefined) this.fail(value, this.expected);
     this.level(this.spec.maxDefinition, repetition);
-    if (this.count === this.values.length) this.values = grow(this.values, (length) => new Int32Array(length));
-    this.values[this.count++] = value;
+    if (this.count === this.values.length) this.values = grow(this.values, this.create);
+    this.values[this.count++] = stored;
+  }
+
+  override minMax(): { min: Buffer; max: Buffer } | undefined {
+    if (!this.spec.statistics || !this.count) return undefined;
+    let min = 0;
+    let max = 0;
+    for (let index = 1; index < this.count; index++) {
+      const value = this.values[index]!;
+      if (value < this.values[min]!) min = index;
+      else if (value > this.values[max]!) max = index;
+    }
+    // Statistics are values as PLAIN writes them.
+    const bytes = (index: number) => {
+      const buffer = new ByteBuffer(8);
+      this.writeValues(buffer, index, index + 1);
+      return Buffer.from(buffer.subarray());
+    };
+    return { min: bytes(min), max: bytes(max) };
+  }
+
+  protected permuteValues(order: Int32Array, starts: Int32Array): void {
+    this.values = permuteTyped(this.values, order, starts, this.create);
+  }
+}
+
+export class Int32Column extends TypedColumn<Int32Array> {
+  constructor(spec: LeafSpec, capacity: number) {
+    super(spec, capacity, (length) => new Int32Array(length), 'a 32-bit integer');
+  }
+
+  protected stored(value: unknown): number | undefined {
+    return typeof value === 'number' && (value | 0) === value ? value : undefined;
   }
 
   protected valueBytes(from: number, to: number): number {
@@ -211,50 +255,18 @@ export class Int32Column extends LeafColumn {
   }
 
   writeValues(out: ByteBuffer, from: number, to: number): void {
-    if (LITTLE_ENDIAN) return out.append(elementBytes(this.values, from, to));
-    out.reserve((to - from) * 4);
-    for (let index = from; index < to; index++) {
-      out.view.setInt32(out.length, this.values[index]!, true);
-      out.length += 4;
-    }
-  }
-
-  override minMax(): { min: Buffer; max: Buffer } | undefined {
-    if (!this.spec.statistics || !this.count) return undefined;
-    let min = this.values[0]!;
-    let max = min;
-    for (let index = 1; index < this.count; index++) {
-      const value = this.values[index]!;
-      if (value < min) min = value;
-      else if (value > max) max = value;
-    }
-    const bytes = (value: number) => {
-      const buffer = Buffer.alloc(4);
-      buffer.writeInt32LE(value);
-      return buffer;
-    };
-    return { min: bytes(min), max: bytes(max) };
-  }
-
-  protected permuteValues(order: Int32Array, starts: Int32Array): void {
-    this.values = permuteTyped(this.values, order, starts, (length) => new Int32Array(length));
+    writeLittleEndian(out, this.values, from, to);
   }
 }
 
 /** INT64 from safe JS integers (epoch milliseconds), held as doubles. */
-export class Int64Column extends LeafColumn {
-  private values: Float64Array;
-
+export class Int64Column extends TypedColumn<Float64Array> {
   constructor(spec: LeafSpec, capacity: number) {
-    super(spec, capacity);
-    this.values = new Float64Array(capacity);
+    super(spec, capacity, (length) => new Float64Array(length), 'an integer');
   }
 
-  put(value: unknown, repetition: number): void {
-    if (typeof value !== 'number' || !Number.isSafeInteger(value)) this.fail(value, 'an integer');
-    this.level(this.spec.maxDefinition, repetition);
-    if (this.count === this.values.length) this.values = grow(this.values, (length) => new Float64Array(length));
-    this.values[this.count++] = value;
+  protected stored(value: unknown): number | undefined {
+    return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
   }
 
   protected valueBytes(from: number, to: number): number {
@@ -264,42 +276,15 @@ export class Int64Column extends LeafColumn {
   writeValues(out: ByteBuffer, from: number, to: number): void {
     for (let index = from; index < to; index++) out.i64(this.values[index]!);
   }
-
-  override minMax(): { min: Buffer; max: Buffer } | undefined {
-    if (!this.spec.statistics || !this.count) return undefined;
-    let min = this.values[0]!;
-    let max = min;
-    for (let index = 1; index < this.count; index++) {
-      const value = this.values[index]!;
-      if (value < min) min = value;
-      else if (value > max) max = value;
-    }
-    const bytes = (value: number) => {
-      const buffer = new ByteBuffer(8);
-      buffer.i64(value);
-      return Buffer.from(buffer.subarray());
-    };
-    return { min: bytes(min), max: bytes(max) };
-  }
-
-  protected permuteValues(order: Int32Array, starts: Int32Array): void {
-    this.values = permuteTyped(this.values, order, starts, (length) => new Float64Array(length));
-  }
 }
 
-export class DoubleColumn extends LeafColumn {
-  private values: Float64Array;
-
+export class DoubleColumn extends TypedColumn<Float64Array> {
   constructor(spec: LeafSpec, capacity: number) {
-    super(spec, capacity);
-    this.values = new Float64Array(capacity);
+    super(spec, capacity, (length) => new Float64Array(length), 'a finite number');
   }
 
-  put(value: unknown, repetition: number): void {
-    if (typeof value !== 'number' || !Number.isFinite(value)) this.fail(value, 'a finite number');
-    this.level(this.spec.maxDefinition, repetition);
-    if (this.count === this.values.length) this.values = grow(this.values, (length) => new Float64Array(length));
-    this.values[this.count++] = value;
+  protected stored(value: unknown): number | undefined {
+    return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
   }
 
   protected valueBytes(from: number, to: number): number {
@@ -307,32 +292,17 @@ export class DoubleColumn extends LeafColumn {
   }
 
   writeValues(out: ByteBuffer, from: number, to: number): void {
-    if (LITTLE_ENDIAN) return out.append(elementBytes(this.values, from, to));
-    out.reserve((to - from) * 8);
-    for (let index = from; index < to; index++) {
-      out.view.setFloat64(out.length, this.values[index]!, true);
-      out.length += 8;
-    }
-  }
-
-  protected permuteValues(order: Int32Array, starts: Int32Array): void {
-    this.values = permuteTyped(this.values, order, starts, (length) => new Float64Array(length));
+    writeLittleEndian(out, this.values, from, to);
   }
 }
 
-export class BooleanColumn extends LeafColumn {
-  private values: Uint8Array;
-
+export class BooleanColumn extends TypedColumn<Uint8Array> {
   constructor(spec: LeafSpec, capacity: number) {
-    super(spec, capacity);
-    this.values = new Uint8Array(capacity);
+    super(spec, capacity, (length) => new Uint8Array(length), 'a boolean');
   }
 
-  put(value: unknown, repetition: number): void {
-    if (typeof value !== 'boolean') this.fail(value, 'a boolean');
-    this.level(this.spec.maxDefinition, repetition);
-    if (this.count === this.values.length) this.values = grow(this.values, (length) => new Uint8Array(length));
-    this.values[this.count++] = value ? 1 : 0;
+  protected stored(value: unknown): number | undefined {
+    return typeof value === 'boolean' ? (value ? 1 : 0) : undefined;
   }
 
   protected valueBytes(from: number, to: number): number {
@@ -347,12 +317,9 @@ export class BooleanColumn extends LeafColumn {
     for (let index = from; index < to; index++) if (this.values[index]) out.bytes[out.length + ((index - from) >> 3)]! |= 1 << ((index - from) & 7);
     out.length += length;
   }
-
-  protected permuteValues(order: Int32Array, starts: Int32Array): void {
-    this.values = permuteTyped(this.values, order, starts, (length) => new Uint8Array(length));
-  }
 }
 
+/** Slots of a string column's direct-mapped cache of recent dictionary entries (a power of two). */
 const RECENT_SLOTS = 256;
 
 /** Distinct values past which a dictionary that holds more than a quarter of the values is given up. */
