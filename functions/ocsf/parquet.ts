@@ -285,9 +285,14 @@ export type ParquetCodec = 'ZSTD' | 'GZIP';
 /** zstd from Node's zlib (22.15 and later, as the pinned Node and Lambda's nodejs22.x are); gzip where it has none. */
 export const DEFAULT_CODEC: ParquetCodec = typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === 'function' ? 'ZSTD' : 'GZIP';
 
-/** zstd at zlib's default level (3; level 1 measured no faster here), gzip at zlib's default (6). */
+/**
+ * zstd at level 1: on the pages of 100,000 Xray events / 300,000 MFT records it takes 0.98 / 0.58 µs per event
+ * against level 3's 1.85 / 1.05 for files 3 % larger / 4 % smaller (gzip level 1: 1.40 / 1.26 µs, 4 % / 18 %
+ * larger; zstd's fast levels below 1 lose a third of the ratio for little time). gzip at zlib's default (6).
+ */
+const ZSTD_LEVEL_1 = { params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } };
 const COMPRESSORS: Record<ParquetCodec, (input: Uint8Array) => Uint8Array> = {
-  ZSTD: (input) => zlib.zstdCompressSync(input),
+  ZSTD: (input) => zlib.zstdCompressSync(input, ZSTD_LEVEL_1),
   GZIP: (input) => zlib.gzipSync(input),
 };
 

@@ -1,11 +1,13 @@
+import { isAscii } from 'node:buffer';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { SourceRecord } from './mapping.js';
 
 /**
  * Streaming parsers for what the exports store, each in constant memory with a limit on one record's size:
- * - `json-array`: the MFT JSON report, a top-level array of objects (elements are cut out by a byte scanner that
- *   follows strings and escapes, then parsed one at a time);
+ * - `json-array`: the MFT JSON report, a top-level array of objects, each element parsed on its own (cut out at its
+ *   first `}` before a `,` or `]` when JSON.parse accepts that, else by a byte scanner that follows strings and
+ *   escapes);
  * - `ndjson`: Xray's parts, one JSON event per line;
  * - `csv`: RFC 4180 with a header line (quoted fields may hold commas, quotes and line breaks), the MFT CSV
  *   report and Xray's CSV parts, which `groupXrayCsvBatches` folds back into one event per id.
@@ -83,27 +85,59 @@ export async function* ndjsonBatches(body: AsyncIterable<Uint8Array>, maxRecordB
     const parsed = parseObject(line.toString('utf8', from, to));
     batch.push(typeof parsed === 'string' ? { unreadable: parsed } : { record: parsed, bytes: to - from });
   };
+  /** A line of ASCII text decoded with its neighbours (a character is a byte). */
+  const emitText = (batch: ReadItem[], text: string, from: number, to: number): void => {
+    if (to - from > maxRecordBytes) return void batch.push(tooLong);
+    if (to > from && text.charCodeAt(to - 1) === 0x0d) to--;
+    if (to === from) return;
+    const parsed = parseObject(text.slice(from, to));
+    batch.push(typeof parsed === 'string' ? { unreadable: parsed } : { record: parsed, bytes: to - from });
+  };
   for await (const piece of body) {
     const chunk = asBuffer(piece);
     let batch: ReadItem[] = [];
     let at = 0;
-    for (;;) {
-      const newline = chunk.indexOf(0x0a, at);
-      if (newline === -1) break;
-      if (oversized) {
-        oversized = false;
-        batch.push(tooLong);
-      } else if (carried) {
-        const line = Buffer.concat([...carry, chunk.subarray(at, newline)]);
+    const last = chunk.lastIndexOf(0x0a);
+    if (last !== -1 && (carried || oversized)) {
+      // The line that earlier chunks began.
+      const newline = chunk.indexOf(0x0a);
+      if (oversized) batch.push(tooLong);
+      else {
+        const line = Buffer.concat([...carry, chunk.subarray(0, newline)]);
         emit(batch, line, 0, line.length);
-      } else emit(batch, chunk, at, newline);
+      }
+      oversized = false;
       carry = [];
       carried = 0;
       at = newline + 1;
-      if (batch.length >= BATCH_RECORDS) {
-        yield batch;
-        batch = [];
+    }
+    if (at <= last) {
+      if (isAscii(chunk.subarray(at, last))) {
+        // The chunk's whole lines decoded at once and cut by character: one call into the runtime per chunk, not two per line.
+        const text = chunk.toString('latin1', at, last);
+        for (let from = 0; ; ) {
+          const newline = text.indexOf('\n', from);
+          emitText(batch, text, from, newline === -1 ? text.length : newline);
+          if (batch.length >= BATCH_RECORDS) {
+            yield batch;
+            batch = [];
+          }
+          if (newline === -1) break;
+          from = newline + 1;
+        }
+      } else {
+        for (;;) {
+          const newline = chunk.indexOf(0x0a, at);
+          emit(batch, chunk, at, newline);
+          at = newline + 1;
+          if (batch.length >= BATCH_RECORDS) {
+            yield batch;
+            batch = [];
+          }
+          if (newline === last) break;
+        }
       }
+      at = last + 1;
     }
     if (at < chunk.length && !oversized) {
       carried += chunk.length - at;
@@ -144,6 +178,31 @@ export async function* jsonArrayBatches(body: AsyncIterable<Uint8Array>, maxReco
     let batch: ReadItem[] = [];
     let elementStart = state === 'element' ? 0 : -1;
     let at = 0;
+    // An ASCII chunk is decoded once and cut by character (a character is a byte).
+    const text = isAscii(chunk) ? chunk.toString('latin1') : undefined;
+    /**
+     * The record that starts at `start` (a "{") if it ends at its first "}" followed by "," or "]" (a record
+     * without nested objects, whose strings hold no "}"): pushed, and where it ends returned; else -1, and the
+     * scanner reads it. JSON.parse decides: a proper prefix of a JSON object is never itself valid JSON, so
+     * whatever it accepts is exactly the element the scanner would have cut out.
+     */
+    const wholeRecord = (start: number): number => {
+      const close = text !== undefined ? text.indexOf('}', start) : chunk.indexOf(0x7d, start);
+      if (close === -1 || close + 1 - start > maxRecordBytes) return -1;
+      const nested = text !== undefined ? text.indexOf('{', start + 1) : chunk.indexOf(0x7b, start + 1);
+      if (nested !== -1 && nested < close) return -1;
+      let next = close + 1;
+      while (next < length && chunk[next]! <= 0x20) next++;
+      if (next === length || (chunk[next] !== 0x2c && chunk[next] !== 0x5d)) return -1;
+      let record: unknown;
+      try {
+        record = JSON.parse(text !== undefined ? text.slice(start, close + 1) : chunk.toString('utf8', start, close + 1));
+      } catch {
+        return -1;
+      }
+      batch.push({ record: record as SourceRecord, bytes: close + 1 - start });
+      return close + 1;
+    };
     while (at < length) {
       if (state === 'element') {
         // The element's bytes, in one tight loop: strings (with their escapes) skipped, brackets counted.
@@ -219,6 +278,17 @@ export async function* jsonArrayBatches(body: AsyncIterable<Uint8Array>, maxReco
           if (byte === 0x5d) {
             state = 'done';
             break;
+          }
+          if (byte === 0x7b) {
+            const end = wholeRecord(at);
+            if (end !== -1) {
+              at = end;
+              if (batch.length >= BATCH_RECORDS) {
+                yield batch;
+                batch = [];
+              }
+              continue;
+            }
           }
           if (byte === 0x7b || byte === 0x22 || byte === 0x5b) {
             // A record; or a string or an array where a record should be (parsed, then reported).
