@@ -57,6 +57,23 @@ function classify(eventClass: CompiledClass, activityId: number, caption: string
   };
 }
 
+/** classification() and severity() in one object, by class, activity_id and severity_id. */
+const headers = new WeakMap<CompiledClass, Map<number, Readonly<Classification & { severity_id: number; severity: string }>>>();
+
+/**
+ * classification() and severity() together, as one shared object to spread first into an event: V8 copies a
+ * literal's first spread by the object's layout (one copy of known fields), a second spread field by field.
+ */
+export function eventHeader(eventClass: CompiledClass, activityId: number, severityId: number, activityName?: string): Readonly<Classification & { severity_id: number; severity: string }> {
+  if (activityId === 99 && activityName) return { ...classify(eventClass, activityId, activityName), ...severity(eventClass, severityId) };
+  let known = headers.get(eventClass);
+  if (!known) headers.set(eventClass, (known = new Map()));
+  const key = activityId * 1000 + severityId;
+  let header = known.get(key);
+  if (!header) known.set(key, (header = { ...classification(eventClass, activityId), ...severity(eventClass, severityId) }));
+  return header;
+}
+
 const severities = new WeakMap<CompiledClass, { severity_id: number; severity: string }[]>();
 
 /** severity_id and its caption (an object shared between events: spread it). */
@@ -283,6 +300,26 @@ function zoneMinutes(zone: string): number {
 
 /** The dictionary's email_t pattern. */
 export const EMAIL = /^[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$/;
+
+/**
+ * A test of strings that repeat from record to record (user names, addresses), its answers remembered for up to
+ * 4,096 distinct strings: a map lookup costs a tenth of node:net's isIP regexes or the email pattern.
+ */
+export function remembered(test: (value: string) => boolean): (value: string) => boolean {
+  const answers = new Map<string, boolean>();
+  return (value) => {
+    let answer = answers.get(value);
+    if (answer === undefined) {
+      if (answers.size >= 4096) answers.clear();
+      answer = test(value);
+      answers.set(value, answer);
+    }
+    return answer;
+  };
+}
+
+/** EMAIL.test, remembered. */
+export const isEmail = remembered((value) => EMAIL.test(value));
 
 /**
  * Events keep absent attributes as `undefined` (absent to the validator, to JSON and to the Parquet writer) rather

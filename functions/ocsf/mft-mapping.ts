@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { classification, EMAIL, FieldReader, metadata, type FieldNames, parseEventTime, severity, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
+import { eventHeader, FieldReader, isEmail, metadata, remembered, type FieldNames, parseEventTime, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
 import { enumCaption, ocsfClass } from './schema.js';
 
 /**
@@ -35,6 +35,8 @@ const ACTIVITIES: Record<string, number> = { create: 1, get: 2, read: 2, update:
 /** The vendor's outcome (any case) → status_id. */
 const STATUSES: Record<string, number> = { success: 1, succeeded: 1, error: 2, failure: 2, failed: 2 };
 
+const isAddress = remembered((value) => isIP(value) !== 0);
+
 export function mapMftRecord(record: SourceRecord, context: MappingContext): MappingResult {
   const fields = new FieldReader(record);
   const rawTime = fields.text(FIELDS.timestamp);
@@ -45,7 +47,7 @@ export function mapMftRecord(record: SourceRecord, context: MappingContext): Map
   if (!actorName) return { unmappable: 'no actor (API Activity requires actor)' };
   const address = fields.text(FIELDS.sourceIp);
   const ip = address?.trim();
-  if (!ip || !isIP(ip)) {
+  if (!ip || !isAddress(ip)) {
     return { unmappable: address === undefined ? 'no source IP (API Activity requires src_endpoint)' : `source IP ${JSON.stringify(address.slice(0, 60))} is not an IP address` };
   }
 
@@ -61,12 +63,11 @@ export function mapMftRecord(record: SourceRecord, context: MappingContext): Map
 
   const user = {
     name: actorName,
-    email_addr: EMAIL.test(actorName) ? actorName : undefined,
+    email_addr: isEmail(actorName) ? actorName : undefined,
     ...userType(actorType),
   };
   const event = {
-    ...classification(API_ACTIVITY, activityId, action),
-    ...severity(API_ACTIVITY, statusId === 2 ? 2 : 1),
+    ...eventHeader(API_ACTIVITY, activityId, statusId === 2 ? 2 : 1, action),
     time: when.time,
     timezone_offset: when.timezoneOffset,
     status_id: statusId,

@@ -1,4 +1,4 @@
-import { classification, EMAIL, FieldReader, metadata, type FieldNames, parseEventTime, severity, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
+import { eventHeader, FieldReader, isEmail, metadata, type FieldNames, parseEventTime, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
 import { enumCaption, ocsfClass } from './schema.js';
 
 /**
@@ -21,6 +21,9 @@ export const WEB_RESOURCES_ACTIVITY = ocsfClass('web_resources_activity');
 export const XRAY_PRODUCT = { name: 'Xray Curation', vendor_name: 'JFrog' };
 export const DRY_RUN_LABEL = 'dry-run';
 const READ = 2;
+/** Shared by every event (nothing changes an event once mapped). */
+const PROFILES = ['host', 'security_control'];
+const DRY_RUN_LABELS = [DRY_RUN_LABEL];
 
 /** The names each field is read under (any case), Xray's own first. */
 const FIELDS = {
@@ -71,14 +74,13 @@ export function mapXrayEvent(record: SourceRecord, context: MappingContext): Map
 
   const username = fields.text(FIELDS.username);
   const mail = fields.text(FIELDS.user_mail);
-  const mailValid = mail !== undefined && EMAIL.test(mail);
+  const mailValid = mail !== undefined && isEmail(mail);
   if (mail !== undefined && !mailValid) fields.release(mail);
   const userName = username ?? (mailValid ? mail : undefined);
   const reason = fields.text(FIELDS.reason);
 
   const event = {
-    ...classification(WEB_RESOURCES_ACTIVITY, READ),
-    ...severity(WEB_RESOURCES_ACTIVITY, blocked ? (security ? 3 : 2) : 1),
+    ...eventHeader(WEB_RESOURCES_ACTIVITY, READ, blocked ? (security ? 3 : 2) : 1),
     time: when.time,
     timezone_offset: when.timezoneOffset,
     action_id: decision.actionId,
@@ -92,8 +94,8 @@ export function mapXrayEvent(record: SourceRecord, context: MappingContext): Map
       tenant: context.tenant,
       logName: dryRun ? 'Curation audit: dry run' : 'Curation audit',
       originalTime: rawTime,
-      profiles: ['host', 'security_control'],
-      labels: dryRun ? [DRY_RUN_LABEL] : undefined,
+      profiles: PROFILES,
+      labels: dryRun ? DRY_RUN_LABELS : undefined,
     }),
     actor: userName ? { user: ({ name: userName, email_addr: mailValid ? mail : undefined }) } : undefined,
     web_resources: webResources(fields, packageName),
