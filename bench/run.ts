@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { AuditTimeline } from '../emulators/mft/dataset.js';
 import { reportChunks } from '../emulators/mft/formats.js';
+import { DEFAULT_CSV_PAGE_SIZE } from '../functions/xray/model.js';
 import { measureBundles, type BundleFigures } from './bundles.js';
 import { DATA_FUNCTION_TIMEOUT_SECONDS, estimateCost, LAMBDA_MB_PER_VCPU, LAMBDA_MEMORY_MB, lambdaSecondsFor, type CostEstimate } from './lib/cost.js';
 import { buildWorkerBundle, runWorker, startServers, WORKER_BUNDLE, type RunningServers } from './lib/processes.js';
@@ -27,6 +28,8 @@ const config = {
   xrayDays: Number(env.BENCH_XRAY_DAYS ?? 30),
   /** The stream's window grid (XRAY_WINDOW_MINUTES): the product's default is hourly. */
   xrayWindowMinutes: Number(env.BENCH_XRAY_WINDOW_MINUTES ?? 60),
+  /** XRAY_CSV_PAGE_SIZE of the CSV export (default: the product's). */
+  xrayCsvPageSize: env.BENCH_XRAY_CSV_PAGE_SIZE ? Number(env.BENCH_XRAY_CSV_PAGE_SIZE) : undefined,
   xrayFormats: (env.BENCH_XRAY_FORMATS ?? 'json').split(',').map((format) => format.trim()) as ('json' | 'csv')[],
   mftBytes: Number(env.BENCH_MFT_BYTES ?? 2_000_000_000),
   importRuns: Number(env.BENCH_IMPORT_RUNS ?? 9),
@@ -120,7 +123,7 @@ async function benchXray(format: 'json' | 'csv', bundle: string | undefined): Pr
     const servers = { ...emulators.ready, ...s3.ready };
     log(`xray ${format}: exporting ${fmt.int(config.xrayEvents)} events over ${config.xrayDays} days…`);
     const exportCpu = await serverCpu(emulators, s3);
-    const exported = await runWorker<XrayExportResult>({ mode: 'xray-export', servers, window, format, windowMinutes: config.xrayWindowMinutes }, { bundle, nodeArgs: profileArgs() });
+    const exported = await runWorker<XrayExportResult>({ mode: 'xray-export', servers, window, format, windowMinutes: config.xrayWindowMinutes, csvPageSize: config.xrayCsvPageSize }, { bundle, nodeArgs: profileArgs() });
     if (exported.status !== 'SUCCEEDED') throw new Error(`Xray export ${exported.status}: ${exported.error}`);
     const exportServers = await exportCpu();
     const requests = (await emulators.xrayRequests()).filter((request) => request.method === 'GET');
@@ -218,7 +221,7 @@ function xrayRows(x: XraySummary): Row[] {
   const e = x.export;
   const invocations = Object.entries(e.taskInvocations).map(([name, count]) => `${name} ${count}`).join(', ');
   return [
-    { section, metric: `export: ${fmt.int(e.events)} events in ${fmt.fixed(e.seconds)} s (${config.xrayWindowMinutes}-minute windows)`, value: `${fmt.int(x.eventsPerSecond)} ev/s` },
+    { section, metric: `export: ${fmt.int(e.events)} events in ${fmt.fixed(e.seconds)} s (${config.xrayWindowMinutes}-minute windows${x.format === 'csv' ? `, CSV pages of ${fmt.int(config.xrayCsvPageSize ?? DEFAULT_CSV_PAGE_SIZE)}` : ''})`, value: `${fmt.int(x.eventsPerSecond)} ev/s` },
     { section, metric: `bare pull of the same ${x.pull.pages} pages (${fmt.mb(x.pull.bytes)}) in ${fmt.fixed(x.pull.seconds)} s`, value: `${fmt.int(x.pullEventsPerSecond)} ev/s` },
     { section, metric: 'export / pull throughput', value: fmt.fixed(x.ratio, 2), target: `≥ ${TARGETS.exportPullRatio}`, met: x.ratio >= TARGETS.exportPullRatio },
     { section, metric: `peak RSS, process running the handlers (baseline ${fmt.mib(e.memory.baselineRssBytes)})`, value: fmt.mib(peakRss(e.memory)), target: `≤ ${fmt.mib(TARGETS.peakRssBytes)}`, met: peakRss(e.memory) <= TARGETS.peakRssBytes },

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { HttpClient } from '../functions/common/http.js';
 import { LocalKeyTokenSealer } from '../functions/common/token-sealer.js';
 import { MftClient } from '../functions/mft/client.js';
+import { reportRequest } from '../functions/mft/export-plan.js';
 import { mftRuntimeFromEnvironment } from '../functions/mft/runtime.js';
 import { xrayRuntimeFromEnvironment } from '../functions/xray/runtime.js';
 import { runMftExport, runXrayExport } from '../local/run-export.js';
@@ -30,7 +31,7 @@ import type {
 } from './lib/protocol.js';
 
 export type WorkerTask =
-  | { mode: 'xray-export'; servers: ServersReady; window: { start: string; end: string }; format: 'json' | 'csv'; windowMinutes: number }
+  | { mode: 'xray-export'; servers: ServersReady; window: { start: string; end: string }; format: 'json' | 'csv'; windowMinutes: number; csvPageSize?: number }
   | { mode: 'xray-pull'; servers: ServersReady; requests: XrayRequest[] }
   | { mode: 'mft-copy'; servers: ServersReady; window: { start: string; end: string }; scratchDirectory: string }
   | { mode: 'mft-download'; servers: ServersReady; window: { start: string; end: string } };
@@ -78,6 +79,7 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
     XRAY_ACCESS_TOKEN: xray.accessToken,
     XRAY_TENANT: XRAY_TENANT,
     XRAY_WINDOW_MINUTES: String(task.windowMinutes),
+    ...(task.csvPageSize ? { XRAY_CSV_PAGE_SIZE: String(task.csvPageSize) } : {}),
   };
   Object.assign(process.env, env); // the AWS SDK reads its credentials from the process environment
   const runtime = await xrayRuntimeFromEnvironment(env);
@@ -203,7 +205,7 @@ async function mftDownload(task: Extract<WorkerTask, { mode: 'mft-download' }>):
   const client = new MftClient(mft.baseUrl, new HttpClient());
   const preparing = performance.now();
   const token = (await client.issueToken({ tenantId: mft.tenantId, kid: mft.kid, privateKeyPem: mft.privateKeyPem })).value;
-  const created = await client.createReport(token, { type: 0, start: task.window.start, end: task.window.end });
+  const created = await client.createReport(token, reportRequest('json', task.window));
   let report = await client.getReport(token, created.id);
   while (report.status === 'InProgress') {
     await new Promise((resolve) => setTimeout(resolve, 250));

@@ -1,4 +1,4 @@
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -15,6 +15,7 @@ import { ExportDashboard, type DashboardSource } from './constructs/export-dashb
 import { ExportStorage } from './constructs/export-storage.js';
 import { ManifestConsumer } from './constructs/manifest-consumer.js';
 import { OcsfNormalizer } from './constructs/ocsf-normalizer.js';
+import { EGRESS_IPS_OUTPUT, ExportNetwork, networkAvailabilityZones } from './constructs/network.js';
 import { CHECKPOINT_LAG_DIMENSION, CHECKPOINT_LAG_METRIC, CHECKPOINT_LAG_NAMESPACE, checkpointLagMetric } from './metrics.js';
 import { MftSource } from './sources/mft.js';
 import { XraySource } from './sources/xray.js';
@@ -39,10 +40,14 @@ export class AuditExportStack extends Stack {
   readonly consumer?: ManifestConsumer;
   readonly ocsf?: OcsfNormalizer;
   readonly dashboard: ExportDashboard;
+  /** Fixed egress addresses for the functions that call a vendor (config `network`). */
+  readonly network?: ExportNetwork;
+  private readonly networkZones?: string[];
 
   constructor(scope: Construct, id: string, props: AuditExportStackProps) {
     super(scope, id, props);
     const { config } = props;
+    this.networkZones = networkAvailabilityZones(config.network);
     const removalPolicy = config.bucket.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
     const logRetention = config.logRetentionDays as logs.RetentionDays;
 
@@ -75,7 +80,14 @@ export class AuditExportStack extends Stack {
     const lagThreshold = config.alarms.checkpointLagSeconds;
     const dashboardSources: DashboardSource[] = [];
 
-    const sourceProps = { config, projectRoot: props.projectRoot, storage: this.storage, alarmTopic: this.alarmTopic, logRetention, removalPolicy };
+    if (config.network.mode !== 'none') {
+      this.network = new ExportNetwork(this, 'Network', { network: config.network, logRetention, removalPolicy });
+      new CfnOutput(this, EGRESS_IPS_OUTPUT, {
+        description: "The public addresses the vendor calls leave from: enter them in the vendors' IP allow-lists (README, \"Fixed egress addresses\")",
+        value: Fn.join(',', this.network.egressIps),
+      });
+    }
+    const sourceProps = { config, projectRoot: props.projectRoot, storage: this.storage, alarmTopic: this.alarmTopic, logRetention, removalPolicy, ...(this.network ? { network: this.network } : {}) };
     if (config.sources.mft.enabled) {
       this.mft = new MftSource(this, 'Mft', sourceProps);
       dashboardSources.push(
@@ -122,6 +134,11 @@ export class AuditExportStack extends Stack {
       description: 'Alarms are sent here; subscribe more endpoints if needed',
       value: this.alarmTopic.topicArn,
     });
+  }
+
+  /** A created VPC's zones come from the configuration, not from a context lookup: synth stays offline. */
+  override get availabilityZones(): string[] {
+    return this.networkZones ?? super.availabilityZones;
   }
 
   /**

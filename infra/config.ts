@@ -184,6 +184,87 @@ const ocsfSchema = z
       .optional(),
   })
   .strict();
+/** A public IPv4 address, as a vendor's allow-list needs (not RFC 1918, loopback, link-local or CGNAT space). */
+const publicIpv4 = z
+  .ipv4({ message: 'must be an IPv4 address such as 203.0.113.7' })
+  .refine((value) => {
+    const [a = 0, b = 0] = value.split('.').map(Number);
+    return !(a === 10 || a === 127 || a === 0 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254) || (a === 100 && b >= 64 && b <= 127));
+  }, 'must be a public address (the Elastic IP of a NAT gateway), not a private one');
+const availabilityZone = z
+  .string()
+  .regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an availability zone name such as eu-west-1a');
+const awsId = (prefix: string) =>
+  z.string().regex(new RegExp(`^${prefix}-([0-9a-f]{8}|[0-9a-f]{17})$`), `must be an id such as ${prefix}-0123456789abcdef0`);
+
+/**
+ * Where the functions that call a vendor run (infra/constructs/network.ts). `none`: outside any VPC, from
+ * changing AWS addresses. `create`: private subnets of a VPC the stack creates, leaving through NAT gateways
+ * with Elastic IPs (one per availability zone). `existing`: private subnets of your VPC, through its NAT.
+ */
+const networkSchema = z
+  .discriminatedUnion(
+    'mode',
+    [
+      z.object({ mode: z.literal('none') }).strict(),
+      z
+        .object({
+          mode: z.literal('create'),
+          /** How many zones (a private subnet and a NAT gateway with its Elastic IP each), or their names. 1 saves cost. */
+          availabilityZones: z
+            .union([z.number().int().min(1).max(3), z.array(availabilityZone).min(1).max(3)])
+            .default(2)
+            .refine((zones) => typeof zones === 'number' || new Set(zones).size === zones.length, 'must not name a zone twice'),
+          /** The VPC's address range: /16 to /24 (the functions need a few addresses per zone). */
+          cidr: z
+            .string()
+            .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(1[6-9]|2[0-4])$/, 'must be an IPv4 CIDR block from /16 to /24, e.g. 10.64.0.0/24')
+            .default('10.64.0.0/24'),
+          /** KMS and Secrets Manager interface endpoints (about $7.30 per endpoint and zone per month). */
+          interfaceEndpoints: z.boolean().default(false),
+        })
+        .strict(),
+      z
+        .object({
+          mode: z.literal('existing'),
+          vpcId: awsId('vpc'),
+          /** Private subnets whose default route leads to a NAT gateway (or another fixed egress). */
+          subnets: z
+            .array(
+              z
+                .object({ subnetId: awsId('subnet'), availabilityZone, routeTableId: awsId('rtb').optional() })
+                .strict(),
+            )
+            .min(1)
+            .max(16),
+          /** The public addresses that traffic leaves from (the NAT gateways' Elastic IPs): the stack outputs them. */
+          egressIps: z.array(publicIpv4).min(1).max(16),
+          /** S3 and DynamoDB gateway endpoints on the subnets' route tables (needs routeTableId on each subnet). */
+          gatewayEndpoints: z.boolean().default(false),
+          interfaceEndpoints: z.boolean().default(false),
+        })
+        .strict()
+        .superRefine((network, ctx) => {
+          const ids = network.subnets.map((subnet) => subnet.subnetId);
+          if (new Set(ids).size !== ids.length) {
+            ctx.addIssue({ code: 'custom', path: ['subnets'], message: 'must not list a subnet twice' });
+          }
+          if (network.gatewayEndpoints) {
+            network.subnets.forEach((subnet, index) => {
+              if (!subnet.routeTableId) {
+                ctx.addIssue({
+                  code: 'custom',
+                  path: ['subnets', index, 'routeTableId'],
+                  message: 'is required when gatewayEndpoints is on (the endpoints are routes in that table)',
+                });
+              }
+            });
+          }
+        }),
+    ],
+    { error: (issue) => (issue.code === 'invalid_union' ? 'must be none, create or existing' : undefined) },
+  )
+  .default({ mode: 'none' });
 
 export const auditExportConfigSchema = z
   .object({
@@ -246,6 +327,7 @@ export const auditExportConfigSchema = z
       })
       .strict()
       .default({ mft: mftSchema.parse({}), xray: xraySchema.parse({}) }),
+    network: networkSchema,
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -300,15 +382,35 @@ export const auditExportConfigSchema = z
         message: 'must be later than the storage-class transitions',
       });
     }
-  });
+  })
+  .superRefine(networkMatchesRegion);
 
 export type AuditExportConfig = z.output<typeof auditExportConfigSchema>;
+export type NetworkConfig = AuditExportConfig['network'];
 export type AuditExportConfigInput = z.input<typeof auditExportConfigSchema>;
 
 export class AuditExportConfigError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'AuditExportConfigError';
+  }
+}
+
+/** Zone names must belong to the region the stack is pinned to (a mismatch would fail late, at deploy). */
+function networkMatchesRegion(config: { env: { region?: string | undefined }; network: z.output<typeof networkSchema> }, ctx: z.RefinementCtx): void {
+  const { region } = config.env;
+  const { network } = config;
+  if (!region) return;
+  const zones: [string, (string | number)[]][] =
+    network.mode === 'create' && Array.isArray(network.availabilityZones)
+      ? network.availabilityZones.map((zone, index) => [zone, ['network', 'availabilityZones', index]])
+      : network.mode === 'existing'
+        ? network.subnets.map((subnet, index) => [subnet.availabilityZone, ['network', 'subnets', index, 'availabilityZone']])
+        : [];
+  for (const [zone, path] of zones) {
+    if (!new RegExp(`^${region}[a-z]$`).test(zone)) {
+      ctx.addIssue({ code: 'custom', path, message: `${zone} is not a zone of env.region ${region}` });
+    }
   }
 }
 

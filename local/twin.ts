@@ -8,8 +8,9 @@ import { CheckpointLedger } from '../functions/common/checkpoints.js';
 import { createLogger, type Logger } from '../functions/common/observability.js';
 import { pino } from 'pino';
 import type { Clock } from '../functions/common/clock.js';
+import { ReportRegistry } from '../functions/mft/report-registry.js';
 import { buildMftRuntime, mftSchedule, type MftRuntime } from '../functions/mft/runtime.js';
-import { MAX_PAGE_SIZE } from '../functions/xray/model.js';
+import { DEFAULT_CSV_PAGE_SIZE, MAX_PAGE_SIZE } from '../functions/xray/model.js';
 import { buildXrayRuntime, xraySchedule, type XrayRuntime } from '../functions/xray/runtime.js';
 import { startMftEmulator, type MftEmulator, type MftEmulatorOptions } from '../emulators/mft/index.js';
 import { startXrayEmulator, type XrayEmulator, type XrayEmulatorOptions } from '../emulators/xray/index.js';
@@ -72,6 +73,9 @@ export interface XrayRuntimeOverrides {
   http: HttpClient;
   credentials: { accessToken: string } | { username: string; password: string };
   eventsPerPart: number;
+  csvPageSize: number;
+  /** Where the Xray client's warnings go (default: the twin's log). */
+  warn: (message: string) => void;
   invocationBudgetMs: number;
   windowMinutes: number;
   groupHours: number;
@@ -100,7 +104,8 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     const dynamo = await startLocalDynamo();
     started.push(dynamo);
     const ledger = new CheckpointLedger(dynamo.client, dynamo.table, clock);
-    const mft = await startMftEmulator({ seed: options.seed, reportReadyAfterMs: 1500, now, ...options.mft });
+    // The twin's MFT answers 400 to a create body that is not in the reference script's exact shape.
+    const mft = await startMftEmulator({ seed: options.seed, reportReadyAfterMs: 1500, now, createBody: 'reference', ...options.mft });
     started.push(mft);
     const xray =
       options.xray === false ? undefined : await startXrayEmulator({ seed: options.seed, now, ...options.xray });
@@ -143,6 +148,7 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           s3: s3Client,
           clock,
           ledger,
+          reports: new ReportRegistry(dynamo.client, dynamo.table, clock),
           http: overrides.http ?? twinHttp(),
           // The emulator's storage listens on loopback: allowed here, and nowhere by default.
           download: { addresses: { allowLoopback: true, allowPrivate: false } },
@@ -170,12 +176,14 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           clock,
           ledger,
           http: overrides.http ?? twinHttp(),
+          warn: overrides.warn ?? ((message) => logger.warn({ source: 'xray' }, message)),
           invocationBudgetMs: overrides.invocationBudgetMs ?? 600_000,
           settings: {
             bucket,
             prefix: overrides.prefix,
             tenant: TWIN_XRAY_TENANT,
             pageSize: MAX_PAGE_SIZE,
+            csvPageSize: overrides.csvPageSize ?? DEFAULT_CSV_PAGE_SIZE,
             eventsPerPart: overrides.eventsPerPart ?? 100_000,
             groupHours: overrides.groupHours ?? 168,
             schedule: xraySchedule({

@@ -10,8 +10,18 @@ import {
   type ParsedFaultSpec,
 } from '../../emulators/common/fault-spec.js';
 import { describeFault, type FaultController, type InjectedFault, type RandomFaultKind } from '../../emulators/common/faults.js';
-import { startMftEmulator } from '../../emulators/mft/index.js';
-import { startXrayEmulator } from '../../emulators/xray/index.js';
+import {
+  CREATE_ANSWERS,
+  CREATE_BODY_RULES,
+  LIST_FIELDS,
+  LIST_SHAPES,
+  MFT_KEY_TYPES,
+  SIZE_FIELDS,
+  STORAGE_ENCODINGS,
+  startMftEmulator,
+  type MftEmulatorOptions,
+} from '../../emulators/mft/index.js';
+import { DRY_RUN_CSV_PAGINGS, LAST_PAGE_NEXT_OFFSETS, startXrayEmulator, type XrayEmulatorOptions } from '../../emulators/xray/index.js';
 import { EXIT_OK, UsageError, parseCommandArgs, parseInteger } from '../usage.js';
 
 export const EMULATE_HELP = `Usage: audit-export emulate [options]
@@ -28,6 +38,28 @@ Options:
   --report-ready-ms N  how long an MFT report stays InProgress (default 1500)
   --key-file PATH      where to write the MFT private key (mode 0600; default a new temp dir)
   -h, --help           this help
+
+How the emulated vendors answer where their documents are silent (the defaults are the documented
+behaviour, which the vendors' own examples rely on; the others are answers a client must tolerate):
+  --mft-key-type T          the generated API key: ES256 (PKCS#8 PEM, default), ES256-SEC1, RS256, EdDSA
+  --mft-create-body R       lenient (default): any documented form; reference: only the reference
+                            script's shape (all nine keys, numeric type, whole-second UTC instants), else 400
+  --mft-create-answer A     report (default) or id-only: the create answer is { "id": … } alone
+  --mft-status-format F     string (default), number or mixed
+  --mft-pending-statuses L  comma-separated status words a report shows while generated (default InProgress),
+                            e.g. Queued,Running
+  --mft-failed-status W     the status word of a failed report (default Failed)
+  --mft-size S              what size holds: bytes (default), kilobytes, records, omit
+  --mft-storage-encoding E  the storage sends every file encoded: none (default), gzip, deflate, br
+  --mft-list-shape S        items (default), array, or pages: link-header, next-link, page-token, page-number
+  --mft-list-page-size N    reports per page of a paged list (default 50)
+  --mft-list-fields F       full (default) or minimal (each item only id and status)
+  --xray-last-page-next-offset S  null (default), zero, omit (the key left out), vary
+  --xray-csv-max-rows N     largest CSV num_of_rows (default 500000; 2000 is an older Xray)
+  --xray-max-window-hours N refuse wider ranges with 400 (default: no limit)
+  --xray-dry-run-policies N dry-run policies per dry-run event, 1-3 (default 1)
+  --xray-dry-run-shared-ids dry-run events carry their request's id (one request's events share it)
+  --xray-dry-run-csv-paging P  what offset/num_of_rows count in a dry-run CSV page: events (default), rows
 
 Fault injection (each injected fault is written as one line on stderr):
   --faults SPEC        fixed faults, comma-separated (grammar below)
@@ -63,7 +95,66 @@ const OPTIONS = {
   'chaos-rate': { type: 'string' },
   'chaos-kinds': { type: 'string' },
   'chaos-delay-ms': { type: 'string' },
+  'mft-key-type': { type: 'string' },
+  'mft-create-body': { type: 'string' },
+  'mft-create-answer': { type: 'string' },
+  'mft-status-format': { type: 'string' },
+  'mft-pending-statuses': { type: 'string' },
+  'mft-failed-status': { type: 'string' },
+  'mft-size': { type: 'string' },
+  'mft-storage-encoding': { type: 'string' },
+  'mft-list-shape': { type: 'string' },
+  'mft-list-page-size': { type: 'string' },
+  'mft-list-fields': { type: 'string' },
+  'xray-last-page-next-offset': { type: 'string' },
+  'xray-csv-max-rows': { type: 'string' },
+  'xray-max-window-hours': { type: 'string' },
+  'xray-dry-run-policies': { type: 'string' },
+  'xray-dry-run-shared-ids': { type: 'boolean' },
+  'xray-dry-run-csv-paging': { type: 'string' },
 } as const;
+
+function choice<T extends string>(value: string | undefined, name: string, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`);
+  return value as T;
+}
+
+/** A status word: letters, digits, _ and - (it is JSON, and a person types it). */
+function statusWord(value: string, name: string): string {
+  if (!/^[A-Za-z0-9_-]{1,40}$/.test(value)) throw new UsageError(`--${name}: ${JSON.stringify(value)} is not a status word (letters, digits, _ and -)`);
+  return value;
+}
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** The vendor-behaviour flags, read (and refused) before anything starts. */
+function behaviourOptions(values: Values): { mft: MftEmulatorOptions; xray: XrayEmulatorOptions } {
+  const string = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const mft: MftEmulatorOptions = {};
+  const xray: XrayEmulatorOptions = {};
+  const set = <O extends object, K extends keyof O>(target: O, key: K, value: O[K] | undefined) => {
+    if (value !== undefined) target[key] = value;
+  };
+  set(mft, 'keyType', choice(string('mft-key-type'), 'mft-key-type', MFT_KEY_TYPES));
+  set(mft, 'createBody', choice(string('mft-create-body'), 'mft-create-body', CREATE_BODY_RULES));
+  set(mft, 'createAnswer', choice(string('mft-create-answer'), 'mft-create-answer', CREATE_ANSWERS));
+  set(mft, 'statusFormat', choice(string('mft-status-format'), 'mft-status-format', ['string', 'number', 'mixed'] as const));
+  set(mft, 'pendingStatuses', string('mft-pending-statuses')?.split(',').map((word) => statusWord(word.trim(), 'mft-pending-statuses')));
+  set(mft, 'failedStatus', string('mft-failed-status') === undefined ? undefined : statusWord(string('mft-failed-status')!, 'mft-failed-status'));
+  set(mft, 'sizeField', choice(string('mft-size'), 'mft-size', SIZE_FIELDS));
+  set(mft, 'storageEncoding', choice(string('mft-storage-encoding'), 'mft-storage-encoding', STORAGE_ENCODINGS));
+  set(mft, 'listShape', choice(string('mft-list-shape'), 'mft-list-shape', LIST_SHAPES));
+  set(mft, 'listPageSize', parseInteger(string('mft-list-page-size'), '--mft-list-page-size', 1, 1000));
+  set(mft, 'listFields', choice(string('mft-list-fields'), 'mft-list-fields', LIST_FIELDS));
+  set(xray, 'lastPageNextOffset', choice(string('xray-last-page-next-offset'), 'xray-last-page-next-offset', LAST_PAGE_NEXT_OFFSETS));
+  set(xray, 'csvMaxRows', parseInteger(string('xray-csv-max-rows'), '--xray-csv-max-rows', 1, 500_000));
+  set(xray, 'maxWindowHours', parseInteger(string('xray-max-window-hours'), '--xray-max-window-hours', 1, 8784));
+  set(xray, 'dryRunPoliciesPerEvent', parseInteger(string('xray-dry-run-policies'), '--xray-dry-run-policies', 1, 3));
+  if (values['xray-dry-run-shared-ids']) xray.dryRunSharedIds = true;
+  set(xray, 'dryRunCsvPaging', choice(string('xray-dry-run-csv-paging'), 'xray-dry-run-csv-paging', DRY_RUN_CSV_PAGINGS));
+  return { mft, xray };
+}
 
 interface ChaosSettings {
   seed: number;
@@ -126,14 +217,15 @@ export async function emulateCommand(args: string[]): Promise<number> {
   const reportReadyAfterMs = parseInteger(values['report-ready-ms'], '--report-ready-ms', 0, 86_400_000);
   const events = parseInteger(values.events, '--events', 0, 50_000_000) ?? 10_000;
   const { fixed, chaos } = faultSettings(values);
+  const behaviour = behaviourOptions(values);
   if (mftPort !== 0 && mftPort === xrayPort) throw new UsageError(`--mft-port and --xray-port must differ (both ${mftPort})`);
   if (values['key-file'] !== undefined) {
     const directory = path.dirname(path.resolve(values['key-file']));
     const exists = await stat(directory).then((info) => info.isDirectory(), () => false);
     if (!exists) throw new UsageError(`--key-file: the directory ${directory} does not exist`);
   }
-  const mft = await startMftEmulator({ faults: fixed.mft, port: mftPort, seed, eventsPerHour, reportReadyAfterMs });
-  const xray = await startXrayEmulator({ port: xrayPort, seed, events, faults: fixed.xray }).catch(async (error: unknown) => {
+  const mft = await startMftEmulator({ ...behaviour.mft, faults: fixed.mft, port: mftPort, seed, eventsPerHour, reportReadyAfterMs });
+  const xray = await startXrayEmulator({ ...behaviour.xray, port: xrayPort, seed, events, faults: fixed.xray }).catch(async (error: unknown) => {
     await mft.close();
     throw error;
   });
@@ -147,7 +239,7 @@ export async function emulateCommand(args: string[]): Promise<number> {
   });
 
   writeLine({
-    mft: { baseUrl: mft.baseUrl, tenantId: mft.tenantId, kid: mft.kid, privateKeyFile: path.resolve(keyFile) },
+    mft: { baseUrl: mft.baseUrl, tenantId: mft.tenantId, kid: mft.kid, keyAlgorithm: mft.keyAlgorithm, privateKeyFile: path.resolve(keyFile) },
     xray: {
       baseUrl: xray.baseUrl,
       username: xray.admin.username,

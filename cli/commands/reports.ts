@@ -8,12 +8,15 @@ import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, parse
 export const REPORTS_HELP = `Usage: audit-export reports list [options]
        audit-export reports cleanup [--older-than-minutes N] [--dry-run] [options]
 
-MFT reports on the vendor server. Every export deletes the reports it creates, on every path; a report can
-still be left behind when a create's reply was lost (the retry creates a second one) or an execution was
-stopped from outside. \`cleanup\` deletes the ones this exporter left: JSON or CSV reports whose window is
-exactly one window of the export grid (MFT_WINDOW_MINUTES), created more than N minutes ago (default: the
-state machine's timeout, 120 min, or twice MFT_MAX_WAIT_SECONDS if longer, so a running export never loses
-its report). Other reports (e.g. one a person made in the MFT console) are listed as kept, with the reason.
+MFT reports on the vendor server. Every export deletes the reports it creates, on every path, and records
+each one (CHECKPOINT_TABLE) from the moment the vendor answers its create until it is deleted. \`cleanup\`
+deletes what this exporter left behind, created more than N minutes ago (default: the state machine's
+timeout, 120 min, or twice MFT_MAX_WAIT_SECONDS if longer, so a running export never loses its report):
+first every recorded report, whatever the list shows; then listed reports without a record (a create whose
+answer was lost) when the list shows they are ours: JSON or CSV, a window that is exactly one window of the
+export grid (MFT_WINDOW_MINUTES). Other reports (e.g. one a person made in the MFT console) are kept, with
+the reason; listed reports that are not recorded and whose listing does not show type, window and creation
+time are "unknown": left alone, and shown, for a person to decide.
 
 Options:
   --older-than-minutes N   only reports created more than N minutes ago (cleanup)
@@ -77,10 +80,11 @@ export async function reportsCommand(args: string[]): Promise<number> {
 
     if (action === 'list') {
       const reports = await runtime.auth.withToken(auth, (token) => runtime.client.listReports(token));
-      if (output.json) output.result({ reports: reports.map(describeListed) });
+      const recorded = new Set((await runtime.reports?.list(runtime.settings.tenantId))?.map((record) => record.id) ?? []);
+      if (output.json) output.result({ reports: reports.map((report) => ({ ...describeListed(report), recorded: recorded.has(report.id) })) });
       else {
         output.info(`${reports.length} report(s) on ${runtime.client.baseUrl}`);
-        for (const report of reports) output.info(formatListed(report));
+        for (const report of reports) output.info(`${formatListed(report)}${recorded.has(report.id) ? '  (recorded by this exporter)' : ''}`);
       }
       return EXIT_OK;
     }
@@ -89,7 +93,7 @@ export async function reportsCommand(args: string[]): Promise<number> {
     const result = await cleanupReports(runtime, auth, { olderThanMs, dryRun: values['dry-run'] ?? false });
     if (output.json) output.result(result);
     else for (const line of formatCleanup(result)) output.info(line);
-    return result.failed.length ? EXIT_FAILED : EXIT_OK;
+    return result.failed.length || result.listError ? EXIT_FAILED : EXIT_OK;
   } finally {
     await twin?.close();
   }
@@ -107,15 +111,18 @@ function formatListed(report: ListedReport): string {
 
 export function formatCleanup(result: CleanupResult): string[] {
   const lines = [
-    `${result.listed} report(s) listed; ${result.stale.length} left behind by this exporter (older than ${Math.round(result.olderThanMs / 60_000)} min)` +
+    `${result.listed} report(s) listed, ${result.recorded} recorded; ${result.stale.length} left behind by this exporter (older than ${Math.round(result.olderThanMs / 60_000)} min)` +
       (result.dryRun ? ': dry run, nothing deleted' : `: ${result.deleted.length} deleted`),
   ];
+  if (result.listError) lines.push(`  ✗ the report list could not be read (${result.listError}); only recorded reports were handled`);
   for (const report of result.stale) {
     if (result.failed.some((failure) => failure.id === report.id)) continue;
     const verb = result.dryRun ? 'would delete' : result.deleted.includes(report.id) ? 'deleted' : 'already gone';
-    lines.push(`  ${verb} ${report.id} (${report.start} → ${report.end}, created ${report.createdAt})`);
+    const window = report.start && report.end ? `${report.start} → ${report.end}` : 'window not shown';
+    lines.push(`  ${verb} ${report.id} (${report.knownFrom === 'record' ? 'recorded' : 'from the list'}, ${window}, created ${report.createdAt ?? '?'})`);
   }
   for (const failure of result.failed) lines.push(`  ✗ could not delete ${failure.id}: ${failure.error}`);
   for (const report of result.kept) lines.push(`  kept ${report.id}: ${report.kept}`);
+  for (const report of result.unknown) lines.push(`  unknown ${report.id} (status ${JSON.stringify(report.status)}): ${report.kept}`);
   return lines;
 }

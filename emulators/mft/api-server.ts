@@ -7,8 +7,8 @@ import type { UrlSigner } from './presign.js';
 import type { ReportView } from './report-view.js';
 import type { ReportStore, StoredReport } from './reports.js';
 import { handleTokenRequest } from './token-endpoint.js';
-import type { RequestLogEntry } from './types.js';
-import { ReportValidationError, parseCreateReportBody } from './validation.js';
+import type { RequestLogEntry, VendorBehaviour } from './types.js';
+import { ReportValidationError, parseCreateReportBody, referenceShapeProblems } from './validation.js';
 
 /** Routing of the API listener: the token endpoint and the audit-log report resource. */
 
@@ -20,8 +20,11 @@ export interface ApiContext {
   view: ReportView;
   requestLog: RequestLogEntry[];
   faults: FaultPlan;
+  behaviour: VendorBehaviour;
   now: () => number;
   debug: (line: string) => void;
+  /** The API key's IP Access; absent = every source address. */
+  allowsSource?: (address: string | undefined) => boolean;
 }
 
 export const TOKEN_PATH = '/v1/oauth/token';
@@ -39,6 +42,10 @@ async function route(context: ApiContext, req: IncomingMessage, res: ServerRespo
   const { path, query } = splitTarget(req);
   const method = req.method ?? 'GET';
   const entry: RequestLogEntry = { server: 'api', method, path, authorization: req.headers.authorization !== undefined, at: context.now() };
+  if (query.size) entry.query = query.toString();
+  const scheme = /^\s*(\S+)/.exec(req.headers.authorization ?? '')?.[1];
+  if (scheme) entry.authorizationScheme = scheme;
+  if (req.headers['content-type']) entry.contentType = req.headers['content-type'];
   context.requestLog.push(entry);
   context.debug(`api ${method} ${path}`);
 
@@ -69,12 +76,13 @@ async function dispatch(context: ApiContext, exchange: Exchange, method: string,
     context.debug(`${count} access token(s) expired by a fault`);
   }
 
+  if (context.allowsSource && !context.allowsSource(req.socket.remoteAddress)) return refuseSource(context, req, res, path);
   if (path === TOKEN_PATH) {
     if (method !== 'POST') return methodNotAllowed(res, ['POST']);
     return handleTokenRequest(req, res, context.verifier, context.tokens);
   }
   if (path === REPORTS_PATH) {
-    if (method === 'GET') return withTenant(context, req, res, (tenantId) => listReports(context, res, tenantId));
+    if (method === 'GET') return withTenant(context, req, res, (tenantId) => listReports(context, exchange, tenantId));
     if (method === 'POST') return withTenant(context, req, res, (tenantId) => createReport(context, exchange, tenantId));
     return methodNotAllowed(res, ['GET', 'POST']);
   }
@@ -106,7 +114,17 @@ async function createReport(context: ApiContext, exchange: Exchange, tenantId: s
   const { req, res } = exchange;
   let query;
   try {
-    query = parseCreateReportBody(await readBody(req));
+    const text = await readBody(req);
+    try {
+      exchange.entry.body = JSON.parse(text);
+    } catch {
+      exchange.entry.body = text;
+    }
+    if (context.behaviour.createBody === 'reference') {
+      const problems = referenceShapeProblems(exchange.entry.body);
+      if (problems.length) throw new ReportValidationError(problems);
+    }
+    query = parseCreateReportBody(text);
   } catch (error) {
     if (!(error instanceof ReportValidationError)) throw error;
     return sendJson(res, 400, { error: 'ValidationError', message: error.message, details: error.details });
@@ -117,11 +135,36 @@ async function createReport(context: ApiContext, exchange: Exchange, tenantId: s
   if (forced) exchange.entry.fault = forced.kind;
   const report = context.store.create(tenantId, query, outcome);
   context.debug(`report ${report.id} created for tenant ${tenantId}${outcome ? ` (fault: ${outcome})` : ''}`);
-  sendJson(res, 201, render(context, report), { Location: `${REPORTS_PATH}/${encodeURIComponent(report.id)}` });
+  const answer = context.behaviour.createAnswer === 'id-only' ? { id: report.id } : render(context, report);
+  sendJson(res, 201, answer, { Location: `${REPORTS_PATH}/${encodeURIComponent(report.id)}` });
 }
 
-function listReports(context: ApiContext, res: ServerResponse, tenantId: string): void {
-  sendJson(res, 200, { items: context.store.list(tenantId).map((report) => render(context, report)) });
+/**
+ * The list: `{ items }` as documented, a bare array, or pages of `listPageSize` items. Pages are linked the way
+ * the shape says (a Link header, a `next` link, a `nextPageToken` answered by `pageToken`, or `page`/`pageSize`
+ * with `totalCount`); a page's position is an opaque offset in the link or token.
+ */
+function listReports(context: ApiContext, exchange: Exchange, tenantId: string): void {
+  const { req, res } = exchange;
+  const { listShape, listPageSize } = context.behaviour;
+  const all = context.store.list(tenantId).map((report) => context.view.renderListed(report, context.store.statusOf(report), urlOf(context, report)));
+  if (listShape === 'items') return sendJson(res, 200, { items: all });
+  if (listShape === 'array') return sendJson(res, 200, all);
+  const params = splitTarget(req).query;
+  const cursorOf = (value: string | null) => (value && /^\d+$/.test(value) ? Number(value) : 0);
+  if (listShape === 'page-number') {
+    const page = Math.max(1, cursorOf(params.get('page')) || 1);
+    const pageSize = Math.min(Math.max(1, cursorOf(params.get('pageSize')) || listPageSize), 1000);
+    const items = all.slice((page - 1) * pageSize, page * pageSize);
+    return sendJson(res, 200, { items, page, pageSize, totalCount: all.length });
+  }
+  const offset = cursorOf(listShape === 'page-token' ? params.get('pageToken') : params.get('cursor'));
+  const items = all.slice(offset, offset + listPageSize);
+  const more = offset + listPageSize < all.length;
+  const nextLink = `${REPORTS_PATH}?cursor=${offset + listPageSize}`;
+  if (listShape === 'link-header') return sendJson(res, 200, { items }, more ? { Link: `<${nextLink}>; rel="next"` } : {});
+  if (listShape === 'next-link') return sendJson(res, 200, { items, next: more ? nextLink : null });
+  return sendJson(res, 200, { items, ...(more ? { nextPageToken: String(offset + listPageSize) } : {}) });
 }
 
 function getReport(context: ApiContext, res: ServerResponse, tenantId: string, id: string): void {
@@ -136,10 +179,12 @@ function deleteReport(context: ApiContext, res: ServerResponse, tenantId: string
 }
 
 function render(context: ApiContext, report: StoredReport): Record<string, unknown> {
-  const status = context.store.statusOf(report);
-  // Like a presigned S3 URL, a fresh link (and expiry) on every read of a completed report.
-  const url = status === 'Completed' ? context.signer.urlFor(report.id) : undefined;
-  return context.view.render(report, status, url);
+  return context.view.render(report, context.store.statusOf(report), urlOf(context, report));
+}
+
+/** Like a presigned S3 URL, a fresh link (and expiry) on every read of a completed report. */
+function urlOf(context: ApiContext, report: StoredReport): string | undefined {
+  return context.store.statusOf(report) === 'Completed' ? context.signer.urlFor(report.id) : undefined;
 }
 
 /** Native body of an injected error status on the report endpoints. */
@@ -152,6 +197,19 @@ function apiError(status: number): { contentType: string; body: string } {
 function oauthError(status: number): { contentType: string; body: string } {
   const error = status === 429 ? 'slow_down' : status === 503 ? 'temporarily_unavailable' : 'server_error';
   return { contentType: 'application/json; charset=utf-8', body: JSON.stringify({ error, error_description: STATUS_CODES[status] ?? 'Error' }) };
+}
+
+/**
+ * A request from an address the API key's IP Access does not list. The vendor documents neither status nor
+ * wording (assumption: 403, in the endpoint's own error format, naming the address and the allow list).
+ */
+function refuseSource(context: ApiContext, req: IncomingMessage, res: ServerResponse, path: string): void {
+  req.resume();
+  const address = req.socket.remoteAddress ?? 'unknown';
+  const description = `IP address ${address} is not in the IP allow list of this API key`;
+  context.debug(`api ${path}: refused, source ${address} not allowed`);
+  if (path === TOKEN_PATH) return sendJson(res, 403, { error: 'access_denied', error_description: description });
+  sendJson(res, 403, { error: 'Forbidden', message: description });
 }
 
 function notFound(res: ServerResponse, message: string): void {

@@ -1,14 +1,20 @@
-import { createPublicKey } from 'node:crypto';
-import { decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWK, type KeyObject } from 'jose';
+import { KeyObject, createPublicKey } from 'node:crypto';
+import { decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWK } from 'jose';
 
 /**
- * Client authentication of the token endpoint: a private-key JWT (RFC 7523) signed with the tenant's
- * ES256 API key. Everything the spec's server assumptions list is enforced, strictly, so a client that
- * passes here will not be surprised by the vendor: pinned alg, exact aud, iss = sub = tenant of the key,
- * exp/nbf with a small skew, a short lifetime and single-use jti.
+ * Client authentication of the token endpoint: a private-key JWT (RFC 7523) signed with the tenant's API key.
+ * Everything the spec's server assumptions list is enforced, strictly, so a client that passes here will not
+ * be surprised by the vendor: the alg pinned by the registered key (ES256 for a P-256 key, RS256 for RSA of
+ * 2048 bits or more, EdDSA for Ed25519: the kinds the vendor's key page allows), exact aud, iss = sub = tenant
+ * of the key, exp/nbf with a small skew, a lifetime of at most 10 minutes (the vendor's authentication page)
+ * and single-use jti.
  */
 
-export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+export const MAX_ASSERTION_LIFETIME_SECONDS = 600;
+/** The vendor's key page: uploaded RSA keys must have at least this many bits. */
+export const MIN_RSA_KEY_BITS = 2048;
+
+export type KeyAlgorithm = 'ES256' | 'RS256' | 'EdDSA';
 
 export type OAuthErrorCode = 'invalid_client' | 'invalid_request' | 'unsupported_grant_type';
 
@@ -27,7 +33,8 @@ export class OAuthError extends Error {
 export type PublicKeyInput = CryptoKey | KeyObject | JWK;
 
 interface RegisteredKey {
-  key: CryptoKey | KeyObject;
+  key: KeyObject;
+  alg: KeyAlgorithm;
   tenantId: string;
 }
 
@@ -44,9 +51,16 @@ export class AssertionVerifier {
 
   constructor(private readonly options: AssertionVerifierOptions) {}
 
-  registerKey(kid: string, publicKey: PublicKeyInput, tenantId: string): void {
-    const key = isJwk(publicKey) ? createPublicKey({ key: publicKey, format: 'jwk' }) : publicKey;
-    this.keys.set(kid, { key, tenantId });
+  /** Registers a public key; throws for a kind the vendor does not accept (RSA under 2048 bits, another curve). */
+  registerKey(kid: string, publicKey: PublicKeyInput, tenantId: string): KeyAlgorithm {
+    const key = isJwk(publicKey)
+      ? createPublicKey({ key: publicKey, format: 'jwk' })
+      : publicKey instanceof KeyObject
+        ? publicKey
+        : KeyObject.from(publicKey as CryptoKey);
+    const alg = algorithmOf(key);
+    this.keys.set(kid, { key, alg, tenantId });
+    return alg;
   }
 
   /** Verifies an assertion and consumes its jti; returns the tenant it authenticates. */
@@ -58,16 +72,16 @@ export class AssertionVerifier {
     } catch {
       throw rejected('client_assertion is not a compact JWS');
     }
-    if (header.alg !== 'ES256') throw rejected('client_assertion must be signed with alg ES256');
     if (typeof header.kid !== 'string' || header.kid === '') throw rejected('client_assertion header has no kid');
     const registered = this.keys.get(header.kid);
     if (!registered) throw rejected('kid is not a registered API key');
+    if (header.alg !== registered.alg) throw rejected(`client_assertion must be signed with alg ${registered.alg}, the algorithm of the key registered for kid`);
 
     const nowMs = now();
     let payload;
     try {
       ({ payload } = await jwtVerify(assertion, registered.key, {
-        algorithms: ['ES256'],
+        algorithms: [registered.alg],
         audience: tokenUrl,
         issuer: registered.tenantId,
         subject: registered.tenantId,
@@ -124,9 +138,21 @@ function describeJoseFailure(error: unknown): string {
     }
   }
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'signature does not verify with the key registered for kid';
-  if (error instanceof errors.JOSEAlgNotAllowed) return 'client_assertion must be signed with alg ES256';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'client_assertion is not signed with the algorithm of the key registered for kid';
   if (error instanceof errors.JOSEError) return 'client_assertion is malformed';
   return 'client_assertion could not be verified';
+}
+
+/** The algorithm a registered key pins, or an error for a key the vendor would not accept. */
+export function algorithmOf(key: KeyObject): KeyAlgorithm {
+  const details = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1') return 'ES256';
+  if (key.asymmetricKeyType === 'rsa') {
+    if ((details.modulusLength ?? 0) < MIN_RSA_KEY_BITS) throw new RangeError(`RSA API keys need at least ${MIN_RSA_KEY_BITS} bits (got ${details.modulusLength})`);
+    return 'RS256';
+  }
+  if (key.asymmetricKeyType === 'ed25519') return 'EdDSA';
+  throw new RangeError(`API keys are P-256, RSA (${MIN_RSA_KEY_BITS}+ bits) or Ed25519 (got ${key.asymmetricKeyType} ${details.namedCurve ?? ''})`.trim());
 }
 
 function isJwk(key: PublicKeyInput): key is JWK {

@@ -6,8 +6,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { exportPKCS8, generateKeyPair } from 'jose';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { oneOf } from '../common/options.js';
 import { FAULT_KINDS, FaultPlan, type FaultController, type FaultKind, type FaultRequest, type FaultRule, type ReportOutcome, type RuleHandle } from '../common/faults.js';
+import { sourceAddressAllowList } from '../common/source-address.js';
 import { AccessTokens } from './access-tokens.js';
 import { createApiHandler, REPORT_CREATED } from './api-server.js';
 import { AssertionVerifier, type PublicKeyInput } from './assertion.js';
@@ -16,10 +18,26 @@ import { UrlSigner } from './presign.js';
 import { ReportView, type StatusFormat } from './report-view.js';
 import { ReportStore } from './reports.js';
 import { createStorageHandler } from './storage-server.js';
-import type { CreateReportRequest, ReportRecord, RequestLogEntry } from './types.js';
+import {
+  CREATE_ANSWERS,
+  CREATE_BODY_RULES,
+  LIST_FIELDS,
+  LIST_SHAPES,
+  MFT_KEY_TYPES,
+  SIZE_FIELDS,
+  STORAGE_ENCODINGS,
+  type CreateReportRequest,
+  type MftKeyType,
+  type ReportRecord,
+  type RequestLogEntry,
+  type VendorBehaviour,
+} from './types.js';
 import { validateCreateReport } from './validation.js';
 
-export type { CreateReportRequest, ReportRecord, RequestLogEntry, ReportQuery, AuditEvent, ReportStatus } from './types.js';
+export type { CreateReportRequest, ReportRecord, RequestLogEntry, ReportQuery, AuditEvent, ReportStatus, MftKeyType, ListShape, SizeField, StorageEncoding } from './types.js';
+export { MFT_KEY_TYPES, CREATE_BODY_RULES, CREATE_ANSWERS, SIZE_FIELDS, STORAGE_ENCODINGS, LIST_SHAPES, LIST_FIELDS } from './types.js';
+export { MAX_ASSERTION_LIFETIME_SECONDS } from './assertion.js';
+export { REFERENCE_BODY_KEYS } from './validation.js';
 export type { StatusFormat } from './report-view.js';
 export type { PublicKeyInput } from './assertion.js';
 export { ReportValidationError } from './validation.js';
@@ -55,6 +73,34 @@ export interface MftEmulatorOptions {
   debug?: boolean | ((line: string) => void);
   /** Fault rules installed at start (servers `api`, `token`, `storage`); more via `faults.add()`. */
   faults?: FaultRule[];
+  /**
+   * The API key's IP Access (addresses or CIDR ranges): an API request (token or reports) from any other source
+   * address gets 403. Absent: every address, the vendor's default. The download listener is not restricted.
+   */
+  ipAllowList?: readonly string[];
+  /**
+   * The API key generated and registered for `kid`: ES256 (P-256, PKCS#8 PEM; the default), ES256-SEC1 (the
+   * same key kind as a `BEGIN EC PRIVATE KEY` PEM), RS256 (RSA 2048) or EdDSA (Ed25519), as the vendor allows.
+   */
+  keyType?: MftKeyType;
+  /** `reference`: a create body must have the reference script's exact shape, or 400 (default `lenient`). */
+  createBody?: (typeof CREATE_BODY_RULES)[number];
+  /** The create answer: the report object (default), or `id-only`: `{ "id": … }` and nothing else. */
+  createAnswer?: (typeof CREATE_ANSWERS)[number];
+  /** The status words (string format) a report shows while generated, in turn (default `["InProgress"]`). */
+  pendingStatuses?: string[];
+  /** The status word (string format) of a failed report (default `Failed`). */
+  failedStatus?: string;
+  /** What `size` holds: the file's bytes (default), `kilobytes`, its `records`, or `omit` (no size). */
+  sizeField?: (typeof SIZE_FIELDS)[number];
+  /** The storage keeps and serves every file with this Content-Encoding, whatever is asked (default `none`). */
+  storageEncoding?: (typeof STORAGE_ENCODINGS)[number];
+  /** The list: `items` (default), a bare `array`, or pages linked by `link-header`, `next-link`, `page-token`, `page-number`. */
+  listShape?: (typeof LIST_SHAPES)[number];
+  /** Items per page of a paged list shape (default 50). */
+  listPageSize?: number;
+  /** List items carry the whole report object (`full`, default) or only `minimal`: id and status. */
+  listFields?: (typeof LIST_FIELDS)[number];
 }
 
 export interface MftEmulator {
@@ -66,9 +112,11 @@ export interface MftEmulator {
   downloadBaseUrl: string;
   tenantId: string;
   kid: string;
-  /** PKCS#8 PEM of a freshly generated ES256 key registered for `kid`. */
+  /** PEM of the freshly generated key registered for `kid` (PKCS#8, or SEC1 with keyType ES256-SEC1). */
   privateKeyPem: string;
-  /** Registers another API key (for tests), by default for `tenantId`. */
+  /** The algorithm an assertion for `kid` must use. */
+  keyAlgorithm: 'ES256' | 'RS256' | 'EdDSA';
+  /** Registers another API key (for tests), by default for `tenantId`; refuses RSA under 2048 bits and other curves. */
   registerKey(kid: string, publicKey: PublicKeyInput, tenantId?: string): void;
   /** Every report that still exists, all tenants. */
   reports(): ReportRecord[];
@@ -101,10 +149,13 @@ export async function startMftEmulator(options: MftEmulatorOptions = {}): Promis
   const now = options.now ?? Date.now;
   const tenantId = options.tenantId ?? DEFAULT_TENANT_ID;
   const debug = debugSink(options.debug);
+  const allowsSource = options.ipAllowList ? sourceAddressAllowList(options.ipAllowList, 'MftEmulatorOptions.ipAllowList') : undefined;
   const requestLog: RequestLogEntry[] = [];
 
+  const behaviour = vendorBehaviour(options);
+  const readyAfterMs = options.reportReadyAfterMs ?? 1500;
   const timeline = new AuditTimeline(options.seed ?? 1, options.eventsPerHour ?? 600);
-  const store = new ReportStore({ timeline, readyAfterMs: options.reportReadyAfterMs ?? 1500, now, debug });
+  const store = new ReportStore({ timeline, readyAfterMs, encoding: behaviour.storageEncoding, now, debug });
 
   const storageServer = createServer();
   const apiServer = createServer();
@@ -117,14 +168,14 @@ export async function startMftEmulator(options: MftEmulatorOptions = {}): Promis
   const signer = new UrlSigner(downloadBaseUrl, options.downloadUrlTtlSeconds ?? 900, now);
   const faults = new FaultPlan({ servers: ['api', 'token', 'storage'], kinds: FAULT_KINDS, applies: mftFaultApplies, now });
   for (const rule of options.faults ?? []) faults.add(rule);
-  const view = new ReportView(options.statusFormat ?? 'string');
+  const view = new ReportView({ statusFormat: options.statusFormat ?? 'string', behaviour, readyAfterMs, now });
 
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const { privateKeyPem, publicKey } = generateApiKey(options.keyType ?? 'ES256');
   const kid = `mft-apikey-${crypto.randomUUID()}`;
-  verifier.registerKey(kid, publicKey, tenantId);
+  const keyAlgorithm = verifier.registerKey(kid, publicKey, tenantId);
 
-  storageServer.on('request', createStorageHandler({ store, signer, requestLog, faults, now, debug }));
-  apiServer.on('request', createApiHandler({ verifier, tokens, store, signer, view, requestLog, faults, now, debug }));
+  storageServer.on('request', createStorageHandler({ store, signer, requestLog, faults, encoding: behaviour.storageEncoding, now, debug }));
+  apiServer.on('request', createApiHandler({ verifier, tokens, store, signer, view, requestLog, faults, behaviour, now, debug, ...(allowsSource ? { allowsSource } : {}) }));
 
   return {
     baseUrl,
@@ -132,8 +183,9 @@ export async function startMftEmulator(options: MftEmulatorOptions = {}): Promis
     downloadBaseUrl,
     tenantId,
     kid,
-    privateKeyPem: await exportPKCS8(privateKey),
-    registerKey: (extraKid, key, keyTenantId = tenantId) => verifier.registerKey(extraKid, key, keyTenantId),
+    privateKeyPem,
+    keyAlgorithm,
+    registerKey: (extraKid, key, keyTenantId = tenantId) => void verifier.registerKey(extraKid, key, keyTenantId),
     reports: () => store.records(),
     requestLog,
     expectedFile: (request) => {
@@ -148,6 +200,41 @@ export async function startMftEmulator(options: MftEmulatorOptions = {}): Promis
       store.close();
       await Promise.all([shutdown(apiServer), shutdown(storageServer)]);
     },
+  };
+}
+
+/** A key pair of the kind asked for; the private half as the PEM a customer would hold. */
+function generateApiKey(keyType: MftKeyType): { privateKeyPem: string; publicKey: KeyObject } {
+  const pair =
+    keyType === 'RS256'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : keyType === 'EdDSA'
+        ? generateKeyPairSync('ed25519')
+        : generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const privateKeyPem = pair.privateKey.export({ format: 'pem', type: keyType === 'ES256-SEC1' ? 'sec1' : 'pkcs8' }).toString();
+  return { privateKeyPem, publicKey: pair.publicKey };
+}
+
+
+/** The options that decide what the documents leave open, checked (a bad one fails before anything listens). */
+export function vendorBehaviour(options: MftEmulatorOptions): VendorBehaviour {
+  oneOf(options.keyType, MFT_KEY_TYPES, 'ES256', 'MftEmulatorOptions.keyType');
+  const pendingStatuses = options.pendingStatuses ?? ['InProgress'];
+  if (pendingStatuses.length === 0 || pendingStatuses.some((status) => typeof status !== 'string' || status === '')) {
+    throw new RangeError('MftEmulatorOptions.pendingStatuses must be a non-empty list of status words');
+  }
+  const listPageSize = options.listPageSize ?? 50;
+  if (!Number.isSafeInteger(listPageSize) || listPageSize < 1) throw new RangeError(`MftEmulatorOptions.listPageSize must be a positive integer, got ${listPageSize}`);
+  return {
+    createBody: oneOf(options.createBody, CREATE_BODY_RULES, 'lenient', 'MftEmulatorOptions.createBody'),
+    createAnswer: oneOf(options.createAnswer, CREATE_ANSWERS, 'report', 'MftEmulatorOptions.createAnswer'),
+    pendingStatuses,
+    failedStatus: options.failedStatus || 'Failed',
+    sizeField: oneOf(options.sizeField, SIZE_FIELDS, 'bytes', 'MftEmulatorOptions.sizeField'),
+    storageEncoding: oneOf(options.storageEncoding, STORAGE_ENCODINGS, 'none', 'MftEmulatorOptions.storageEncoding'),
+    listShape: oneOf(options.listShape, LIST_SHAPES, 'items', 'MftEmulatorOptions.listShape'),
+    listPageSize,
+    listFields: oneOf(options.listFields, LIST_FIELDS, 'full', 'MftEmulatorOptions.listFields'),
   };
 }
 

@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { Readable, type Transform } from 'node:stream';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import zlib from 'node:zlib';
 import type { ReportOutcome } from '../common/faults.js';
 import type { AuditTimeline } from './dataset.js';
 import { fileExtensionOf, reportChunks } from './formats.js';
-import type { ReportQuery, ReportRecord, ReportStatus } from './types.js';
+import type { AuditEvent, ReportQuery, ReportRecord, ReportStatus, StorageEncoding } from './types.js';
 
 /**
  * The report store and lifecycle. A report is only its query: the file is regenerated from the
@@ -19,6 +22,10 @@ export interface StoredReport {
   createdAtMs: number;
   /** Exact file length once measured. */
   size?: number;
+  /** Records in the file, once measured. */
+  records?: number;
+  /** Length of the file as the storage sends it (encoded), once measured; only with a storage encoding. */
+  encodedSize?: number;
   failure?: string;
   /** Injected fault: the report ends Failed (once readyAfterMs has passed) or never leaves InProgress. */
   outcome?: ReportOutcome;
@@ -28,6 +35,8 @@ export interface StoredReport {
 export interface ReportStoreOptions {
   timeline: AuditTimeline;
   readyAfterMs: number;
+  /** The storage keeps (and serves) every file with this encoding. */
+  encoding?: StorageEncoding;
   now: () => number;
   debug: (line: string) => void;
 }
@@ -75,13 +84,32 @@ export class ReportStore {
     if (report.failure !== undefined) return 'Failed';
     if (report.outcome === 'never-completes') return 'InProgress';
     if (report.outcome === 'failed') return this.options.now() - report.createdAtMs >= this.options.readyAfterMs ? 'Failed' : 'InProgress';
-    const ready = report.size !== undefined && this.options.now() - report.createdAtMs >= this.options.readyAfterMs;
+    const measured = report.size !== undefined && (this.encoder() === undefined || report.encodedSize !== undefined);
+    const ready = measured && this.options.now() - report.createdAtMs >= this.options.readyAfterMs;
     return ready ? 'Completed' : 'InProgress';
   }
 
   /** The report file, regenerated lazily in ~64 KiB buffers. */
-  fileChunks(query: ReportQuery): Generator<Buffer> {
-    return reportChunks(this.options.timeline.eventsFor(query), query.type);
+  fileChunks(query: ReportQuery, onEvent?: () => void): Generator<Buffer> {
+    const events = this.options.timeline.eventsFor(query);
+    return reportChunks(onEvent ? counted(events, onEvent) : events, query.type);
+  }
+
+  /**
+   * The file as the storage keeps it: encoded with fixed settings, so every read gives the same bytes (and the
+   * measured length); undefined when the storage does not encode.
+   */
+  encoder(): Transform | undefined {
+    switch (this.options.encoding ?? 'none') {
+      case 'gzip':
+        return zlib.createGzip({ level: 6 });
+      case 'deflate':
+        return zlib.createDeflate({ level: 6 });
+      case 'br':
+        return zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } });
+      default:
+        return undefined;
+    }
   }
 
   records(): ReportRecord[] {
@@ -92,6 +120,8 @@ export class ReportStore {
       query: report.query,
       createdAt: new Date(report.createdAtMs).toISOString(),
       ...(report.size === undefined ? {} : { size: report.size }),
+      ...(report.records === undefined ? {} : { records: report.records }),
+      ...(report.encodedSize === undefined ? {} : { encodedSize: report.encodedSize }),
     }));
   }
 
@@ -104,16 +134,35 @@ export class ReportStore {
     const { signal } = report.measuring;
     try {
       let size = 0;
-      for (const chunk of this.fileChunks(report.query)) {
+      let records = 0;
+      for (const chunk of this.fileChunks(report.query, () => records++)) {
         size += chunk.length;
         await yieldToEventLoop();
         if (signal.aborted) return;
       }
+      const encoder = this.encoder();
+      if (encoder) {
+        let encodedSize = 0;
+        encoder.on('data', (chunk: Buffer) => (encodedSize += chunk.length));
+        const done = once(encoder, 'end');
+        Readable.from(this.fileChunks(report.query)).pipe(encoder);
+        await done;
+        if (signal.aborted) return;
+        report.encodedSize = encodedSize;
+      }
+      report.records = records;
       report.size = size;
-      this.options.debug(`report ${report.id} measured: ${size} bytes`);
+      this.options.debug(`report ${report.id} measured: ${size} bytes, ${records} records${report.encodedSize === undefined ? '' : `, ${report.encodedSize} bytes encoded`}`);
     } catch (error) {
       report.failure = error instanceof Error ? error.message : String(error);
       this.options.debug(`report ${report.id} failed: ${report.failure}`);
     }
+  }
+}
+
+function* counted(events: Iterable<AuditEvent>, onEvent: () => void): Generator<AuditEvent> {
+  for (const event of events) {
+    onEvent();
+    yield event;
   }
 }

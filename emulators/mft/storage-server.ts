@@ -1,4 +1,6 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { applyFault, describeFault, requestKey, type FaultPlan } from '../common/faults.js';
 import { contentTypeOf } from './formats.js';
 import { decodeSegment, splitTarget, streamChunks } from './http-io.js';
@@ -13,6 +15,8 @@ import type { RequestLogEntry } from './types.js';
 
 export interface StorageContext {
   store: ReportStore;
+  /** The Content-Encoding the storage keeps files in (`none`: plain). */
+  encoding: string;
   signer: UrlSigner;
   requestLog: RequestLogEntry[];
   faults: FaultPlan;
@@ -36,6 +40,7 @@ async function serve(context: StorageContext, req: IncomingMessage, res: ServerR
   const { path, query } = splitTarget(req);
   const method = req.method ?? 'GET';
   const entry: RequestLogEntry = { server: 'storage', method, path, authorization: req.headers.authorization !== undefined, at: context.now() };
+  if (req.headers['accept-encoding']) entry.acceptEncoding = req.headers['accept-encoding'];
   context.requestLog.push(entry);
   context.debug(`storage ${method} ${path}`);
   req.resume();
@@ -62,6 +67,24 @@ async function serveObject(context: StorageContext, res: ServerResponse, method:
   const report = context.store.findById(id);
   if (!report || report.size === undefined || context.store.statusOf(report) !== 'Completed') {
     return sendXmlError(res, 404, 'NoSuchKey', 'The specified key does not exist');
+  }
+  const encoder = context.store.encoder();
+  if (encoder && report.encodedSize !== undefined) {
+    // Kept encoded, and served so whatever the client asked: the length is that of the encoded bytes.
+    res.writeHead(200, {
+      'Content-Type': contentTypeOf(report.query.type),
+      'Content-Encoding': context.encoding,
+      'Content-Length': report.encodedSize,
+    });
+    if (method === 'HEAD') {
+      res.end();
+      return;
+    }
+    await pipeline(Readable.from(context.store.fileChunks(report.query)), encoder, res).then(
+      () => context.debug(`storage ${id}: encoded download finished`),
+      () => context.debug(`storage ${id}: encoded download aborted`),
+    );
+    return;
   }
   res.writeHead(200, { 'Content-Type': contentTypeOf(report.query.type), 'Content-Length': report.size });
   if (method === 'HEAD') {

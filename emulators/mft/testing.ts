@@ -1,4 +1,5 @@
-import { importPKCS8, SignJWT, type CryptoKey, type JWTPayload, type KeyObject } from 'jose';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import { CLIENT_ASSERTION_TYPE, GRANT_TYPE } from './token-endpoint.js';
 import type { MftEmulator } from './index.js';
 
@@ -14,6 +15,8 @@ export interface AssertionOptions {
   kid?: string;
   /** Signing key (default: the emulator's private key). */
   privateKey?: CryptoKey | KeyObject;
+  /** Header `alg` (default: the algorithm of the emulator's key). */
+  alg?: string;
   /** Epoch seconds used for nbf/iat/exp (default: now). */
   nowSeconds?: number;
 }
@@ -31,8 +34,9 @@ export async function signClientAssertion(emulator: MftEmulator, options: Assert
     ...options.claims,
   };
   for (const [claim, value] of Object.entries(claims)) if (value === null) delete claims[claim];
-  const privateKey = options.privateKey ?? (await importPKCS8(emulator.privateKeyPem, 'ES256'));
-  return new SignJWT(claims as JWTPayload).setProtectedHeader({ alg: 'ES256', kid: options.kid ?? emulator.kid, typ: 'JWT' }).sign(privateKey);
+  const privateKey = options.privateKey ?? createPrivateKey(emulator.privateKeyPem);
+  const alg = options.alg ?? emulator.keyAlgorithm;
+  return new SignJWT(claims as JWTPayload).setProtectedHeader({ alg, kid: options.kid ?? emulator.kid, typ: 'JWT' }).sign(privateKey);
 }
 
 /** POSTs an assertion to the token endpoint as JSON and returns the raw response. */

@@ -100,6 +100,34 @@ export const AUDIT_EVENT_FIELDS = [
   'details',
 ] as const satisfies readonly (keyof AuditEvent)[];
 
+/**
+ * How the emulated vendor answers where its documents are silent. The defaults are the documented behaviour;
+ * the other values are plausible answers a client must tolerate (see README.md, "Behaviour").
+ */
+export const MFT_KEY_TYPES = ['ES256', 'ES256-SEC1', 'RS256', 'EdDSA'] as const;
+export type MftKeyType = (typeof MFT_KEY_TYPES)[number];
+export const CREATE_BODY_RULES = ['lenient', 'reference'] as const;
+export const CREATE_ANSWERS = ['report', 'id-only'] as const;
+export const SIZE_FIELDS = ['bytes', 'kilobytes', 'records', 'omit'] as const;
+export const STORAGE_ENCODINGS = ['none', 'gzip', 'deflate', 'br'] as const;
+export const LIST_SHAPES = ['items', 'array', 'link-header', 'next-link', 'page-token', 'page-number'] as const;
+export const LIST_FIELDS = ['full', 'minimal'] as const;
+export type SizeField = (typeof SIZE_FIELDS)[number];
+export type StorageEncoding = (typeof STORAGE_ENCODINGS)[number];
+export type ListShape = (typeof LIST_SHAPES)[number];
+
+export interface VendorBehaviour {
+  createBody: (typeof CREATE_BODY_RULES)[number];
+  createAnswer: (typeof CREATE_ANSWERS)[number];
+  pendingStatuses: readonly string[];
+  failedStatus: string;
+  sizeField: SizeField;
+  storageEncoding: StorageEncoding;
+  listShape: ListShape;
+  listPageSize: number;
+  listFields: (typeof LIST_FIELDS)[number];
+}
+
 /** Test API view of a report that still exists on the emulator. */
 export interface ReportRecord {
   id: string;
@@ -110,6 +138,10 @@ export interface ReportRecord {
   createdAt: string;
   /** Exact byte length of the file, once known. */
   size?: number;
+  /** Records in the file, once known. */
+  records?: number;
+  /** Byte length of the file as the storage sends it, when it encodes it. */
+  encodedSize?: number;
 }
 
 export interface RequestLogEntry {
@@ -117,8 +149,18 @@ export interface RequestLogEntry {
   method: string;
   /** Request path without its query string (it may carry a signature). */
   path: string;
+  /** The query string of an API request (never of a download link: it holds the signature). */
+  query?: string;
   /** Whether an Authorization header was sent (its value is never recorded). */
   authorization: boolean;
+  /** The Authorization scheme as sent (`bearer`, `Bearer`, …), without the credentials. */
+  authorizationScheme?: string;
+  /** The Content-Type header as sent. */
+  contentType?: string;
+  /** The Accept-Encoding header as sent (downloads). */
+  acceptEncoding?: string;
+  /** A report create's body exactly as received, parsed as JSON (a token request's body is a credential: never kept). */
+  body?: unknown;
   /** `now()` when the request arrived, in ms. */
   at: number;
   /** The fault injected into this request, if any (see `mft.faults`). */

@@ -41,6 +41,36 @@ export function parseCreateReportBody(rawBody: string): ReportQuery {
   return validateCreateReport(body);
 }
 
+/** The keys the vendor's reference script always sends, in its order. */
+export const REFERENCE_BODY_KEYS = ['type', 'start', 'end', 'actor', 'actorType', 'actions', 'resources', 'outcomes', 'sourceIp'] as const;
+const WHOLE_SECOND_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+/**
+ * What makes a body differ from the shape the reference script sends (createBody `reference`): all nine keys,
+ * a numeric type, whole-second UTC instants, a string or null actor and sourceIp, a string actorType, arrays
+ * for the three lists. A server that needs that shape would answer anything else with 400.
+ */
+export function referenceShapeProblems(body: unknown): FieldProblem[] {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return [{ field: 'body', message: 'must be a JSON object' }];
+  const fields = body as Record<string, unknown>;
+  const problems: FieldProblem[] = [];
+  for (const key of REFERENCE_BODY_KEYS) if (!(key in fields)) problems.push({ field: key, message: 'is required' });
+  if ('type' in fields && typeof fields.type !== 'number') problems.push({ field: 'type', message: 'must be a number (0 = JSON, 1 = CSV)' });
+  for (const key of ['start', 'end'] as const) {
+    if (key in fields && !(typeof fields[key] === 'string' && WHOLE_SECOND_UTC.test(fields[key]))) {
+      problems.push({ field: key, message: 'must be a UTC instant in whole seconds, e.g. 2026-06-26T00:00:00Z' });
+    }
+  }
+  for (const key of ['actor', 'sourceIp'] as const) {
+    if (key in fields && fields[key] !== null && typeof fields[key] !== 'string') problems.push({ field: key, message: 'must be a string or null' });
+  }
+  if ('actorType' in fields && typeof fields.actorType !== 'string') problems.push({ field: 'actorType', message: 'must be a string' });
+  for (const key of ['actions', 'resources', 'outcomes'] as const) {
+    if (key in fields && !Array.isArray(fields[key])) problems.push({ field: key, message: 'must be an array' });
+  }
+  return problems;
+}
+
 export function validateCreateReport(body: unknown): ReportQuery {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ReportValidationError([{ field: 'body', message: 'must be a JSON object' }]);

@@ -7,6 +7,8 @@ import type { ConditionCategory } from './types.js';
 
 export interface Ecosystem {
   packageType: string;
+  /** The `ecosystem` field public clients show (lower case). */
+  ecosystem: string;
   /** Used to name the curated remote repository, e.g. `npm-remote`. */
   repoKey: string;
   publicRepoName: string;
@@ -24,6 +26,7 @@ export const ECOSYSTEMS: readonly (readonly [Ecosystem, number])[] = [
   [
     {
       packageType: 'npm',
+      ecosystem: 'npm',
       repoKey: 'npm',
       publicRepoName: 'npmjs',
       publicRepoUrl: 'https://registry.npmjs.org',
@@ -38,6 +41,7 @@ export const ECOSYSTEMS: readonly (readonly [Ecosystem, number])[] = [
   [
     {
       packageType: 'PyPI',
+      ecosystem: 'pypi',
       repoKey: 'pypi',
       publicRepoName: 'PyPI',
       publicRepoUrl: 'https://files.pythonhosted.org',
@@ -52,6 +56,7 @@ export const ECOSYSTEMS: readonly (readonly [Ecosystem, number])[] = [
   [
     {
       packageType: 'Maven',
+      ecosystem: 'maven',
       repoKey: 'maven',
       publicRepoName: 'Maven Central',
       publicRepoUrl: 'https://repo1.maven.org/maven2',
@@ -68,6 +73,7 @@ export const ECOSYSTEMS: readonly (readonly [Ecosystem, number])[] = [
   [
     {
       packageType: 'Docker',
+      ecosystem: 'docker',
       repoKey: 'docker',
       publicRepoName: 'Docker Hub',
       publicRepoUrl: 'https://registry-1.docker.io',
@@ -81,6 +87,7 @@ export const ECOSYSTEMS: readonly (readonly [Ecosystem, number])[] = [
   [
     {
       packageType: 'Go',
+      ecosystem: 'go',
       repoKey: 'go',
       publicRepoName: 'Go Proxy',
       publicRepoUrl: 'https://proxy.golang.org',
@@ -94,6 +101,7 @@ export const ECOSYSTEMS: readonly (readonly [Ecosystem, number])[] = [
   [
     {
       packageType: 'NuGet',
+      ecosystem: 'nuget',
       repoKey: 'nuget',
       publicRepoName: 'NuGet Gallery',
       publicRepoUrl: 'https://api.nuget.org',
@@ -109,6 +117,7 @@ export const ECOSYSTEMS: readonly (readonly [Ecosystem, number])[] = [
   [
     {
       packageType: 'Gems',
+      ecosystem: 'rubygems',
       repoKey: 'gems',
       publicRepoName: 'RubyGems',
       publicRepoUrl: 'https://rubygems.org',
@@ -163,3 +172,6 @@ export const DRY_RUN_POLICIES: readonly PolicyDefinition[] = [
 /** Assumption: the vendor documents only "Policy violations"; approved events with policies were waived or bypassed. */
 export const BLOCKED_REASON = 'Policy violations';
 export const APPROVED_REASONS = ['Policy waiver applied', 'Policy bypassed'] as const;
+/** Assumption: the reasons of an approved event no policy applied to, and of one that was not inspected. */
+export const CLEAN_REASON = 'No policy violations';
+export const PASSED_REASON = 'Not inspected';

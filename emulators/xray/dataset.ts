@@ -1,8 +1,8 @@
 /** The emulator's data: both event streams, runtime additions, and the ground truth tests compare against. */
 import { SortCache, type OrderedView } from './ordering.js';
-import { DryRunEventStream, RealEventStream, type EventStream } from './streams.js';
+import { DryRunEventStream, RealEventStream, type DryRunShape, type EventStream } from './streams.js';
 import { Timeline } from './timeline.js';
-import type { OrderColumn } from './types.js';
+import type { AuditEvent, OrderColumn } from './types.js';
 import { selectWindow, windowIds, type EventWindow } from './window.js';
 
 export interface DatasetShape {
@@ -28,9 +28,9 @@ export class Dataset {
   readonly dryRun: DryRunEventStream;
   private readonly sorts = new SortCache();
 
-  constructor(shape: DatasetShape, private readonly now: () => number) {
+  constructor(shape: DatasetShape, private readonly now: () => number, dryRunShape?: DryRunShape) {
     this.real = new RealEventStream(shape.seed, new Timeline(shape.seed, shape.events, shape.startMs, shape.endMs));
-    this.dryRun = new DryRunEventStream(shape.seed, this.real);
+    this.dryRun = new DryRunEventStream(shape.seed, this.real, dryRunShape);
   }
 
   stream(dryRun: boolean): EventStream {
@@ -65,6 +65,13 @@ export class Dataset {
 
   countEvents(query: WindowQuery): number {
     return this.windowOf(query).size;
+  }
+
+  /** The events with created_at in [start, end), as served, in id order. */
+  *events(query: WindowQuery): Generator<AuditEvent> {
+    const window = this.windowOf(query);
+    const view = this.ordered(window, query.dryRun ?? false, 'id');
+    for (let position = 0; position < view.size; position++) yield view.at(position);
   }
 
   private windowOf(query: WindowQuery): EventWindow {

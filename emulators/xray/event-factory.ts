@@ -3,10 +3,12 @@ import { Prng } from '../common/prng.js';
 import {
   APPROVED_REASONS,
   BLOCKED_REASON,
+  CLEAN_REASON,
   DRY_RUN_POLICIES,
   ECOSYSTEMS,
   ENFORCED_POLICIES,
   ORIGIN_SERVERS,
+  PASSED_REASON,
   PROJECTS,
   USERS,
   type PolicyDefinition,
@@ -18,17 +20,22 @@ export function formatCreatedAt(instantMs: number): string {
   return new Date(instantMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-function policyHit(policy: PolicyDefinition, dryRun: boolean): PolicyHit {
+function policyHit(policy: PolicyDefinition, dryRun: boolean, result: string): PolicyHit {
   return {
     policy_name: policy.policy_name,
     policy_id: policy.policy_id,
     dry_run: dryRun,
     condition_name: policy.condition_name,
     condition_category: policy.condition_category,
+    result,
+    policy_reason: result === 'blocked' || result === 'dry_run' ? policy.condition_name : `${result === 'waived' ? 'Waiver' : 'Bypass'} granted for ${policy.policy_name}`,
   };
 }
 
-/** A real (Blocked/Approved tab) event: 1–3 distinct enforced policies that applied to the package. */
+/**
+ * A real (Blocked/Approved tab) event: blocked by, or approved despite (waived, bypassed), 1–3 distinct enforced
+ * policies; or approved with no policy applying, or passed without inspection (`policies: null` for both).
+ */
 export function requestEvent(seed: number, index: number, id: number, createdAtMs: number): AuditEvent {
   const prng = new Prng(seed, index);
   const ecosystem = prng.weighted(ECOSYSTEMS);
@@ -41,19 +48,24 @@ export function requestEvent(seed: number, index: number, id: number, createdAtM
   const applicable = ENFORCED_POLICIES.filter((p) => !p.onlyFor || p.onlyFor === ecosystem.packageType);
   const policyCount = prng.weighted([[1, 6], [2, 3], [3, 1]] as const);
   const first = prng.int(0, applicable.length - 1);
-  const policies: PolicyHit[] = [];
-  for (let k = 0; k < policyCount; k++) {
-    policies.push(policyHit(applicable[(first + k) % applicable.length]!, false));
+  const approvedReason = prng.pick(APPROVED_REASONS);
+  // Drawn after the fields above, so adding them left every other field of an event as it was.
+  const outcome = blocked ? 'blocked' : prng.weighted([['policy-exception', 4], ['clean', 4], ['passed', 1]] as const);
+  const ondemand = prng.next() < 0.08;
+  const result = blocked ? 'blocked' : approvedReason === 'Policy waiver applied' ? 'waived' : 'bypassed';
+  const policies: PolicyHit[] | null = outcome === 'clean' || outcome === 'passed' ? null : [];
+  for (let k = 0; policies && k < policyCount; k++) {
+    policies.push(policyHit(applicable[(first + k) % applicable.length]!, false, result));
   }
   return {
     id,
     created_at: formatCreatedAt(createdAtMs),
-    action: blocked ? 'blocked' : 'approved',
+    action: outcome === 'passed' ? 'passed' : blocked ? 'blocked' : 'approved',
     package_type: ecosystem.packageType,
     package_name: packageName,
     package_version: packageVersion,
     package_url: ecosystem.packageUrl(packageName, packageVersion),
-    reason: blocked ? BLOCKED_REASON : prng.pick(APPROVED_REASONS),
+    reason: blocked ? BLOCKED_REASON : outcome === 'policy-exception' ? approvedReason : outcome === 'clean' ? CLEAN_REASON : PASSED_REASON,
     curated_repository_server_name: '',
     curated_repository_name: curatedRepository,
     curated_project: project,
@@ -64,16 +76,22 @@ export function requestEvent(seed: number, index: number, id: number, createdAtM
     origin_project: project,
     public_repo_url: ecosystem.publicRepoUrl,
     public_repo_name: ecosystem.publicRepoName,
+    ecosystem: ecosystem.ecosystem,
+    ondemand,
+    event_origin: ondemand ? 'on_demand_scan' : 'package_request',
     policies,
   };
 }
 
 /**
- * The k-th dry-run policy that matched a request: a Dry Run tab event of its own, carrying just that policy.
- * Assumption: its action is what the policy would have done (block).
+ * The k-th dry-run policy that matched a request: a Dry Run tab event of its own, carrying that policy (and,
+ * with `policiesPerEvent` above 1, the next ones too). Assumption: its action is what the policy would have done (block).
  */
-export function dryRunEvent(request: AuditEvent, id: number, seed: number, requestKey: number, k: number): AuditEvent {
+export function dryRunEvent(request: AuditEvent, id: number, seed: number, requestKey: number, k: number, policiesPerEvent = 1): AuditEvent {
   const first = new Prng(seed ^ 0xd27, requestKey).int(0, DRY_RUN_POLICIES.length - 1);
-  const policy = DRY_RUN_POLICIES[(first + k) % DRY_RUN_POLICIES.length]!;
-  return { ...request, id, action: 'blocked', reason: BLOCKED_REASON, policies: [policyHit(policy, true)] };
+  const policies: PolicyHit[] = [];
+  for (let extra = 0; extra < policiesPerEvent; extra++) {
+    policies.push(policyHit(DRY_RUN_POLICIES[(first + k + extra) % DRY_RUN_POLICIES.length]!, true, 'dry_run'));
+  }
+  return { ...request, id, action: 'blocked', reason: BLOCKED_REASON, policies };
 }

@@ -4,13 +4,24 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { oneOf } from '../common/options.js';
 import { FaultPlan, type FaultController, type FaultKind, type FaultRequest, type FaultRule } from '../common/faults.js';
 import { Prng } from '../common/prng.js';
+import { sourceAddressAllowList } from '../common/source-address.js';
 import type { EmulatorUser } from './auth.js';
 import { Dataset, parseInstantOrThrow, type AddEventsOptions, type WindowQuery } from './dataset.js';
-import { createRequestHandler, type LastPageNextOffset, type RequestLogEntry } from './server.js';
+import {
+  DRY_RUN_CSV_PAGINGS,
+  LAST_PAGE_NEXT_OFFSETS,
+  createRequestHandler,
+  type DryRunCsvPaging,
+  type LastPageNextOffset,
+  type RequestLogEntry,
+} from './server.js';
+import type { AuditEvent } from './types.js';
 
-export { AUDIT_PACKAGES_PATH, type LastPageNextOffset, type RequestLogEntry } from './server.js';
+export { AUDIT_PACKAGES_PATH, DRY_RUN_CSV_PAGINGS, LAST_PAGE_NEXT_OFFSETS, type DryRunCsvPaging, type LastPageNextOffset, type RequestLogEntry } from './server.js';
+export { CSV_COLUMNS, csvRows } from './csv.js';
 export type { AuditEvent, PolicyHit } from './types.js';
 // The fault-injection types, so callers import everything from the emulator they drive.
 export type * from '../common/faults.js';
@@ -30,14 +41,25 @@ export interface XrayEmulatorOptions {
   incompleteThreshold?: number;
   /** Clock for the created_at_start/end defaults and added events (default Date.now). */
   now?: () => number;
-  /** How the last JSON page signals the end (default 'omit'). */
+  /** How the last JSON page signals the end (default `null`: the key present and falsy, as the vendor's example reads it). */
   lastPageNextOffset?: LastPageNextOffset;
-  /** Largest num_of_rows for format=csv (default 2000 as for json; the newer vendor reference says 500,000). */
+  /** Largest num_of_rows for format=csv (default 500,000, JFrog's current reference; 2000 is an older Xray). */
   csvMaxRows?: number;
-  /** Reject windows longer than this many hours (default: no limit; one unofficial source says 168). */
+  /**
+   * Reject windows longer than this many hours with 400 "Maximum allowed duration is N hours" (default: no
+   * limit; third-party clients report 168, and the vendor's own example asks for 30 days in one request).
+   */
   maxWindowHours?: number;
+  /** Dry-run policies each dry-run event carries (default 1, "one per dry run policy"; at most 3). */
+  dryRunPoliciesPerEvent?: number;
+  /** Dry-run events carry the id of the request they belong to, so one request's events share an id (default false). */
+  dryRunSharedIds?: boolean;
+  /** What offset and num_of_rows count in a dry_run=true CSV page: `events` (default) or `rows`. */
+  dryRunCsvPaging?: DryRunCsvPaging;
   /** Fault rules installed at start (server `xray`); more via `faults.add()`. */
   faults?: FaultRule[];
+  /** The platform's IP/CIDR allowlist: a request from any other source address gets 403. Absent: every address. */
+  ipAllowList?: readonly string[];
 }
 
 export interface XrayCredentials {
@@ -58,6 +80,8 @@ export interface XrayEmulator {
   /** Ground truth: ids (ascending) with created_at in [start, end). */
   eventIds(query: WindowQuery): number[];
   countEvents(query: WindowQuery): number;
+  /** Ground truth: the events with created_at in [start, end) as served, in id order. */
+  events(query: WindowQuery): Iterable<AuditEvent>;
   /** Every request (latest 50,000), without credentials. */
   requestLog: RequestLogEntry[];
   /** Fault injection (server `xray`; HTTP-level kinds only); see emulators/xray/README.md. */
@@ -89,6 +113,7 @@ function requireNonNegativeInteger(value: number, name: string): number {
   return value;
 }
 
+
 export async function startXrayEmulator(options: XrayEmulatorOptions = {}): Promise<XrayEmulator> {
   const now = options.now ?? Date.now;
   const seed = options.seed ?? 1;
@@ -98,10 +123,22 @@ export async function startXrayEmulator(options: XrayEmulatorOptions = {}): Prom
   const startMs = options.datasetStart ? parseInstantOrThrow(options.datasetStart, 'datasetStart') : endMs - 30 * DAY_MS;
   if (startMs >= endMs) throw new RangeError(`datasetStart (${options.datasetStart}) must be before datasetEnd (${new Date(endMs).toISOString()})`);
 
-  const dataset = new Dataset({ seed, events, startMs, endMs }, now);
+  const dryRunPoliciesPerEvent = options.dryRunPoliciesPerEvent ?? 1;
+  if (!Number.isInteger(dryRunPoliciesPerEvent) || dryRunPoliciesPerEvent < 1 || dryRunPoliciesPerEvent > 3) {
+    throw new RangeError(`XrayEmulatorOptions.dryRunPoliciesPerEvent must be 1, 2 or 3, got ${dryRunPoliciesPerEvent}`);
+  }
+  const lastPageNextOffset = oneOf(options.lastPageNextOffset, LAST_PAGE_NEXT_OFFSETS, 'null', 'XrayEmulatorOptions.lastPageNextOffset');
+  const dryRunCsvPaging = oneOf(options.dryRunCsvPaging, DRY_RUN_CSV_PAGINGS, 'events', 'XrayEmulatorOptions.dryRunCsvPaging');
+  const csvMaxRows = options.csvMaxRows ?? 500_000;
+  if (!Number.isSafeInteger(csvMaxRows) || csvMaxRows < 1) throw new RangeError(`XrayEmulatorOptions.csvMaxRows must be a positive integer, got ${csvMaxRows}`);
+  if (options.maxWindowHours !== undefined && !(options.maxWindowHours > 0)) {
+    throw new RangeError(`XrayEmulatorOptions.maxWindowHours must be positive, got ${options.maxWindowHours}`);
+  }
+  const dataset = new Dataset({ seed, events, startMs, endMs }, now, { policiesPerEvent: dryRunPoliciesPerEvent, sharedIds: options.dryRunSharedIds ?? false });
   const admin = credentialsFor(seed, 'admin', new Set(['VIEW_POLICIES']));
   const noPermission = credentialsFor(seed, 'auditor-without-policies', new Set());
   const requestLog: RequestLogEntry[] = [];
+  const allowsSource = options.ipAllowList ? sourceAddressAllowList(options.ipAllowList, 'XrayEmulatorOptions.ipAllowList') : undefined;
   const faults = new FaultPlan({ servers: ['xray'], kinds: XRAY_FAULT_KINDS, applies: xrayFaultApplies, now });
   for (const rule of options.faults ?? []) faults.add(rule);
   const server = createServer(
@@ -110,11 +147,14 @@ export async function startXrayEmulator(options: XrayEmulatorOptions = {}): Prom
       users: [admin, noPermission],
       now,
       incompleteThreshold: requireNonNegativeInteger(options.incompleteThreshold ?? 500_000, 'incompleteThreshold'),
-      lastPageNextOffset: options.lastPageNextOffset ?? 'omit',
-      limits: { maxRows: 2000, csvMaxRows: options.csvMaxRows ?? 2000, maxWindowHours: options.maxWindowHours },
+      lastPageNextOffset,
+      dryRunCsvPaging,
+      dryRunPoliciesPerEvent,
+      limits: { maxRows: 2000, csvMaxRows, maxWindowHours: options.maxWindowHours },
       requestLog,
       requestLogLimit: 50_000,
       faults,
+      ...(allowsSource ? { allowsSource } : {}),
     }),
   );
   const host = options.host ?? '127.0.0.1';
@@ -134,6 +174,7 @@ export async function startXrayEmulator(options: XrayEmulatorOptions = {}): Prom
     addEvents: (count, addOptions) => dataset.addEvents(count, addOptions),
     eventIds: (query) => dataset.eventIds(query),
     countEvents: (query) => dataset.countEvents(query),
+    events: (query) => dataset.events(query),
     requestLog,
     faults,
     close: () =>

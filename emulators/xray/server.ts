@@ -5,18 +5,27 @@ import { pipeline } from 'node:stream/promises';
 import { applyFault, requestKey, type Fault, type FaultKind, type FaultPlan } from '../common/faults.js';
 import { mix32 } from '../common/prng.js';
 import { authenticate, type AuthScheme, type EmulatorUser } from './auth.js';
-import { csvChunks } from './csv.js';
+import { csvChunks, csvRows, eventRows } from './csv.js';
 import type { Dataset } from './dataset.js';
 import { sendError } from './errors.js';
 import { jsonPageChunks, type PageMeta } from './json-page.js';
-import { pageEvents, pageLength } from './ordering.js';
+import { pageEvents, pageLength, type OrderedView } from './ordering.js';
 import { parseAuditQuery, QueryError, type AuditQuery, type QueryLimits } from './query.js';
 import { writeSingleFileZip } from './zip-stream.js';
 
 export const AUDIT_PACKAGES_PATH = '/xray/api/v1/curation/audit/packages';
 
-/** How the last page says "no more": the vendor documents absent, null or 0; `vary` mixes them. */
-export type LastPageNextOffset = 'omit' | 'null' | 'zero' | 'vary';
+/**
+ * How the last page says "no more": the key is present and falsy (`null`, the default, or `zero`), as the
+ * vendor's example needs (it reads `output['meta']['next_offset']`); `omit` leaves the key out and `vary`
+ * mixes all three, for clients that must tolerate either.
+ */
+export const LAST_PAGE_NEXT_OFFSETS = ['null', 'zero', 'omit', 'vary'] as const;
+export type LastPageNextOffset = (typeof LAST_PAGE_NEXT_OFFSETS)[number];
+
+/** What `offset` and `num_of_rows` count in a CSV page with dry_run=true: not documented (see README). */
+export const DRY_RUN_CSV_PAGINGS = ['events', 'rows'] as const;
+export type DryRunCsvPaging = (typeof DRY_RUN_CSV_PAGINGS)[number];
 
 export interface RequestLogEntry {
   method: string;
@@ -36,11 +45,16 @@ export interface ServerContext {
   now: () => number;
   incompleteThreshold: number;
   lastPageNextOffset: LastPageNextOffset;
+  dryRunCsvPaging: DryRunCsvPaging;
+  /** Rows of every dry-run event (its dry-run policies): what row paging counts by. */
+  dryRunPoliciesPerEvent: number;
   limits: Omit<QueryLimits, 'nowMs'>;
   requestLog: RequestLogEntry[];
   requestLogLimit: number;
   /** Fault injection; none when absent. */
   faults?: FaultPlan;
+  /** The platform's IP allowlist; absent = every source address. */
+  allowsSource?: (address: string | undefined) => boolean;
 }
 
 /** ISO instant, whole seconds shown without milliseconds like the vendor's meta. */
@@ -75,6 +89,7 @@ function pageMeta(context: ServerContext, query: AuditQuery, total: number, resu
 /**
  * CSV paging: a zip has no meta, and the vendor documents no header for it, so none is invented here.
  * A CSV caller pages by offset (+ num_of_rows events) until a page holds fewer than num_of_rows events.
+ * With dry_run=true and dryRunCsvPaging `rows`, offset and num_of_rows count CSV rows instead.
  */
 async function sendPage(
   context: ServerContext,
@@ -94,7 +109,8 @@ async function sendPage(
       'content-type': 'application/zip',
       'content-disposition': 'attachment; filename="audit_packages.zip"',
     });
-    await writeSingleFileZip(response, fileName, csvChunks(events), new Date(context.now()));
+    const rows = query.dryRun && context.dryRunCsvPaging === 'rows' ? rowPage(view, query, context.dryRunPoliciesPerEvent) : eventRows(events);
+    await writeSingleFileZip(response, fileName, csvChunks(rows), new Date(context.now()));
     return;
   }
   const meta = pageMeta(context, query, view.size, pageLength(view, query.offset, query.numOfRows));
@@ -107,6 +123,23 @@ async function sendPage(
   }
   response.writeHead(200, { 'content-type': 'application/json' });
   await pipeline(Readable.from(jsonPageChunks(events, meta)), response);
+}
+
+/** The CSV rows from row `offset` on, at most num_of_rows of them (every event has `rowsPerEvent` rows). */
+function* rowPage(view: OrderedView, query: AuditQuery, rowsPerEvent: number): Generator<string> {
+  let skip = query.offset % rowsPerEvent;
+  let left = query.numOfRows;
+  const first = Math.floor(query.offset / rowsPerEvent);
+  for (const event of pageEvents(view, first, Math.ceil((skip + left) / rowsPerEvent), query.direction)) {
+    for (const row of csvRows(event)) {
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      if (left-- <= 0) return;
+      yield row;
+    }
+  }
 }
 
 /** The `offset` parameter as a number (absent = 0), for fault rules that target one page. */
@@ -164,6 +197,10 @@ async function serve(
     sendError(response, status, message, headers);
   };
 
+  // Before anything else, authentication included. JFrog documents no wording for it (assumption: 403, JFrog's error format).
+  if (context.allowsSource && !context.allowsSource(request.socket.remoteAddress)) {
+    return fail(403, `Forbidden: IP address ${request.socket.remoteAddress ?? 'unknown'} is not on the IP allowlist of this JFrog Platform`);
+  }
   if (url.pathname !== AUDIT_PACKAGES_PATH) return fail(404, `Not Found: ${url.pathname}`);
   if (request.method !== 'GET') return fail(405, `Method ${request.method} not allowed; use GET`, { allow: 'GET' });
   if (!auth.user) {

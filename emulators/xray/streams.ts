@@ -75,12 +75,24 @@ const DRY_RUN_EVENTS_PER_REQUEST = 1.3;
  * consecutive events, one per dry-run policy), and request r is real base event b = ⌊r·N/R⌋. Both maps
  * are non-decreasing, so dry-run created_at also never decreases with the id: O(1) per event, no tables.
  */
+/** How dry-run events look where the documents are silent (see XrayEmulatorOptions). */
+export interface DryRunShape {
+  /** Dry-run policies each dry-run event carries (default 1: "one per dry run policy"). */
+  policiesPerEvent: number;
+  /** Each dry-run event carries the id of the request it belongs to (so a request's events share an id). */
+  sharedIds: boolean;
+}
+
 export class DryRunEventStream implements EventStream {
   readonly added: AddedEvent[] = [];
   readonly baseCount: number;
   private readonly requestCount: number;
 
-  constructor(private readonly seed: number, private readonly real: RealEventStream) {
+  constructor(
+    private readonly seed: number,
+    private readonly real: RealEventStream,
+    private readonly shape: DryRunShape = { policiesPerEvent: 1, sharedIds: false },
+  ) {
     this.requestCount = Math.round(real.baseCount * DRY_RUN_REQUEST_SHARE);
     this.baseCount = Math.round(this.requestCount * DRY_RUN_EVENTS_PER_REQUEST);
   }
@@ -101,7 +113,8 @@ export class DryRunEventStream implements EventStream {
     const request = this.requestOf(index);
     const firstOfRequest = Math.ceil((request * this.baseCount) / this.requestCount);
     const realIndex = this.realIndexOf(request);
-    return dryRunEvent(this.real.baseEvent(realIndex), index + 1, this.seed, realIndex, index - firstOfRequest);
+    const id = this.shape.sharedIds ? realIndex + 1 : index + 1;
+    return dryRunEvent(this.real.baseEvent(realIndex), id, this.seed, realIndex, index - firstOfRequest, this.shape.policiesPerEvent);
   }
 
   firstAtOrAfter(instantMs: number): number {
@@ -122,7 +135,7 @@ export class DryRunEventStream implements EventStream {
       const event: AddedEvent = {
         id,
         createdAtMs: request.createdAtMs,
-        build: () => dryRunEvent(request.build(), id, this.seed, realIndex, k),
+        build: () => dryRunEvent(request.build(), this.shape.sharedIds ? request.id : id, this.seed, realIndex, k, this.shape.policiesPerEvent),
       };
       this.added.push(event);
       events.push(event);

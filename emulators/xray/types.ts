@@ -1,6 +1,10 @@
-/** The shapes the Xray Curation audit endpoint returns (field order as in the vendor's JSON example). */
+/**
+ * The shapes the Xray Curation audit endpoint returns: field order as in the vendor's JSON example, with the
+ * fields public clients also show after it (`ecosystem`, `ondemand`, `event_origin`; a policy's `result` and
+ * `policy_reason`). `action` may be `passed` (not inspected), and `policies` null on events no policy applied to.
+ */
 
-export type AuditAction = 'approved' | 'blocked';
+export type AuditAction = 'approved' | 'blocked' | 'passed';
 
 export type ConditionCategory = 'security' | 'legal' | 'operational';
 
@@ -10,6 +14,9 @@ export interface PolicyHit {
   dry_run: boolean;
   condition_name: string;
   condition_category: ConditionCategory;
+  /** What the policy did to this package: `blocked`, `waived`, `bypassed`, or `dry_run`. */
+  result: string;
+  policy_reason: string;
 }
 
 export interface AuditEvent {
@@ -31,7 +38,10 @@ export interface AuditEvent {
   origin_project: string;
   public_repo_url: string;
   public_repo_name: string;
-  policies: PolicyHit[];
+  ecosystem: string;
+  ondemand: boolean;
+  event_origin: string;
+  policies: PolicyHit[] | null;
 }
 
 /** Columns `order_by` accepts: the event's scalar fields (policies cannot be sorted on). */

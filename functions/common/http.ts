@@ -47,8 +47,13 @@ export interface HttpRequest {
    */
   body?: string | (() => string | Promise<string>);
   timeoutMs?: number;
-  /** 'error' for requests that carry credentials: a redirect must never take them elsewhere. */
+  /**
+   * 'error' for requests that carry credentials: a redirect must never take them elsewhere. It is not followed,
+   * and fails at once (no retry) as a ConfigError naming where it pointed: the configured URL is the mistake.
+   */
   redirect?: 'follow' | 'error' | 'manual';
+  /** With redirect 'error': what to configure instead, from the redirect's target (default: that origin and path). */
+  redirectAdvice?: (location: URL, requested: URL) => string;
   /** Retry 429/5xx/network failures (default true). */
   retry?: boolean;
   /** Another transport for this request (e.g. downloads whose connections obey egress rules). */
@@ -63,6 +68,7 @@ export const DEFAULT_RETRY: RetryPolicy = {
 };
 
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 
 export class HttpClient {
   private readonly fetchImpl: typeof fetch;
@@ -96,6 +102,7 @@ export class HttpClient {
       let retryAfterMs: number | undefined;
       try {
         const response = await this.attempt(request);
+        if (request.redirect === 'error' && REDIRECT_STATUS.has(response.status)) throw await redirectRefused(request, response);
         if (!RETRYABLE_STATUS.has(response.status)) return response;
         retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.clock.now());
         lastProblem = `answered HTTP ${response.status}`;
@@ -131,7 +138,8 @@ export class HttpClient {
         method: request.method ?? 'GET',
         headers: { 'user-agent': this.userAgent, ...request.headers },
         signal: controller.signal,
-        redirect: request.redirect ?? 'follow',
+        // 'manual' rather than fetch's 'error': a refused redirect is reported with where it pointed (see redirectRefused).
+        redirect: request.redirect === 'error' ? 'manual' : (request.redirect ?? 'follow'),
       };
       if (request.body !== undefined) init.body = typeof request.body === 'function' ? await request.body() : request.body;
       return await (request.fetch ?? this.fetchImpl)(request.url, init);
@@ -155,6 +163,43 @@ export class HttpClient {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * A redirect answered to a request that carries credentials. It is not followed (the credentials would go
+ * wherever the answer says) and not retried: it will answer the same next time. Even http → https is refused:
+ * the credentials already went in clear, and outside the twin http vendor URLs are refused by configuration.
+ */
+async function redirectRefused(request: HttpRequest, response: Response): Promise<ConfigError> {
+  await response.body?.cancel().catch(() => undefined);
+  const requested = new URL(String(request.url));
+  const target = `${request.method ?? 'GET'} ${describeUrl(requested)}`;
+  let location: URL | undefined;
+  try {
+    location = new URL(response.headers.get('location') ?? '', requested);
+  } catch {
+    location = undefined;
+  }
+  if (!location || !response.headers.get('location')) {
+    return new ConfigError(`${target} was redirected (HTTP ${response.status}) without a usable Location; check the configured URL`);
+  }
+  const advice = request.redirectAdvice?.(location, requested) ?? `configure ${location.origin}${location.pathname} instead`;
+  return new ConfigError(
+    `${target} was redirected (HTTP ${response.status}) to ${describeUrl(location)}; a request that carries credentials never follows a redirect: ${advice}`,
+  );
+}
+
+/**
+ * Redirect advice for a client whose requests are `<baseUrl><path>`: the base URL the redirect implies (its
+ * target minus the requested path), and the setting that holds it.
+ */
+export function baseUrlAdvice(setting: string, baseUrl: string): (location: URL, requested: URL) => string {
+  const basePath = new URL(baseUrl).pathname.replace(/\/+$/, '');
+  return (location, requested) => {
+    const suffix = requested.pathname.startsWith(basePath) ? requested.pathname.slice(basePath.length) : requested.pathname;
+    const base = suffix && location.pathname.endsWith(suffix) ? `${location.origin}${location.pathname.slice(0, -suffix.length)}` : undefined;
+    return base !== undefined ? `set ${setting} to ${base.replace(/\/+$/, '') || location.origin}` : `set ${setting} to the address the platform answers at (it redirected to ${location.origin}${location.pathname})`;
+  };
 }
 
 /** `Retry-After` as seconds or an HTTP date, in milliseconds from now; undefined when absent or unreadable. */

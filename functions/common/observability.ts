@@ -114,6 +114,9 @@ export function observe<E, R>(
     try {
       const result = await handler(event, context);
       log.info({ durationMs: Date.now() - started, outcome: 'ok', ...figures(result) }, `${step} done`);
+      // What surprised a step (a vendor answer it tolerates): one WARN line each, with the step's correlation ids.
+      const warnings = (result as { warnings?: unknown } | null)?.warnings;
+      if (Array.isArray(warnings)) for (const warning of warnings) if (typeof warning === 'string') log.warn({ outcome: 'warning' }, warning);
       if (metricsOf) emitMetrics(log, source, metricsOf(result, event, Date.now()));
       return result;
     } catch (error) {

@@ -10,8 +10,9 @@ import {
   VendorRequestError,
 } from '../common/errors.js';
 import { DownloadRefusedError, STRICT_ADDRESS_RULES, guardedFetch, type AddressRules } from '../common/egress.js';
-import { HttpClient, describeUrl, readJson } from '../common/http.js';
+import { HttpClient, baseUrlAdvice, describeUrl, readJson } from '../common/http.js';
 import { registerSecret, registerUrlSecrets } from '../common/scrubber.js';
+import { allowListRefusal } from '../common/allow-list.js';
 import { signClientAssertion, type MftCredentials } from './assertion.js';
 import {
   normalizeStatus,
@@ -42,11 +43,17 @@ export interface ListedReport extends Report {
 }
 
 export interface Download {
+  /** The report as the vendor wrote it: decoded when the storage sent it with a Content-Encoding. */
   body: Readable;
-  /** Content-Length, when the server announced one. */
+  /** Content-Length, when the server announced one for an unencoded body (the length `body` must have). */
   contentLength?: number;
+  /** `gzip`, `deflate` or `br` when the body arrived encoded (and was decoded); the Content-Length was of the encoded bytes. */
+  contentEncoding?: string;
   contentType: string;
 }
+
+/** The encodings a download may arrive in (the transport asks for them and decodes them, as the reference's client does). */
+const DECODED_ENCODINGS = new Set(['gzip', 'x-gzip', 'deflate', 'br']);
 
 /**
  * Where a report download may go. The link comes from the vendor's answer and its storage may redirect: the
@@ -80,6 +87,8 @@ export function redirectProblem(first: URL, next: URL, redirectHosts: readonly s
 }
 
 const REPORTS_PATH = '/v1/reports/audit-logs';
+/** A tenant with more pages of reports than this is not one the exporter can clean up in one pass anyway. */
+const MAX_LIST_PAGES = 1000;
 /** When the vendor omits `expires_in`, assume a conservative lifetime and re-issue on 401 anyway. */
 const ASSUMED_TOKEN_LIFETIME_S = 300;
 
@@ -92,6 +101,8 @@ export class MftClient {
   readonly tokenUrl: string;
   readonly apiOrigin: string;
   private readonly downloadFetch: typeof fetch;
+  /** What a redirected API call says to configure instead (credentialed requests never follow one). */
+  private readonly redirectAdvice: (location: URL, requested: URL) => string;
 
   constructor(
     baseUrl: string,
@@ -103,6 +114,7 @@ export class MftClient {
     this.tokenUrl = `${this.baseUrl}/v1/oauth/token`;
     this.apiOrigin = new URL(this.baseUrl).origin;
     this.downloadFetch = download.fetch ?? guardedFetch({ rules: download.addresses });
+    this.redirectAdvice = baseUrlAdvice('MFT_BASE_URL (sources.mft.baseUrl)', this.baseUrl);
   }
 
   async issueToken(credentials: MftCredentials): Promise<AccessToken> {
@@ -122,9 +134,11 @@ export class MftClient {
         });
       },
       redirect: 'error',
+      redirectAdvice: this.redirectAdvice,
     });
     if (response.status === 400 || response.status === 401 || response.status === 403) {
       throw new VendorAuthError(
+        (await allowListRefusal('mft', response, `the token request to ${this.tokenUrl}`)) ??
         `MFT token endpoint ${this.tokenUrl} refused the client assertion (HTTP ${response.status}: ${await vendorMessage(response)}); ` +
           `check the tenant id, the key id (kid ${credentials.kid}) and that the private key matches the registered API key, and that this machine's clock is right`,
       );
@@ -155,24 +169,51 @@ export class MftClient {
     return this.parseReport(await readJson(response, `MFT report ${id}`));
   }
 
-  /** Every report of the tenant that still exists, with what the list says about its query and age. */
+  /**
+   * Every report of the tenant that still exists, with what the list says about its query and age. The list
+   * may be a bare array or `{ items }` (what the reference script reads), and may come in pages: see
+   * `nextListPage` for the paging this follows. Items need only an `id`.
+   */
   async listReports(token: string): Promise<ListedReport[]> {
-    const response = await this.api(token, 'GET', REPORTS_PATH);
-    await this.expectOk(response, 'list reports');
-    const body = (await readJson(response, 'MFT report list')) as { items?: unknown } | null;
-    if (!body || typeof body !== 'object' || !Array.isArray(body.items)) {
-      throw new MalformedResponseError('MFT report list has no `items` array');
-    }
-    return body.items.map((item) => {
-      const listed: ListedReport = this.parseReport(item);
-      const fields = item as Record<string, unknown>;
-      if (typeof fields.type === 'number' || typeof fields.type === 'string') listed.type = fields.type;
-      for (const name of ['start', 'end', 'createdAt'] as const) {
-        const value = fields[name];
-        if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) listed[name] = value;
+    const reports = new Map<string, ListedReport>();
+    const visited = new Set<string>();
+    let url = new URL(`${this.baseUrl}${REPORTS_PATH}`);
+    for (let page = 1; ; page++) {
+      visited.add(url.href);
+      const response = await this.api(token, 'GET', url);
+      await this.expectOk(response, 'list reports');
+      const linkHeader = response.headers.get('link');
+      const body = await readJson(response, 'MFT report list');
+      const items = Array.isArray(body) ? body : (body as { items?: unknown } | null)?.items;
+      if (!Array.isArray(items)) {
+        throw new MalformedResponseError('MFT report list is neither an array nor an object with an `items` array');
       }
-      return listed;
-    });
+      for (const item of items) {
+        const listed = this.listedReport(item);
+        if (!reports.has(listed.id)) reports.set(listed.id, listed);
+      }
+      const next = items.length === 0 || Array.isArray(body) && !linkHeader ? undefined : nextListPage(url, body, linkHeader);
+      if (!next) return [...reports.values()];
+      if (next.origin !== this.apiOrigin) {
+        throw new MalformedResponseError(
+          `MFT report list points its next page at ${describeUrl(next)}, another origin than the API's (${this.apiOrigin}): not followed, the access token goes to the API host only`,
+        );
+      }
+      if (visited.has(next.href)) throw new MalformedResponseError(`MFT report list points its next page back at ${describeUrl(next)} (page ${page}): a loop`);
+      if (page >= MAX_LIST_PAGES) throw new MalformedResponseError(`MFT report list has more than ${MAX_LIST_PAGES} pages`);
+      url = next;
+    }
+  }
+
+  private listedReport(item: unknown): ListedReport {
+    const listed: ListedReport = this.parseReport(item);
+    const fields = item as Record<string, unknown>;
+    if (typeof fields.type === 'number' || typeof fields.type === 'string') listed.type = fields.type;
+    for (const name of ['start', 'end', 'createdAt'] as const) {
+      const value = fields[name];
+      if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) listed[name] = value;
+    }
+    return listed;
   }
 
   /** Deletes a report; `false` when it was already gone (a retried delete is not an error). */
@@ -257,21 +298,34 @@ export class MftClient {
       await response.body?.cancel();
       throw new VendorRequestError(`Download from ${describeUrl(target)} answered HTTP ${response.status}`, response.status);
     }
+    const encoding = (response.headers.get('content-encoding') ?? '').trim().toLowerCase();
+    if (encoding && encoding !== 'identity' && !DECODED_ENCODINGS.has(encoding)) {
+      await response.body.cancel();
+      throw new MalformedResponseError(
+        `Download from ${describeUrl(target)} arrived with Content-Encoding ${JSON.stringify(encoding.slice(0, 40))}, which the exporter does not decode (it asks for gzip, deflate or br): nothing was stored`,
+      );
+    }
     const length = response.headers.get('content-length');
     const download: Download = {
       body: NodeReadable.fromWeb(response.body as WebReadableStream<Uint8Array>),
       contentType: response.headers.get('content-type') ?? 'application/octet-stream',
     };
-    if (length !== null && /^\d+$/.test(length)) download.contentLength = Number(length);
+    if (encoding && encoding !== 'identity') download.contentEncoding = encoding === 'x-gzip' ? 'gzip' : encoding;
+    // The transport decodes an encoded body: its Content-Length counts the encoded bytes, not the report's.
+    else if (length !== null && /^\d+$/.test(length)) download.contentLength = Number(length);
     return download;
   }
 
-  private api(token: string, method: string, path: string, body?: string): Promise<Response> {
+  private api(token: string, method: string, target: string | URL, body?: string): Promise<Response> {
     const headers: Record<string, string> = { authorization: `bearer ${token}`, accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
+    const url = typeof target === 'string' ? `${this.baseUrl}${target}` : target;
+    const path = typeof target === 'string' ? target : target.pathname;
     return this.http
-      .request({ method, url: `${this.baseUrl}${path}`, headers, body, redirect: 'error' })
+      .request({ method, url, headers, body, redirect: 'error', redirectAdvice: this.redirectAdvice })
       .then(async (response) => {
+        const refusal = await allowListRefusal('mft', response, `${method} ${path}`);
+        if (refusal) throw new VendorAuthError(refusal);
         if (response.status === 401) {
           await response.body?.cancel();
           throw new AccessTokenRejectedError(`MFT API rejected the access token on ${method} ${path} (HTTP 401)`);
@@ -300,7 +354,7 @@ export class MftClient {
       );
     }
     const { id, status, url, size } = parsed.data;
-    const report: Report = { id, status: normalizeStatus(status), rawStatus: String(status) };
+    const report: Report = { id, status: normalizeStatus(status), rawStatus: status === null || status === undefined ? '' : String(status) };
     if (url) {
       // The link is a credential (its signature) from the moment it is read.
       registerUrlSecrets(url);
@@ -311,6 +365,69 @@ export class MftClient {
     if (Number.isSafeInteger(bytes) && bytes >= 0) report.size = bytes;
     return report;
   }
+}
+
+/**
+ * The next page of the report list, or undefined on the last one. No public page says whether the list is
+ * paged; these are the plausible ways an API says "there is more", tried in this order:
+ * - an RFC 8288 `Link: <…>; rel="next"` header;
+ * - a next link in the body: `next`, `nextLink`, `@odata.nextLink`, `nextPageUrl`, or `links.next` (a URL or `{ href }`);
+ * - a token: `nextPageToken` / `next_page_token` (sent back as `pageToken`), `continuationToken` (as itself);
+ * - page numbers: `page` (or `pageNumber`) with `pageSize`, and `totalCount` / `total` / `totalPages`, or
+ *   `hasMore` / `hasNext` true (asks for `page + 1` with the same `pageSize`).
+ * Links resolve against the page they came from; the caller follows them only on the API's own origin.
+ */
+export function nextListPage(current: URL, body: unknown, linkHeader: string | null): URL | undefined {
+  const linked = linkHeader ? nextFromLinkHeader(linkHeader) : undefined;
+  if (linked) return resolveLink(current, linked);
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const fields = body as Record<string, unknown>;
+  const links = fields.links as Record<string, unknown> | undefined;
+  const linkValue = [fields.next, fields.nextLink, fields['@odata.nextLink'], fields.nextPageUrl, links && typeof links === 'object' ? links.next : undefined]
+    .map((value) => (value && typeof value === 'object' ? (value as { href?: unknown }).href : value))
+    .find((value): value is string => typeof value === 'string' && value !== '');
+  if (linkValue) return resolveLink(current, linkValue);
+  for (const [field, parameter] of [['nextPageToken', 'pageToken'], ['next_page_token', 'pageToken'], ['continuationToken', 'continuationToken']] as const) {
+    const token = fields[field];
+    if (typeof token === 'string' && token !== '') {
+      const next = new URL(current);
+      next.searchParams.set(parameter, token);
+      return next;
+    }
+  }
+  const page = wholeNumber(fields.page ?? fields.pageNumber);
+  const pageSize = wholeNumber(fields.pageSize);
+  if (page === undefined || pageSize === undefined || pageSize === 0) return undefined;
+  const total = wholeNumber(fields.totalCount ?? fields.total);
+  const totalPages = wholeNumber(fields.totalPages);
+  const more =
+    fields.hasMore === true || fields.hasNext === true || (total !== undefined && page * pageSize < total) || (totalPages !== undefined && page < totalPages);
+  if (!more) return undefined;
+  const next = new URL(current);
+  next.searchParams.set('page', String(page + 1));
+  next.searchParams.set('pageSize', String(pageSize));
+  return next;
+}
+
+function nextFromLinkHeader(header: string): string | undefined {
+  for (const part of header.split(/,(?=\s*<)/)) {
+    const match = /^\s*<([^>]*)>(.*)$/.exec(part);
+    if (match && /;\s*rel\s*=\s*"?(?:[^";]*\s)?next(?:\s[^";]*)?"?\s*(?:;|$)/i.test(match[2]!)) return match[1];
+  }
+  return undefined;
+}
+
+function resolveLink(current: URL, link: string): URL {
+  try {
+    return new URL(link, current);
+  } catch {
+    throw new MalformedResponseError('MFT report list gives a next page link that is not a URL');
+  }
+}
+
+function wholeNumber(value: unknown): number | undefined {
+  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  return typeof number === 'number' && Number.isSafeInteger(number) && number >= 0 ? number : undefined;
 }
 
 function reportPath(id: string): string {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { streamKey } from '../common/checkpoints.js';
 import { planRun, type PlannedRun, type ScheduleSettings } from '../common/run-plan.js';
 import { filtersId, windowFolder } from '../common/s3-layout.js';
+import { InvalidInputError } from '../common/errors.js';
 import type { TimeWindow } from '../common/time-window.js';
 import type { CheckpointLedger } from '../common/checkpoints.js';
 import {
@@ -75,14 +76,33 @@ export function reportLocation(plan: MftExportPlan, window: TimeWindow): { folde
   return { folder, key: `${folder}report.${plan.type}` };
 }
 
+/** `2026-06-26T00:00:00Z`: how the reference script writes an instant (whole seconds, UTC, no fraction). */
+export function wholeSecondInstant(iso: string): string {
+  const ms = Date.parse(iso);
+  if (!Number.isFinite(ms) || ms % 1000 !== 0) {
+    throw new InvalidInputError(`MFT report windows are whole seconds; ${iso} is not (windows are cut on the grid, so this is a bug)`);
+  }
+  return new Date(ms).toISOString().replace('.000Z', 'Z');
+}
+
+/** The create body of a plan's window, in the reference script's exact shape (see CreateReportBody). */
 export function createReportBody(plan: MftExportPlan, window: TimeWindow): CreateReportBody {
-  const body: CreateReportBody = { type: REPORT_TYPES[plan.type], start: window.start, end: window.end };
-  const { actor, actorType, actions, resources, outcomes, sourceIp } = plan.filters;
-  if (actor) body.actor = actor;
-  if (actorType) body.actorType = actorType;
-  if (actions?.length) body.actions = actions;
-  if (resources?.length) body.resources = resources;
-  if (outcomes?.length) body.outcomes = outcomes;
-  if (sourceIp) body.sourceIp = sourceIp;
-  return body;
+  return reportRequest(plan.type, window, plan.filters);
+}
+
+/** A create body in the reference script's exact shape: lists deduplicated in order, unset filters null/All/[]. */
+export function reportRequest(type: keyof typeof REPORT_TYPES, window: TimeWindow, filters: MftFilters = {}): CreateReportBody {
+  const { actor, actorType, actions, resources, outcomes, sourceIp } = filters;
+  const unique = (values: readonly string[] | undefined) => [...new Set(values ?? [])];
+  return {
+    type: REPORT_TYPES[type],
+    start: wholeSecondInstant(window.start),
+    end: wholeSecondInstant(window.end),
+    actor: actor || null,
+    actorType: actorType ?? 'All',
+    actions: unique(actions),
+    resources: unique(resources),
+    outcomes: unique(outcomes),
+    sourceIp: sourceIp || null,
+  };
 }

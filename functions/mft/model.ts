@@ -56,26 +56,38 @@ export const mftExportInputSchema = z
   .strict();
 export type MftExportInput = z.input<typeof mftExportInputSchema>;
 
-/** The body of `POST /v1/reports/audit-logs`. */
+/**
+ * The body of `POST /v1/reports/audit-logs`, in the shape the vendor's reference script always sends: all nine
+ * keys, the numeric type, whole-second UTC instants (`2026-06-26T00:00:00Z`), `null` / `"All"` / `[]` for the
+ * filters that are not set.
+ */
 export interface CreateReportBody {
   type: 0 | 1;
   start: string;
   end: string;
-  actor?: string;
-  actorType?: (typeof ACTOR_TYPES)[number];
-  actions?: string[];
-  resources?: string[];
-  outcomes?: string[];
-  sourceIp?: string;
+  actor: string | null;
+  actorType: (typeof ACTOR_TYPES)[number];
+  actions: string[];
+  resources: string[];
+  outcomes: string[];
+  sourceIp: string | null;
 }
 
+/** What the state machine branches on (`$.poll.status`). */
 export type ReportStatus = 'InProgress' | 'Completed' | 'Failed';
 
-/** A report as the vendor returns it; status may be a string or a number. */
+/** A report's status as read: the three the exporter knows, or one it does not recognize (it keeps polling). */
+export type ReportState = ReportStatus | 'Unrecognized';
+
+/**
+ * A report as the vendor returns it. Only `id` is required: the reference script reads `created.get('id')`
+ * and prints the status, so a create answer without a status is a report all the same; a status that is
+ * missing on a later read is one the exporter does not recognize.
+ */
 export const reportSchema = z
   .object({
     id: z.union([z.string().min(1), z.number()]).transform(String),
-    status: z.union([z.string(), z.number()]),
+    status: z.union([z.string(), z.number(), z.boolean()]).nullish(),
     url: z.string().nullish(),
     size: z.union([z.number(), z.string()]).nullish(),
   })
@@ -83,18 +95,30 @@ export const reportSchema = z
 
 export interface Report {
   id: string;
-  status: ReportStatus;
-  /** The vendor's status as sent, for error messages. */
+  status: ReportState;
+  /** The vendor's status as sent (`""` when absent), for messages and warnings. */
   rawStatus: string;
   url?: string;
+  /** The `size` the vendor shows, when it is a whole number: information only (its unit is not documented). */
   size?: number;
 }
 
-export function normalizeStatus(raw: string | number): ReportStatus {
-  const text = String(raw).trim().toLowerCase();
-  if (text === 'inprogress' || text === '0' || text === 'in_progress' || text === 'pending') return 'InProgress';
-  if (text === 'completed' || text === '1') return 'Completed';
-  return 'Failed';
+/** Words that can only mean the report will never complete. */
+const FAILED_STATUSES = new Set(['failed', 'failure', 'error', 'errored', 'faulted', 'cancelled', 'canceled', 'aborted', 'rejected', 'expired']);
+
+/**
+ * The reference script's reading of a status: completed when `str(status).lower() == "completed"` or
+ * `status == 1`, in progress when `"inprogress"` or `0`. It raises on anything else; the exporter ends the
+ * poll only on a status that clearly says failed, and keeps polling (up to maxWaitSeconds) on any other one:
+ * Queued, Running, NotStarted, a number other than 0 and 1, or none at all.
+ */
+export function normalizeStatus(raw: unknown): ReportState {
+  if (typeof raw === 'number') return raw === 1 ? 'Completed' : raw === 0 ? 'InProgress' : 'Unrecognized';
+  if (typeof raw !== 'string') return 'Unrecognized';
+  const text = raw.trim().toLowerCase();
+  if (text === 'completed') return 'Completed';
+  if (text === 'inprogress') return 'InProgress';
+  return FAILED_STATUSES.has(text) ? 'Failed' : 'Unrecognized';
 }
 
 export const tokenResponseSchema = z

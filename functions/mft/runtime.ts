@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../common/clock.js';
@@ -15,6 +16,7 @@ import type { MftCredentials } from './assertion.js';
 import { MftAuth } from './auth.js';
 import { MftClient, type DownloadPolicy } from './client.js';
 import type { MftPlanSettings } from './export-plan.js';
+import { ReportRegistry } from './report-registry.js';
 
 /** Everything an MFT handler needs, passed in: tests and the twin build it from their own parts. */
 export interface MftRuntime {
@@ -25,6 +27,8 @@ export interface MftRuntime {
   settings: MftPlanSettings;
   /** The checkpoint ledger; without one, scheduled runs start from the initial lookback every time. */
   ledger?: CheckpointLedger;
+  /** The record of created reports (checkpoint table); without one, housekeeping has only the vendor's list. */
+  reports?: ReportRegistry;
 }
 
 export interface MftRuntimeParts {
@@ -36,6 +40,7 @@ export interface MftRuntimeParts {
   clock?: Clock;
   http?: HttpClient;
   ledger?: CheckpointLedger;
+  reports?: ReportRegistry;
   /** Where report downloads may go; by default public addresses only, redirects within the link's origin. */
   download?: DownloadPolicy;
 }
@@ -52,6 +57,7 @@ export function buildMftRuntime(parts: MftRuntimeParts): MftRuntime {
   };
   const runtime: MftRuntime = { client, auth: new MftAuth(client, credentials, parts.sealer, clock), s3: parts.s3, clock, settings: parts.settings };
   if (parts.ledger) runtime.ledger = parts.ledger;
+  if (parts.reports) runtime.reports = parts.reports;
   return runtime;
 }
 
@@ -146,6 +152,7 @@ export async function mftRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process
   const tenantId = config.MFT_TENANT_ID ?? (await credentials()).tenantId;
   return buildMftRuntime({
     ledger: ledgerFromEnvironment(env, systemClock),
+    reports: reportRegistryFromEnvironment(config.CHECKPOINT_TABLE, config.DYNAMODB_ENDPOINT),
     baseUrl: config.MFT_BASE_URL,
     credentials,
     download: {
@@ -168,6 +175,12 @@ export async function mftRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process
       }),
     },
   });
+}
+
+/** The report record lives in the checkpoint table (CHECKPOINT_TABLE), under its own keys. */
+function reportRegistryFromEnvironment(table: string | undefined, endpoint: string | undefined): ReportRegistry | undefined {
+  if (!table) return undefined;
+  return new ReportRegistry(new DynamoDBClient(endpoint ? { endpoint } : {}), table, systemClock);
 }
 
 async function sealerFromEnvironment(kmsKeyId?: string, localKey?: string): Promise<TokenSealer> {

@@ -1,5 +1,6 @@
-import { IntegrityError, MalformedResponseError } from '../common/errors.js';
+import { MalformedResponseError, TransientError } from '../common/errors.js';
 import { writeManifest, type Manifest } from '../common/manifest.js';
+import { scrub, scrubbedMessage } from '../common/scrubber.js';
 import { RecordCounter } from '../common/record-counter.js';
 import { uploadStream } from '../common/s3-writer.js';
 import type { TimeWindow } from '../common/time-window.js';
@@ -24,23 +25,46 @@ export async function createReport(
   plan: MftExportPlan,
   window: TimeWindow,
   auth: SealedAccessToken,
+  executionId?: string,
 ): Promise<CreatedReport> {
   const requestedAt = new Date(runtime.clock.now()).toISOString();
   const report = await runtime.auth.withToken(auth, (token) =>
     runtime.client.createReport(token, createReportBody(plan, window)),
   );
+  // Recorded the moment the answer arrives: from here on housekeeping can find it, whatever happens to this execution.
+  if (runtime.reports) {
+    const record = { id: report.id, createdAt: new Date(runtime.clock.now()).toISOString(), window, type: plan.type, ...(executionId ? { executionId } : {}) };
+    try {
+      await runtime.reports.record(runtime.settings.tenantId, record);
+    } catch (error) {
+      // Unrecorded, it could outlive a failure of this execution unseen: delete it now; the retried step creates another.
+      const deleted = await runtime.auth.withToken(auth, (token) => runtime.client.deleteReport(token, report.id)).then(
+        () => 'it was deleted again',
+        () => 'deleting it failed too (housekeeping finds it in the list only if the list shows its window)',
+      );
+      throw new TransientError(`Report ${report.id} was created but could not be recorded (${scrubbedMessage(error)}); ${deleted}`);
+    }
+  }
   return { id: report.id, requestedAt };
 }
 
 export interface PollResult {
+  /** What the state machine branches on: a status the exporter does not recognize polls on, as InProgress. */
   status: ReportStatus;
+  /** The vendor's status, when the exporter does not recognize it. */
+  vendorStatus?: string;
   size?: number;
   waitedSeconds: number;
   /** True once the report has been InProgress for longer than the plan's maximum wait. */
   timedOut: boolean;
   /** A sentence for the operator, used as the failure cause when the export ends here. */
   message: string;
+  /** What surprised the exporter (logged once per step by the handler's wrapper). */
+  warnings?: string[];
 }
+
+/** Reports warned about in this container (without a registry, or when it cannot be reached). */
+const warnedReports = new Set<string>();
 
 export async function checkReport(
   runtime: MftRuntime,
@@ -50,32 +74,59 @@ export async function checkReport(
 ): Promise<PollResult> {
   const current = await runtime.auth.withToken(auth, (token) => runtime.client.getReport(token, report.id));
   const waitedSeconds = Math.max(0, Math.round((runtime.clock.now() - Date.parse(report.requestedAt)) / 1000));
-  const timedOut = current.status === 'InProgress' && waitedSeconds >= plan.maxWaitSeconds;
-  const result: PollResult = { status: current.status, waitedSeconds, timedOut, message: '' };
+  const unrecognized = current.status === 'Unrecognized';
+  const status: ReportStatus = unrecognized ? 'InProgress' : (current.status as ReportStatus);
+  const timedOut = status === 'InProgress' && waitedSeconds >= plan.maxWaitSeconds;
+  const result: PollResult = { status, waitedSeconds, timedOut, message: '' };
   if (current.size !== undefined) result.size = current.size;
+  // The vendor's words go into state and logs: scrubbed like any vendor answer.
+  const shown = scrub(JSON.stringify(current.rawStatus));
+  if (unrecognized) {
+    result.vendorStatus = current.rawStatus;
+    if (await firstWarning(runtime, report.id, current.rawStatus)) {
+      result.warnings = [
+        `Report ${report.id} has status ${shown}, which the exporter does not recognize (it knows InProgress/0, Completed/1 and failure words): ` +
+          `it keeps polling until maxWaitSeconds (${plan.maxWaitSeconds} s), then deletes the report and the next run retries the window`,
+      ];
+    }
+  }
   if (current.status === 'Completed') {
-    result.message = `Report ${report.id} completed after ${waitedSeconds} s (${current.size ?? 'unknown'} bytes)`;
+    result.message = `Report ${report.id} completed after ${waitedSeconds} s (size ${current.size ?? 'not shown'})`;
   } else if (timedOut) {
     result.message =
-      `Report ${report.id} was still in progress after ${waitedSeconds} s (maxWaitSeconds ${plan.maxWaitSeconds}); ` +
-      'it was deleted. Export a smaller window, or raise maxWaitSeconds';
+      `Report ${report.id} was still ${unrecognized ? `at status ${shown} (not one the exporter recognizes)` : 'in progress'} after ${waitedSeconds} s ` +
+      `(maxWaitSeconds ${plan.maxWaitSeconds}); it was deleted and the next run retries the window. Export a smaller window, or raise maxWaitSeconds`;
   } else if (current.status === 'Failed') {
     result.message =
-      `The MFT server reports report ${report.id} as failed (status ${JSON.stringify(current.rawStatus)}); ` +
+      `The MFT server reports report ${report.id} as failed (status ${shown}); ` +
       'it was deleted. The next run retries the window';
   } else {
-    result.message = `Report ${report.id} in progress for ${waitedSeconds} s`;
+    result.message = `Report ${report.id} in progress for ${waitedSeconds} s${unrecognized ? ` (status ${shown})` : ''}`;
   }
   return result;
+}
+
+/** True the first time a report's unrecognized status is seen (per report, across containers when records are kept). */
+async function firstWarning(runtime: MftRuntime, id: string, status: string): Promise<boolean> {
+  const local = !warnedReports.has(id);
+  warnedReports.add(id);
+  if (!runtime.reports || !local) return local;
+  return runtime.reports.markUnrecognizedStatus(runtime.settings.tenantId, id, status).catch(() => true);
 }
 
 export interface CopiedReport {
   bucket: string;
   key: string;
+  /** The bytes received (decoded, when the download was encoded): what is stored. */
   bytes: number;
   records: number;
   sha256: string;
   manifestKey: string;
+  /** The report's `size` as the vendor shows it (information: its unit is not documented). */
+  vendorSize?: number;
+  /** The Content-Encoding the download arrived in (and was decoded from). */
+  contentEncoding?: string;
+  warnings?: string[];
 }
 
 /**
@@ -99,10 +150,10 @@ export async function copyReportToS3(
       );
     }
     const download = await runtime.client.openDownload(current.url, token);
-    if (download.contentLength !== undefined && current.size !== undefined && download.contentLength !== current.size) {
-      download.body.destroy();
-      throw new IntegrityError(
-        `Report ${report.id} announces ${current.size} bytes but its download announces ${download.contentLength}`,
+    const warnings: string[] = [];
+    if (download.contentEncoding) {
+      warnings.push(
+        `Report ${report.id} arrived with Content-Encoding ${download.contentEncoding}: decoded, and the decoded report is stored (its Content-Length counts encoded bytes, so it is not checked)`,
       );
     }
     const metadata: Record<string, string> = {
@@ -113,6 +164,8 @@ export async function copyReportToS3(
       'filters-id': plan.filtersId,
     };
     if (executionId) metadata['execution-id'] = executionId;
+    if (current.size !== undefined) metadata['vendor-size'] = String(current.size);
+    if (download.contentEncoding) metadata['download-encoding'] = download.contentEncoding;
     const { folder, key } = reportLocation(plan, window);
     const counter = new RecordCounter(plan.type === 'csv' ? 'csv' : 'json-array');
     const stored = await uploadStream({
@@ -120,12 +173,18 @@ export async function copyReportToS3(
       destination: { bucket: plan.bucket, key },
       body: download.body,
       contentType: plan.type === 'csv' ? 'text/csv' : 'application/json',
-      expectedBytes: download.contentLength ?? current.size,
+      // Integrity from Content-Length when the storage sends it, and from the bytes received; `size` is not a length.
+      expectedBytes: download.contentLength,
       idleTimeoutMs: 60_000,
       inspect: counter,
       metadata,
     });
     const object = { key, bytes: stored.bytes, records: counter.records, sha256: stored.sha256 };
+    if (current.size !== undefined && current.size !== stored.bytes) {
+      warnings.push(
+        `Report ${report.id} shows size ${current.size} but ${stored.bytes} bytes were received and stored; size is kept as information (no public page gives its unit)`,
+      );
+    }
     const manifest: Manifest = {
       version: 1,
       source: 'mft',
@@ -141,7 +200,11 @@ export async function copyReportToS3(
     };
     if (executionId) manifest.executionId = executionId;
     const manifestKey = await writeManifest(runtime.s3, plan.bucket, folder, manifest);
-    return { bucket: plan.bucket, ...object, manifestKey };
+    const copied: CopiedReport = { bucket: plan.bucket, ...object, manifestKey };
+    if (current.size !== undefined) copied.vendorSize = current.size;
+    if (download.contentEncoding) copied.contentEncoding = download.contentEncoding;
+    if (warnings.length) copied.warnings = warnings;
+    return copied;
   });
 }
 
@@ -149,6 +212,7 @@ export interface DeletedReport {
   reportId: string;
   /** False when the report was already gone (a retried or repeated delete). */
   deleted: boolean;
+  warnings?: string[];
 }
 
 export async function deleteReport(
@@ -157,5 +221,10 @@ export async function deleteReport(
   report: Pick<CreatedReport, 'id'>,
 ): Promise<DeletedReport> {
   const deleted = await runtime.auth.withToken(auth, (token) => runtime.client.deleteReport(token, report.id));
-  return { reportId: report.id, deleted };
+  const result: DeletedReport = { reportId: report.id, deleted };
+  // Gone from the server (now, or before): forgotten. A record that cannot be removed only makes housekeeping look again.
+  await runtime.reports?.forget(runtime.settings.tenantId, report.id).catch((error: unknown) => {
+    result.warnings = [`Report ${report.id} is deleted, but its record could not be removed (${scrubbedMessage(error)}); housekeeping removes it`];
+  });
+  return result;
 }

@@ -1,9 +1,10 @@
 import { VendorAuthError, VendorRequestError } from '../common/errors.js';
-import { HttpClient, readBytes } from '../common/http.js';
+import { allowListRefusal } from '../common/allow-list.js';
+import { HttpClient, baseUrlAdvice, readBytes } from '../common/http.js';
 import { registerSecret } from '../common/scrubber.js';
 import { DEFAULT_MAX_INFLATED_BYTES, readZip } from '../common/zip.js';
 import { checkJsonPage, scanJsonPage, toNdjson } from './json-page-scan.js';
-import { jsonPageSchema } from './model.js';
+import { MAX_PAGE_SIZE, jsonPageSchema } from './model.js';
 import { MalformedResponseError } from '../common/errors.js';
 import type { TimeWindow } from '../common/time-window.js';
 
@@ -31,6 +32,13 @@ export interface JsonPage {
 export interface CsvPage {
   fileName: string;
   csv: Buffer;
+  /** The num_of_rows this page was asked with: the query's, or 2,000 once the platform refused a larger page. */
+  pageSize: number;
+}
+
+export interface XrayClientOptions {
+  /** Where the client says what surprised it (e.g. a platform that refuses large CSV pages). */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -48,13 +56,18 @@ export const JSON_PAGE_BYTE_LIMIT = 64 * 1024 * 1024;
 export class XrayClient {
   readonly baseUrl: string;
   private readonly authorization: string;
+  private readonly redirectAdvice: (location: URL, requested: URL) => string;
+  /** Set once the platform answered 400 to a CSV page larger than 2,000 (an older or self-hosted Xray). */
+  private csvPageCap: number | undefined;
 
   constructor(
     baseUrl: string,
     credentials: XrayCredentials,
     private readonly http: HttpClient = new HttpClient(),
+    private readonly options: XrayClientOptions = {},
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.redirectAdvice = baseUrlAdvice('XRAY_BASE_URL (sources.xray.baseUrl)', this.baseUrl);
     this.authorization =
       'accessToken' in credentials
         ? `Bearer ${credentials.accessToken}`
@@ -116,17 +129,34 @@ export class XrayClient {
     return page;
   }
 
+  /**
+   * One CSV page. JFrog's current reference allows num_of_rows up to 500,000 with format=csv, the older
+   * document 2,000: a platform that answers 400 to a larger page is asked again with 2,000, and from then on
+   * (for this client) always; `pageSize` says which one the page was asked with.
+   */
   async csvPage(query: PageQuery): Promise<CsvPage> {
-    const response = await this.get(query, 'csv');
+    const pageSize = Math.min(query.pageSize, this.csvPageCap ?? query.pageSize);
+    let response: Response;
+    try {
+      response = await this.get({ ...query, pageSize }, 'csv');
+    } catch (error) {
+      if (!(error instanceof VendorRequestError) || error.status !== 400 || pageSize <= MAX_PAGE_SIZE) throw error;
+      this.csvPageCap = MAX_PAGE_SIZE;
+      this.options.warn?.(
+        `Xray at ${this.baseUrl} refused a CSV page of ${pageSize} rows (${error.message}); asking for ${MAX_PAGE_SIZE} from now on ` +
+          `(an older or self-hosted Xray; set XRAY_CSV_PAGE_SIZE=${MAX_PAGE_SIZE} to skip the refused request)`,
+      );
+      return this.csvPage(query);
+    }
     // One page is bounded by num_of_rows, so it is read whole; the export as a whole never is.
-    const limit = csvPageByteLimit(query.pageSize);
+    const limit = csvPageByteLimit(pageSize);
     const zip = await readBytes(response, 'Xray CSV page', limit);
     const entries = readZip(zip, 'Xray CSV page', { maxBytes: limit });
     const csvEntries = entries.filter((entry) => entry.name.endsWith('.csv'));
     if (csvEntries.length !== 1) {
       throw new MalformedResponseError(`Xray CSV page holds ${csvEntries.length} CSV files; expected exactly one`);
     }
-    return { fileName: csvEntries[0]!.name, csv: csvEntries[0]!.data };
+    return { fileName: csvEntries[0]!.name, csv: csvEntries[0]!.data, pageSize };
   }
 
   private async get(query: PageQuery, format: 'json' | 'csv'): Promise<Response> {
@@ -146,9 +176,12 @@ export class XrayClient {
       url,
       headers: { authorization: this.authorization, accept: format === 'json' ? 'application/json' : 'application/zip' },
       redirect: 'error',
+      redirectAdvice: this.redirectAdvice,
       timeoutMs: 120_000,
     });
     if (response.ok) return response;
+    const refusal = await allowListRefusal('xray', response, `the audit query to ${this.baseUrl}${AUDIT_PATH}`);
+    if (refusal) throw new VendorAuthError(refusal);
     const message = await vendorMessage(response);
     if (response.status === 401) {
       throw new VendorAuthError(`Xray rejected the credentials (HTTP 401: ${message}); check the access token or user/password secret`);

@@ -73,3 +73,32 @@ function readFirstField(csv: Buffer, start: number, end: number): string {
   while (at < end && csv[at] !== COMMA && csv[at] !== LF && csv[at] !== CR) at++;
   return csv.toString('utf8', start, at);
 }
+
+export interface CsvPageShape {
+  /** Where the page was asked for. */
+  offset: number;
+  /** The num_of_rows it was asked with. */
+  pageSize: number;
+  /** Events in it: distinct consecutive ids. */
+  events: number;
+  /** Data rows in it. */
+  rows: number;
+  dryRun: boolean;
+}
+
+/**
+ * Where the next CSV page starts, or undefined when this page is the last. The format has no meta.
+ *
+ * - dry_run=false, as documented: offset and num_of_rows count events, each flattened into one row per policy;
+ *   the events are the distinct consecutive ids, and a page with fewer events than asked for is the last.
+ * - dry_run=true is not documented: offset may count events or rows, and dry-run events ("one per dry run
+ *   policy") may share an id, so the ids do not count the events. The next page starts `min(rows, pageSize)`
+ *   further on, which is right under either reading: counting rows, a page holds at most pageSize rows;
+ *   counting events, a full page holds pageSize events (so at least as many rows), and a short one is the last
+ *   page, whose events are no more than its rows, so the next offset lies past the end. The window ends only on
+ *   a page with no rows (one more request per window).
+ */
+export function csvNextOffset(page: CsvPageShape): number | undefined {
+  if (page.dryRun) return page.rows === 0 ? undefined : page.offset + Math.min(page.rows, page.pageSize);
+  return page.events >= page.pageSize ? page.offset + page.events : undefined;
+}

@@ -4,7 +4,7 @@ import { planRun, type RunInfo, type ScheduleSettings } from '../common/run-plan
 import { windowSchema as isoWindowSchema } from '../common/run-window.js';
 import { groupWindows } from '../common/window-grid.js';
 import type { TimeWindow } from '../common/time-window.js';
-import { MAX_PAGE_SIZE, xrayExportInputSchema } from './model.js';
+import { DEFAULT_CSV_PAGE_SIZE, MAX_CSV_PAGE_SIZE, MAX_PAGE_SIZE, xrayExportInputSchema } from './model.js';
 
 /** Everything each group of windows needs (small, no secrets): it travels to every Map iteration. */
 export const xrayExportPlanSchema = z
@@ -15,13 +15,15 @@ export const xrayExportPlanSchema = z
     bucket: z.string().min(1),
     prefix: z.string(),
     tenant: z.string().min(1),
-    pageSize: z.number().int().min(1).max(MAX_PAGE_SIZE),
+    /** Events per page: at most 2,000 for JSON; for CSV up to 500,000 (XRAY_CSV_PAGE_SIZE). */
+    pageSize: z.number().int().min(1).max(MAX_CSV_PAGE_SIZE),
     /** Events per stored part; a multiple of pageSize so parts start on page boundaries. */
     eventsPerPart: z.number().int().positive(),
     /** The stream's window grid (ms): every window of a group is one grid cell. */
     gridMs: z.number().int().positive(),
   })
-  .strict();
+  .strict()
+  .refine((plan) => plan.format === 'csv' || plan.pageSize <= MAX_PAGE_SIZE, { message: `a JSON page holds at most ${MAX_PAGE_SIZE} events`, path: ['pageSize'] });
 export type XrayExportPlan = z.infer<typeof xrayExportPlanSchema>;
 
 export const windowSchema = isoWindowSchema;
@@ -31,7 +33,10 @@ export interface XraySettings {
   prefix?: string;
   /** Names the platform in object keys (default: the platform URL's host name). */
   tenant: string;
+  /** Events per JSON page (at most 2,000). */
   pageSize: number;
+  /** Events per CSV page (at most 500,000); default DEFAULT_CSV_PAGE_SIZE. */
+  csvPageSize?: number;
   eventsPerPart: number;
   /** Grid windows per Map item: one invocation walks them in turn, so transitions stay few. */
   groupHours: number;
@@ -45,7 +50,8 @@ export async function planXrayRun(
   executionId: string,
   nowMs: number,
 ): Promise<{ plan: XrayExportPlan; groups: TimeWindow[]; run: RunInfo }> {
-  const eventsPerPart = Math.max(1, Math.round(settings.eventsPerPart / settings.pageSize)) * settings.pageSize;
+  const pageSize = input.format === 'csv' ? (settings.csvPageSize ?? DEFAULT_CSV_PAGE_SIZE) : settings.pageSize;
+  const eventsPerPart = Math.max(1, Math.round(settings.eventsPerPart / pageSize)) * pageSize;
   const plan: XrayExportPlan = {
     format: input.format,
     dryRun: input.dryRun,
@@ -53,7 +59,7 @@ export async function planXrayRun(
     bucket: settings.bucket,
     prefix: settings.prefix ?? '',
     tenant: settings.tenant,
-    pageSize: settings.pageSize,
+    pageSize,
     eventsPerPart,
     gridMs: settings.schedule.gridMs,
   };

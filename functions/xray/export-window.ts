@@ -9,7 +9,7 @@ import { windowSchema } from '../common/run-window.js';
 import { uploadStream } from '../common/s3-writer.js';
 import { compactInstant, makeWindow, type TimeWindow } from '../common/time-window.js';
 import type { XrayClient } from './client.js';
-import { splitCsvPage } from './csv-page.js';
+import { csvNextOffset, splitCsvPage } from './csv-page.js';
 import type { XrayExportPlan } from './export-plan.js';
 import { CSV_INCOMPLETE_FILE } from './model.js';
 import type { XrayRuntime } from './runtime.js';
@@ -350,8 +350,9 @@ async function readPage(client: XrayClient, plan: XrayExportPlan, window: TimeWi
   const page = await client.csvPage(query);
   const { header, rows, ids, rowCount } = splitCsvPage(page.csv);
   const result: Page = { header, body: rows, events: ids.length, rows: rowCount, incomplete: page.fileName === CSV_INCOMPLETE_FILE };
-  // The CSV format has no meta: a full page means there may be more.
-  if (ids.length >= plan.pageSize) result.nextOffset = offset + ids.length;
+  // The CSV format has no meta: where the next page starts (if anywhere) is csvNextOffset's to say (csv-page.ts).
+  const next = csvNextOffset({ offset, pageSize: page.pageSize, events: ids.length, rows: rowCount, dryRun: plan.dryRun });
+  if (next !== undefined) result.nextOffset = next;
   return result;
 }
 

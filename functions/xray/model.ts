@@ -1,8 +1,15 @@
 import { z } from 'zod';
 import { isoInstant } from '../common/time-window.js';
 
-/** The vendor's page size limit; we always ask for the largest page. */
+/** The vendor's page size limit for JSON (and for CSV on older platforms); JSON always asks for the largest page. */
 export const MAX_PAGE_SIZE = 2000;
+/** JFrog's current API reference: `num_of_rows` up to 500,000 with `format=csv`. */
+export const MAX_CSV_PAGE_SIZE = 500_000;
+/**
+ * Events per CSV page (XRAY_CSV_PAGE_SIZE): chosen by measurement (README, "CSV page size"): peak memory grows
+ * with the page and time stops improving past it. A platform that answers 400 to it gets MAX_PAGE_SIZE pages.
+ */
+export const DEFAULT_CSV_PAGE_SIZE = 20_000;
 /** Above this many events in a time range the CSV file is named `audit_packages_incomplete.csv`. */
 export const CSV_EVENT_LIMIT = 500_000;
 export const CSV_FILE = 'audit_packages.csv';

@@ -13,6 +13,7 @@ import {
   readEnvironment,
 } from '../common/config.js';
 import { ledgerFromEnvironment } from '../common/ledger.js';
+import { defaultLogger } from '../common/observability.js';
 import type { ScheduleSettings } from '../common/run-plan.js';
 import { ConfigError } from '../common/errors.js';
 import { HttpClient } from '../common/http.js';
@@ -21,7 +22,7 @@ import { registerSecret } from '../common/scrubber.js';
 import { readJsonSecret } from '../common/secrets.js';
 import { XrayClient, type XrayCredentials } from './client.js';
 import type { XraySettings } from './export-plan.js';
-import { MAX_PAGE_SIZE } from './model.js';
+import { DEFAULT_CSV_PAGE_SIZE, MAX_CSV_PAGE_SIZE, MAX_PAGE_SIZE } from './model.js';
 
 /** Everything an Xray handler needs, passed in: tests and the twin build it from their own parts. */
 export interface XrayRuntime {
@@ -43,6 +44,8 @@ export interface XrayRuntimeParts {
   clock?: Clock;
   http?: HttpClient;
   ledger?: CheckpointLedger;
+  /** Where the client's warnings go (default: the Lambda's log). */
+  warn?: (message: string) => void;
 }
 
 export function buildXrayRuntime(parts: XrayRuntimeParts): XrayRuntime {
@@ -51,7 +54,7 @@ export function buildXrayRuntime(parts: XrayRuntimeParts): XrayRuntime {
   const credentials =
     typeof parts.credentials === 'function' ? parts.credentials : async () => parts.credentials as XrayCredentials;
   const runtime: XrayRuntime = {
-    client: lazy(async () => new XrayClient(parts.baseUrl, await credentials(), http)),
+    client: lazy(async () => new XrayClient(parts.baseUrl, await credentials(), http, { warn: parts.warn ?? ((message) => defaultLogger().warn({ source: 'xray' }, message)) })),
     s3: parts.s3,
     clock,
     settings: parts.settings,
@@ -124,6 +127,8 @@ const environmentSchema = z.object({
   XRAY_OVERLAP_HOURS: z.coerce.number().nonnegative().default(2),
   XRAY_INITIAL_LOOKBACK_HOURS: z.coerce.number().positive().default(24),
   XRAY_EVENTS_PER_PART: z.coerce.number().int().positive().default(100_000),
+  /** Events per CSV page: larger pages mean fewer requests and more memory (README, "CSV page size"). */
+  XRAY_CSV_PAGE_SIZE: z.coerce.number().int().min(1).max(MAX_CSV_PAGE_SIZE).default(DEFAULT_CSV_PAGE_SIZE),
   XRAY_INVOCATION_BUDGET_SECONDS: z.coerce.number().positive().default(600),
 });
 
@@ -173,6 +178,7 @@ export function xrayRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process.env)
       prefix: config.EXPORT_PREFIX,
       tenant: config.XRAY_TENANT ?? new URL(config.XRAY_BASE_URL).hostname,
       pageSize: MAX_PAGE_SIZE,
+      csvPageSize: config.XRAY_CSV_PAGE_SIZE,
       eventsPerPart: config.XRAY_EVENTS_PER_PART,
       groupHours: config.XRAY_GROUP_HOURS,
       schedule: xraySchedule({

@@ -5,6 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import type { FunctionPlacement } from './network.js';
 
 export interface AuditFunctionProps {
   /** Construct id of the function; its log group is `<id>Logs`, its role `<id>Role` (same scope). */
@@ -23,6 +24,8 @@ export interface AuditFunctionProps {
   readonly acknowledge: readonly { id: string; reason: string }[];
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
+  /** Run in these private subnets (a function that calls a vendor, when the network setting is on). */
+  readonly placement?: FunctionPlacement;
 }
 
 /**
@@ -47,7 +50,7 @@ export function createAuditFunction(scope: Construct, props: AuditFunctionProps)
       resources: [`${logGroup.logGroupArn}:*`],
     }),
   );
-  for (const statement of props.statements) role.addToPolicy(statement);
+  for (const statement of [...props.statements, ...(props.placement?.statements ?? [])]) role.addToPolicy(statement);
 
   const fn = new NodejsFunction(scope, props.id, {
     description: props.description,
@@ -65,6 +68,9 @@ export function createAuditFunction(scope: Construct, props: AuditFunctionProps)
     // No --enable-source-maps: it makes every cold start import ~40% slower (npm run bench), and our errors
     // say what failed in words rather than relying on stack traces.
     environment: props.environment,
+    ...(props.placement
+      ? { vpc: props.placement.vpc, vpcSubnets: { subnets: props.placement.subnets }, securityGroups: [props.placement.securityGroup] }
+      : {}),
     bundling: {
       forceDockerBundling: false,
       minify: true,
@@ -86,10 +92,12 @@ export function createAuditFunction(scope: Construct, props: AuditFunctionProps)
     },
     {
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'X-Ray tracing (tracing: ACTIVE): xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.',
+      reason:
+        'X-Ray tracing (tracing: ACTIVE): xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.' +
+        (props.placement ? ' In a VPC also ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets, which support none either.' : ''),
     },
   );
-  for (const ack of props.acknowledge) Validations.of(role).acknowledge(ack);
+  for (const ack of [...props.acknowledge, ...(props.placement ? [props.placement.acknowledge] : [])]) Validations.of(role).acknowledge(ack);
   Validations.of(fn).acknowledge({
     id: 'AwsSolutions-L1',
     reason: 'Node.js 22 is the runtime this project pins (package.json `node` devDependency) and tests against; move with the pin.',

@@ -14,6 +14,7 @@ import { Construct } from 'constructs';
 import type { AuditExportConfig } from '../config.js';
 import { createAuditFunction } from './audit-function.js';
 import type { ExportStorage } from './export-storage.js';
+import type { ExportNetwork } from './network.js';
 
 /** One row of a source's function table (e.g. MFT_FUNCTIONS): the ASL placeholder it fills → id and entry file. */
 /** What the stack hands each source (infra/sources/*.ts). */
@@ -24,6 +25,8 @@ export interface SourceProps {
   readonly alarmTopic: sns.ITopic;
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
+  /** Fixed egress addresses for the functions that call the vendor (config `network`); absent = no VPC. */
+  readonly network?: ExportNetwork;
 }
 
 export interface SourceFunctionSpec {
@@ -42,6 +45,8 @@ export interface SourceFunctionSettings {
   readonly statements?: iam.PolicyStatement[];
   /** cdk-nag findings on this function's role, each with the reason it is acceptable. */
   readonly acknowledge?: { id: string; reason: string }[];
+  /** It calls the vendor: with a network configured it runs in the VPC, so its requests leave from fixed addresses. */
+  readonly callsVendor?: boolean;
 }
 
 export interface SourceExportProps<P extends string> {
@@ -64,6 +69,8 @@ export interface SourceExportProps<P extends string> {
   readonly removalPolicy: RemovalPolicy;
   /** Failed and timed-out executions alarm here. */
   readonly alarmTopic: sns.ITopic;
+  /** Where the functions marked `callsVendor` run; absent = outside any VPC. */
+  readonly network?: ExportNetwork;
 }
 
 /** Lambda defaults: API calls are short; a function that moves data gets more (see functionSettings). */
@@ -172,6 +179,7 @@ export class SourceExport<P extends string> extends Construct {
       acknowledge: settings.acknowledge ?? [],
       logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,
+      ...(props.network && settings.callsVendor ? { placement: props.network.placement() } : {}),
     });
   }
 }

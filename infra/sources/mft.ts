@@ -5,6 +5,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { MFT_FUNCTIONS } from '../../functions/mft/handlers/index.js';
+import { REPORT_REGISTRY_PREFIX } from '../../functions/mft/report-registry.js';
 import { SourceExport, type SourceFunctionSettings, type SourceProps } from '../constructs/source-export.js';
 
 type MftPlaceholder = keyof typeof MFT_FUNCTIONS;
@@ -26,6 +27,13 @@ const API_CALLERS: readonly MftPlaceholder[] = [
 const SEALERS: readonly MftPlaceholder[] = ['IssueTokenFunctionArn'];
 /** The steps that keep the checkpoint: PlanExport takes the stream's lease, CommitRun advances and releases it. */
 const LEDGER_STEPS: readonly MftPlaceholder[] = ['PlanExportFunctionArn', 'CommitRunFunctionArn'];
+/** The report record (functions/mft/report-registry.ts): who writes, updates, deletes and reads its items. */
+const REPORT_RECORD_ACTIONS: Partial<Record<MftPlaceholder, string[]>> = {
+  CreateReportFunctionArn: ['dynamodb:PutItem'],
+  CheckReportFunctionArn: ['dynamodb:UpdateItem'],
+  DeleteReportFunctionArn: ['dynamodb:DeleteItem'],
+  HousekeepingFunctionArn: ['dynamodb:DeleteItem', 'dynamodb:Query'],
+};
 const UNSEALERS: readonly MftPlaceholder[] = [
   'CreateReportFunctionArn',
   'CheckReportFunctionArn',
@@ -38,7 +46,8 @@ const UNSEALERS: readonly MftPlaceholder[] = [
 /**
  * The MFT source: its credentials secret, the KMS key that seals access tokens in the state machine's data,
  * and a SourceExport over MFT_FUNCTIONS with each function's permissions and environment spelled out.
- * PlanExport (lease) and CommitRun (advance, release, record the run) may touch only `mft|…` checkpoint items.
+ * PlanExport (lease) and CommitRun (advance, release, record the run) may touch only `mft|…` checkpoint items;
+ * the report steps and Housekeeping only the report record's `mft-reports|…` items.
  */
 export class MftSource extends Construct {
   readonly credentialsSecret: secretsmanager.Secret;
@@ -118,6 +127,17 @@ export class MftSource extends Construct {
     statements.CopyReportFunctionArn.push(...exportWriter.statements);
     statements.PlanExportFunctionArn.push(props.storage.checkpointAccess('mft', 'lease'));
     statements.CommitRunFunctionArn.push(props.storage.checkpointAccess('mft', 'commit'));
+    // The report record shares the checkpoint table, under its own partition keys (`mft-reports|<tenant>`) only.
+    for (const [placeholder, actions] of Object.entries(REPORT_RECORD_ACTIONS) as [MftPlaceholder, string[]][]) {
+      statements[placeholder].push(
+        new iam.PolicyStatement({
+          sid: 'RecordMftReports',
+          actions,
+          resources: [props.storage.checkpointTable.tableArn],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${REPORT_REGISTRY_PREFIX}*`] } },
+        }),
+      );
+    }
 
     // Every function builds the whole runtime from its environment (mftRuntimeFromEnvironment validates the
     // full schema): the base URL, the bucket and the sealing key id everywhere (no KMS permission comes with
@@ -147,6 +167,7 @@ export class MftSource extends Construct {
       MFT_MAX_WAIT_SECONDS: String(mft.maxWaitSeconds),
     });
     Object.assign(env.CommitRunFunctionArn, { CHECKPOINT_TABLE: table });
+    for (const placeholder of Object.keys(REPORT_RECORD_ACTIONS) as MftPlaceholder[]) env[placeholder].CHECKPOINT_TABLE = table;
     // Where CopyReport's downloads may go (functions/common/egress.ts); the defaults need no variable.
     if (mft.allowPrivateDownloadAddresses) env.CopyReportFunctionArn.MFT_DOWNLOAD_ALLOW_PRIVATE = 'true';
     if (mft.downloadRedirectHosts.length) env.CopyReportFunctionArn.MFT_DOWNLOAD_REDIRECT_HOSTS = mft.downloadRedirectHosts.join(',');
@@ -172,7 +193,12 @@ export class MftSource extends Construct {
       CommitRunFunctionArn: { memorySize: 256, timeout: Duration.minutes(1) },
     };
     for (const placeholder of Object.keys(settings) as MftPlaceholder[]) {
-      settings[placeholder] = { ...settings[placeholder], statements: statements[placeholder], environment: env[placeholder] };
+      settings[placeholder] = {
+        ...settings[placeholder],
+        statements: statements[placeholder],
+        environment: env[placeholder],
+        callsVendor: API_CALLERS.includes(placeholder),
+      };
     }
 
     const scheduleInput: Record<string, unknown> = {};
@@ -191,6 +217,7 @@ export class MftSource extends Construct {
       logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,
       alarmTopic: props.alarmTopic,
+      ...(props.network ? { network: props.network } : {}),
     });
   }
 }

@@ -95,6 +95,7 @@ export class XraySource extends Construct {
           memorySize: 1024,
           timeout: Duration.minutes(15),
           acknowledge: [exportWriter.acknowledge],
+          callsVendor: true,
         },
         XrayCommitRunFunctionArn: {
           memorySize: 256,
@@ -108,6 +109,7 @@ export class XraySource extends Construct {
       logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,
       alarmTopic: props.alarmTopic,
+      ...(props.network ? { network: props.network } : {}),
     });
   }
 }

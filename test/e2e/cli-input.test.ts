@@ -52,6 +52,13 @@ describe('bad input is refused before anything runs', () => {
     [['emulate', '--events', '1.5'], /--events must be a whole number/],
     [['emulate', '--mft-port', '8443', '--xray-port', '8443'], /must differ/],
     [['emulate', '--key-file', '/nonexistent-directory/key.pem'], /--key-file: the directory \/nonexistent-directory does not exist/],
+    [['emulate', '--mft-key-type', 'RS512'], /--mft-key-type must be one of ES256, ES256-SEC1, RS256, EdDSA \(got "RS512"\)/],
+    [['emulate', '--mft-list-shape', 'pages'], /--mft-list-shape must be one of items, array, link-header, next-link, page-token, page-number/],
+    [['emulate', '--mft-pending-statuses', 'Queued,,Running'], /--mft-pending-statuses: "" is not a status word/],
+    [['emulate', '--mft-storage-encoding', 'zstd'], /--mft-storage-encoding must be one of none, gzip, deflate, br/],
+    [['emulate', '--xray-last-page-next-offset', 'false'], /--xray-last-page-next-offset must be one of null, zero, omit, vary/],
+    [['emulate', '--xray-csv-max-rows', '500001'], /--xray-csv-max-rows must be a whole number from 1 to 500000/],
+    [['emulate', '--xray-dry-run-policies', '4'], /--xray-dry-run-policies must be a whole number from 1 to 3/],
   ])('%j → exit 2, the flag named, nothing left running', async (args, message) => {
     const { code, stderr, stdout, killed } = await cli(args, {}, 30_000);
     expect(killed, 'the process did not exit by itself').toBe(false);

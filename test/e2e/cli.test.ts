@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -131,7 +131,7 @@ describe('audit-export CLI', () => {
   });
 
   it('emulate prints one JSON line, writes the key with mode 0600, and stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, [BIN, 'emulate', '--events', '1000', '--seed', '7'], { cwd: directory });
+    const child = spawn(process.execPath, [BIN, 'emulate', '--events', '1000', '--seed', '7', '--mft-key-type', 'EdDSA', '--xray-last-page-next-offset', 'zero'], { cwd: directory });
     const line = await new Promise<string>((resolve, reject) => {
       let buffer = '';
       child.stdout.on('data', (chunk) => {
@@ -142,11 +142,14 @@ describe('audit-export CLI', () => {
       child.on('close', (code) => reject(new Error(`exited early with ${code}`)));
     });
     const info = JSON.parse(line);
-    expect(info.mft).toMatchObject({ baseUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), tenantId: expect.any(String), kid: expect.any(String) });
+    expect(info.mft).toMatchObject({ baseUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), tenantId: expect.any(String), kid: expect.any(String), keyAlgorithm: 'EdDSA' });
+    expect(await readFile(info.mft.privateKeyFile, 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     expect(info.xray).toMatchObject({ baseUrl: expect.stringMatching(/^http:/), username: expect.any(String) });
     expect((await stat(info.mft.privateKeyFile)).mode & 0o777).toBe(0o600);
     const health = await fetch(`${info.xray.baseUrl}/xray/api/v1/curation/audit/packages`);
     expect(health.status).toBe(401);
+    const last = await fetch(`${info.xray.baseUrl}/xray/api/v1/curation/audit/packages?num_of_rows=2000`, { headers: { authorization: `Bearer ${info.xray.accessToken}` } });
+    expect(((await last.json()) as { meta: Record<string, unknown> }).meta.next_offset).toBe(0);
     child.removeAllListeners('close');
     const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
     child.kill('SIGTERM');

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import { verifyManifest } from '../../functions/common/manifest.js';
 import { mftExportInputSchema, type MftExportInput } from '../../functions/mft/model.js';
 import { runMftExport } from '../../local/run-export.js';
 import type { TaskHandler } from '../../local/state-machine-runner.js';
+import { sha256OfStream } from '../support/stream-hash.js';
 import { startTwin, type Twin } from '../../local/twin.js';
 
 /**
@@ -71,15 +71,6 @@ function onlyWindow(output: unknown): WindowOutput {
   return windows[0]!;
 }
 
-async function sha256OfStream(chunks: AsyncIterable<Uint8Array>): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of chunks) {
-    hash.update(chunk);
-    bytes += chunk.length;
-  }
-  return { sha256: hash.digest('hex'), bytes };
-}
 
 function planOf(input: MftExportInput) {
   return planFor(mftExportInputSchema.parse(input), twin.mftRuntime().settings);

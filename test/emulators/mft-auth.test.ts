@@ -1,7 +1,11 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base64url, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { startMftEmulator, type MftEmulator } from '../../emulators/mft/index.js';
 import { fetchAccessToken, postTokenRequest, signClientAssertion } from '../../emulators/mft/testing.js';
+import { ConfigError } from '../../functions/common/errors.js';
+import { signClientAssertion as signExporterAssertion, signingKeyFromPem } from '../../functions/mft/assertion.js';
+import { MftClient } from '../../functions/mft/client.js';
 
 const REPORTS = '/v1/reports/audit-logs';
 
@@ -107,12 +111,13 @@ describe('MFT emulator: token endpoint', () => {
     expect((await postTokenRequest(emulator, await signClientAssertion(emulator, { claims: { jti } }))).status).toBe(200);
   });
 
-  it('requires jti, exp and nbf, and a lifetime of at most five minutes', async () => {
+  it('requires jti, exp and nbf, and a lifetime of at most ten minutes (the vendor allows 10)', async () => {
     await expectRejected(await signClientAssertion(emulator, { claims: { jti: null } }), 401, 'invalid_client', /"jti"/);
     await expectRejected(await signClientAssertion(emulator, { claims: { exp: null } }), 401, 'invalid_client', /"exp"/);
     await expectRejected(await signClientAssertion(emulator, { claims: { nbf: null } }), 401, 'invalid_client', /"nbf"/);
     const now = Math.floor(Date.now() / 1000);
-    await expectRejected(await signClientAssertion(emulator, { claims: { exp: now + 301 } }), 401, 'invalid_client', /lifetime/);
+    await expectRejected(await signClientAssertion(emulator, { claims: { exp: now + 601 } }), 401, 'invalid_client', /lifetime/);
+    expect((await postTokenRequest(emulator, await signClientAssertion(emulator, { nowSeconds: now, claims: { exp: now + 600 } }))).status).toBe(200);
   });
 
   it('answers malformed requests with 400 and an OAuth error code', async () => {
@@ -208,4 +213,50 @@ it('fetchAccessToken helper works against a default emulator', async () => {
   } finally {
     await emulator.close();
   }
+});
+
+describe('API keys of every kind the vendor allows', () => {
+  it('the exporter signs with the algorithm of its key, and the emulator verifies each kind (with iat and nbf)', async () => {
+    for (const keyType of ['ES256', 'ES256-SEC1', 'RS256', 'EdDSA'] as const) {
+      const emulator = await startMftEmulator({ keyType });
+      try {
+        expect(emulator.privateKeyPem).toMatch(keyType === 'ES256-SEC1' ? /^-----BEGIN EC PRIVATE KEY-----/ : /^-----BEGIN PRIVATE KEY-----/);
+        const credentials = { tenantId: emulator.tenantId, kid: emulator.kid, privateKeyPem: emulator.privateKeyPem };
+        const assertion = await signExporterAssertion(credentials, emulator.tokenUrl, Date.now());
+        const header = JSON.parse(Buffer.from(assertion.split('.')[0]!, 'base64url').toString()) as { alg: string };
+        const claims = JSON.parse(Buffer.from(assertion.split('.')[1]!, 'base64url').toString()) as { iat: number; nbf: number; exp: number };
+        expect(header.alg).toBe(keyType === 'ES256-SEC1' ? 'ES256' : keyType);
+        expect(claims.iat).toBe(claims.nbf);
+        expect(claims.exp - claims.nbf).toBe(20);
+        expect((await postTokenRequest(emulator, assertion)).status, keyType).toBe(200);
+        // The same key with another algorithm is refused: the key pins it.
+        const other = keyType === 'RS256' ? 'PS256' : keyType === 'EdDSA' ? 'Ed25519' : 'ES384';
+        const wrongAlg = await signClientAssertion(emulator, { alg: other }).catch(() => undefined);
+        if (wrongAlg) expect((await postTokenRequest(emulator, wrongAlg)).status).toBe(401);
+        expect(await new MftClient(emulator.baseUrl).issueToken(credentials)).toMatchObject({ value: expect.any(String) });
+      } finally {
+        await emulator.close();
+      }
+    }
+  });
+
+  it('refuses keys the vendor does not accept, on both sides, naming the kid', async () => {
+    const rsa1024 = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    const emulator = await startMftEmulator();
+    try {
+      expect(() => emulator.registerKey('small-rsa', rsa1024.publicKey)).toThrow(/at least 2048 bits/);
+      expect(() => emulator.registerKey('p384', p384.publicKey)).toThrow(/P-256, RSA \(2048\+ bits\) or Ed25519/);
+    } finally {
+      await emulator.close();
+    }
+    const pem = (key: KeyObject) => key.export({ format: 'pem', type: 'pkcs8' }).toString();
+    expect(() => signingKeyFromPem(pem(rsa1024.privateKey), 'kid-1')).toThrow(/kid kid-1 is RSA with 1024 bits; MFT accepts RSA keys of 2048 bits or more/);
+    expect(() => signingKeyFromPem(pem(p384.privateKey), 'kid-2')).toThrow(/EC key on secp384r1; MFT API keys are P-256/);
+    const encrypted = p384.privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'x' }).toString();
+    expect(() => signingKeyFromPem(encrypted, 'kid-3')).toThrow(ConfigError);
+    expect(() => signingKeyFromPem('-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n', 'kid-4')).toThrow(/not a readable, unencrypted PEM/);
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    expect(signingKeyFromPem(rsa.privateKey.export({ format: 'pem', type: 'pkcs1' }).toString(), 'kid-5').alg).toBe('RS256');
+  });
 });

@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startXrayEmulator, type AuditEvent, type XrayEmulator } from '../../emulators/xray/index.js';
 
 const NOW = Date.parse('2024-02-01T00:00:00Z');
-const HEADER = 'id,created_at,action,package_type,package_name,package_version,package_url,reason,'
-  + 'curated_repository_server_name,curated_repository_name,curated_project,username,user_mail,'
-  + 'origin_repository_server_name,origin_repository_name,origin_project,public_repo_url,public_repo_name,'
-  + 'policy_name,policy_id,dry_run,condition_name,condition_category';
+/** The native CSV header as a public client that matches it lists it (specs, "Facts from JFrog's other public pages"). */
+const HEADER = 'id,created_at,action,reason,package_type,package_name,package_version,package_url,'
+  + 'curated_repo_server_name,curated_repo_name,curated_repo_project_key,user_name,user_mail,'
+  + 'origin_repo_server_name,origin_repo_name,origin_repo_project_key,public_repo_name,public_repo_url,'
+  + 'ecosystem,ondemand,policy_id,policy_name,condition_name,condition_category,dry_run,result,policy_reason';
 
 function hasCommand(command: string): boolean {
   try {
@@ -83,18 +84,26 @@ describe('xray emulator: format=csv (a zip holding one CSV file)', () => {
     const rows = parseCsv(csv);
     expect(rows[0]!.join(',')).toBe(HEADER);
     const body = rows.slice(1);
-    const policyCount = json.data.reduce((sum, event) => sum + event.policies.length, 0);
-    expect(body).toHaveLength(policyCount);
+    // One row per policy; an event without policies (null) gets one row with empty policy columns.
+    const rowCount = json.data.reduce((sum, event) => sum + Math.max(1, event.policies?.length ?? 0), 0);
+    expect(body).toHaveLength(rowCount);
     expect(body.length).toBeGreaterThan(500); // more rows than num_of_rows: paging counts events
     expect(new Set(body.map((row) => Number(row[0])))).toEqual(new Set(json.data.map((event) => event.id)));
-    const expected = json.data.flatMap((event) => event.policies.map((policy) => [
-      String(event.id), event.created_at, event.action, event.package_type, event.package_name, event.package_version,
-      event.package_url, event.reason, event.curated_repository_server_name, event.curated_repository_name,
-      event.curated_project, event.username, event.user_mail, event.origin_repository_server_name,
-      event.origin_repository_name, event.origin_project, event.public_repo_url, event.public_repo_name,
-      policy.policy_name, String(policy.policy_id), String(policy.dry_run), policy.condition_name, policy.condition_category,
-    ]));
+    const expected = json.data.flatMap((event) => {
+      const eventColumns = [
+        String(event.id), event.created_at, event.action, event.reason, event.package_type, event.package_name, event.package_version,
+        event.package_url, event.curated_repository_server_name, event.curated_repository_name, event.curated_project,
+        event.username, event.user_mail, event.origin_repository_server_name, event.origin_repository_name, event.origin_project,
+        event.public_repo_name, event.public_repo_url, event.ecosystem, String(event.ondemand),
+      ];
+      if (!event.policies?.length) return [[...eventColumns, '', '', '', '', '', '', '']];
+      return event.policies.map((policy) => [
+        ...eventColumns,
+        String(policy.policy_id), policy.policy_name, policy.condition_name, policy.condition_category, String(policy.dry_run), policy.result, policy.policy_reason,
+      ]);
+    });
     expect(body).toEqual(expected);
+    expect(json.data.some((event) => event.policies === null)).toBe(true);
     expect(csv).toMatch(/"Package is unmaintained, no release in 3 years"|"Package license is copyleft, e.g. ""GPL-3.0"""/);
   });
 
@@ -126,7 +135,7 @@ describe('xray emulator: format=csv (a zip holding one CSV file)', () => {
     const { csv } = await fetchZip({ ...window, dry_run: 'true', num_of_rows: 2000 });
     const rows = parseCsv(csv).slice(1);
     expect(rows.length).toBe(emulator.countEvents({ start: window.created_at_start, end: window.created_at_end, dryRun: true }));
-    expect(rows.every((row) => row[20] === 'true')).toBe(true);
+    expect(rows.every((row) => row[24] === 'true' && row[25] === 'dry_run')).toBe(true);
   });
 
   it('names the file audit_packages_incomplete.csv when the range holds more than the threshold', async () => {

@@ -42,20 +42,20 @@ describe('xray emulator: dry_run=true (the Dry Run tab)', () => {
     const events = await collect(true);
     for (const event of events) {
       expect(event.policies).toHaveLength(1);
-      expect(event.policies[0]!.dry_run).toBe(true);
+      expect(event.policies![0]!.dry_run).toBe(true);
     }
     // Some requests matched two dry-run policies: consecutive events for one package at one instant.
     const twins = events.filter((event, k) => {
       const next = events[k + 1];
       return next && next.created_at === event.created_at && next.package_url === event.package_url
-        && next.policies[0]!.policy_id !== event.policies[0]!.policy_id;
+        && next.policies![0]!.policy_id !== event.policies![0]!.policy_id;
     });
     expect(twins.length).toBeGreaterThan(50);
   });
 
   it('keeps dry-run policies out of real events', async () => {
     const events = await collect(false, 'desc');
-    expect(events.every((event) => event.policies.every((policy) => !policy.dry_run))).toBe(true);
+    expect(events.every((event) => (event.policies ?? []).every((policy) => !policy.dry_run))).toBe(true);
   });
 
   it('adds dry-run events for added events that carry dry-run policies', async () => {

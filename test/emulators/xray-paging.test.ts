@@ -56,14 +56,26 @@ describe('xray emulator: windows, paging and ordering', () => {
     expect(ids(events)).toEqual(emulator.eventIds(truthQuery).reverse());
   });
 
-  it('omits next_offset on the last page by default, and only then', async () => {
+  it('sends next_offset null on the last page by default (the key present, as the vendor example reads it), and only then', async () => {
     const total = emulator.countEvents(truthQuery);
     const last = await page(emulator, { ...window, num_of_rows: 2000, offset: total - 5 });
     expect(last.meta.result_count).toBe(5);
-    expect('next_offset' in last.meta).toBe(false);
+    expect('next_offset' in last.meta).toBe(true);
+    expect(last.meta.next_offset).toBeNull();
     const beyond = await page(emulator, { ...window, num_of_rows: 10, offset: total + 100 });
     expect(beyond.data).toEqual([]);
+    expect('next_offset' in beyond.meta).toBe(true);
     expect(beyond.meta.next_offset).toBeFalsy();
+  });
+
+  it('omits next_offset on the last page when asked to (lastPageNextOffset omit, for tolerance tests)', async () => {
+    const other = await startXrayEmulator({ events: 100, datasetEnd: DATASET_END, now: () => NOW, lastPageNextOffset: 'omit' });
+    try {
+      const last = await page(other, { num_of_rows: 2000, created_at_start: '2024-01-01T00:00:00Z' });
+      expect('next_offset' in last.meta).toBe(false);
+    } finally {
+      await other.close();
+    }
   });
 
   it.each([
@@ -139,17 +151,25 @@ describe('xray emulator: windows, paging and ordering', () => {
     }
   });
 
-  it('produces realistic, self-consistent events', async () => {
+  it('produces realistic, self-consistent events, as wide as public clients show them', async () => {
     const { data } = await page(emulator, { ...window, num_of_rows: 500 });
     for (const event of data) {
-      expect(['approved', 'blocked']).toContain(event.action);
-      expect(event.policies.length).toBeGreaterThanOrEqual(1);
-      expect(event.policies.length).toBeLessThanOrEqual(3);
-      expect(event.policies.every((policy) => policy.dry_run === false)).toBe(true);
+      expect(['approved', 'blocked', 'passed']).toContain(event.action);
+      // Blocked events name the policies that blocked them; approved ones may have none (null), passed ones never do.
+      if (event.action === 'blocked') expect(event.policies?.length).toBeGreaterThanOrEqual(1);
+      if (event.action === 'passed') expect(event.policies).toBeNull();
+      expect((event.policies ?? []).length).toBeLessThanOrEqual(3);
+      expect((event.policies ?? []).every((policy) => policy.dry_run === false && ['blocked', 'waived', 'bypassed'].includes(policy.result))).toBe(true);
+      expect(typeof event.ecosystem).toBe('string');
+      expect(typeof event.ondemand).toBe('boolean');
+      expect(typeof event.event_origin).toBe('string');
       expect(event.package_url).toContain(event.package_name.split(':').pop()!.split('/').pop()!.toLowerCase());
       expect(event.created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
       if (event.action === 'blocked') expect(event.reason).toBe('Policy violations');
     }
     expect(new Set(data.map((event) => event.package_type)).size).toBeGreaterThanOrEqual(5);
+    expect(new Set(data.map((event) => event.action))).toEqual(new Set(['approved', 'blocked', 'passed']));
+    expect(data.some((event) => event.action === 'approved' && event.policies === null)).toBe(true);
+    expect(data.some((event) => event.action === 'approved' && event.policies !== null)).toBe(true);
   });
 });

@@ -235,13 +235,17 @@ describe('the Xray source', () => {
     expect([fn.MemorySize, fn.Timeout]).toEqual([1024, 900]);
   });
 
-  it('no Xray function can touch mft|* checkpoints, no MFT function xray|*', () => {
+  it('no Xray function can touch mft|* checkpoints or mft-reports|* records, no MFT function xray|*', () => {
     for (const [, policy] of Object.entries(s.template.findResources('AWS::IAM::Policy'))) {
       const text = JSON.stringify(policy);
       if (!text.includes('dynamodb:')) continue;
       const role = (policy.Properties.Roles as { Ref: string }[])[0]!.Ref;
-      expect(text.includes('"mft|*"') !== text.includes('"xray|*"'), role).toBe(true);
-      expect(role.startsWith('MftExport') ? text.includes('"mft|*"') : text.includes('"xray|*"'), role).toBe(true);
+      const prefixes = (policy.Properties.PolicyDocument as { Statement: { Condition?: Record<string, Record<string, string[]>> }[] }).Statement.flatMap(
+        (st) => st.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] ?? [],
+      );
+      expect(prefixes.length, role).toBeGreaterThan(0);
+      const allowed = role.startsWith('MftExport') ? ['mft|*', 'mft-reports|*'] : ['xray|*'];
+      for (const prefix of prefixes) expect(allowed, role).toContain(prefix);
     }
   });
 

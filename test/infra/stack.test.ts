@@ -174,31 +174,34 @@ describe('checkpoint table', () => {
     expect(CHECKPOINT_TABLE_KEYS).toEqual({ partitionKey: 'pk', sortKey: 'sk', timeToLive: 'expiresAt' });
   });
 
-  it('is granted only to PlanExport and CommitRun, never Scan, always restricted to mft|* streams', () => {
+  it('is granted only to the MFT functions that keep the ledger or the report record, never Scan, each to its own keys', () => {
     const withDynamo = Object.entries(s.template.findResources('AWS::IAM::Policy')).filter(([, policy]) =>
       JSON.stringify(policy).includes('dynamodb:'),
     );
     const roles = withDynamo.map(([, policy]) => (policy.Properties.Roles as { Ref: string }[])[0]!.Ref).sort();
-    expect(roles).toEqual(
-      [functionRoleId(s.template, ids.functions.PlanExportFunctionArn), functionRoleId(s.template, ids.functions.CommitRunFunctionArn)].sort(),
-    );
+    const ledgerSteps: (keyof typeof MFT_FUNCTIONS)[] = ['PlanExportFunctionArn', 'CommitRunFunctionArn'];
+    const recordSteps: (keyof typeof MFT_FUNCTIONS)[] = ['CreateReportFunctionArn', 'CheckReportFunctionArn', 'DeleteReportFunctionArn', 'HousekeepingFunctionArn'];
+    expect(roles).toEqual([...ledgerSteps, ...recordSteps].map((p) => functionRoleId(s.template, ids.functions[p])).sort());
     for (const [, policy] of withDynamo) {
       const text = JSON.stringify(policy);
+      const role = (policy.Properties.Roles as { Ref: string }[])[0]!.Ref;
+      const keepsLedger = ledgerSteps.some((p) => functionRoleId(s.template, ids.functions[p]) === role);
       expect(text).not.toContain('Scan');
       expect(text).not.toContain('dynamodb:*');
       for (const st of (policy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement) {
         if (!JSON.stringify(st.Action).includes('dynamodb:')) continue;
         expect(st.Resource).toEqual(getAtt(ids.table));
-        expect(st.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['mft|*'] } });
+        // The ledger steps reach the stream checkpoints only; the report steps the report record only.
+        expect(st.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [keepsLedger ? 'mft|*' : 'mft-reports|*'] } });
       }
     }
   });
 
-  it('CHECKPOINT_TABLE reaches exactly the functions that keep the ledger', () => {
+  it('CHECKPOINT_TABLE reaches exactly the functions that keep the ledger or the report record', () => {
+    const users = ['PlanExportFunctionArn', 'CommitRunFunctionArn', 'CreateReportFunctionArn', 'CheckReportFunctionArn', 'DeleteReportFunctionArn', 'HousekeepingFunctionArn'];
     for (const placeholder of placeholders) {
       const env = s.template.toJSON().Resources[ids.functions[placeholder]].Properties.Environment.Variables;
-      const ledger = placeholder === 'PlanExportFunctionArn' || placeholder === 'CommitRunFunctionArn';
-      expect(env.CHECKPOINT_TABLE, placeholder).toEqual(ledger ? ref(ids.table) : undefined);
+      expect(env.CHECKPOINT_TABLE, placeholder).toEqual(users.includes(placeholder) ? ref(ids.table) : undefined);
     }
   });
 });
@@ -250,11 +253,11 @@ describe('Lambda functions', () => {
         MFT_MAX_WAIT_SECONDS: '900',
       },
       IssueTokenFunctionArn: runtime,
-      CreateReportFunctionArn: runtime,
-      CheckReportFunctionArn: runtime,
+      CreateReportFunctionArn: { ...runtime, CHECKPOINT_TABLE: ref(ids.table) },
+      CheckReportFunctionArn: { ...runtime, CHECKPOINT_TABLE: ref(ids.table) },
       CopyReportFunctionArn: runtime,
-      DeleteReportFunctionArn: runtime,
-      HousekeepingFunctionArn: { ...runtime, MFT_WINDOW_MINUTES: '60', MFT_MAX_WAIT_SECONDS: '900' },
+      DeleteReportFunctionArn: { ...runtime, CHECKPOINT_TABLE: ref(ids.table) },
+      HousekeepingFunctionArn: { ...runtime, CHECKPOINT_TABLE: ref(ids.table), MFT_WINDOW_MINUTES: '60', MFT_MAX_WAIT_SECONDS: '900' },
       CommitRunFunctionArn: { ...runtime, CHECKPOINT_TABLE: ref(ids.table) },
     };
     for (const placeholder of placeholders) {
@@ -322,11 +325,19 @@ describe('least privilege: each function role, statement by statement', () => {
     expectRole('IssueTokenFunctionArn', [readSecret(), seal()]);
   });
 
-  it('CreateReport, CheckReport, DeleteReport, Housekeeping: the secret (re-issue on 401) and kms:Decrypt of sealed tokens', () => {
-    expectRole('CreateReportFunctionArn', [readSecret(), unseal()]);
-    expectRole('CheckReportFunctionArn', [readSecret(), unseal()]);
-    expectRole('DeleteReportFunctionArn', [readSecret(), unseal()]);
-    expectRole('HousekeepingFunctionArn', [readSecret(), unseal()]);
+  const reportRecord = (actions: string | string[]) => ({
+    Sid: 'RecordMftReports',
+    Effect: 'Allow',
+    Action: actions,
+    Resource: getAtt(ids.table),
+    Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['mft-reports|*'] } },
+  });
+
+  it('CreateReport, CheckReport, DeleteReport, Housekeeping: the secret (re-issue on 401), kms:Decrypt of sealed tokens, their part of the report record', () => {
+    expectRole('CreateReportFunctionArn', [readSecret(), unseal(), reportRecord('dynamodb:PutItem')]);
+    expectRole('CheckReportFunctionArn', [readSecret(), unseal(), reportRecord('dynamodb:UpdateItem')]);
+    expectRole('DeleteReportFunctionArn', [readSecret(), unseal(), reportRecord('dynamodb:DeleteItem')]);
+    expectRole('HousekeepingFunctionArn', [readSecret(), unseal(), reportRecord(['dynamodb:DeleteItem', 'dynamodb:Query'])]);
   });
 
   it('CopyReport: also puts, reads (previous manifest) and deletes (stale) objects, only under source=mft/', () => {

@@ -28,6 +28,35 @@ export async function storedXrayEventIds(s3: S3Client, bucket: string, prefix: s
   return ids;
 }
 
+/** The header and every data row (without its line end) of the CSV parts stored under a prefix, in stored order. */
+export async function storedCsvRows(s3: S3Client, bucket: string, prefix: string): Promise<{ headers: string[]; rows: string[] }> {
+  const headers: string[] = [];
+  const rows: string[] = [];
+  for (const key of await listKeys(s3, bucket, prefix)) {
+    if (!key.endsWith('.csv.gz')) continue;
+    const [header, ...records] = csvRecords(gunzipSync(await readObject(s3, bucket, key)).toString('utf8'));
+    headers.push(header!);
+    rows.push(...records);
+  }
+  return { headers, rows };
+}
+
+/** RFC 4180 records (quotes may hold line breaks), each without its CRLF. */
+export function csvRecords(text: string): string[] {
+  const records: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let at = 0; at < text.length; at++) {
+    if (text[at] === '"') quoted = !quoted;
+    else if (text[at] === '\n' && !quoted) {
+      records.push(text.slice(start, text[at - 1] === '\r' ? at - 1 : at));
+      start = at + 1;
+    }
+  }
+  if (start < text.length) records.push(text.slice(start));
+  return records;
+}
+
 export function duplicatesOf(ids: number[]): number[] {
   const seen = new Set<number>();
   const duplicates: number[] = [];

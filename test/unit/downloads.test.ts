@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   DownloadRefusedError,
@@ -10,7 +11,7 @@ import {
   type Resolver,
 } from '../../functions/common/egress.js';
 import { HttpClient } from '../../functions/common/http.js';
-import { MftClient, redirectProblem } from '../../functions/mft/client.js';
+import { MftClient, nextListPage, redirectProblem } from '../../functions/mft/client.js';
 
 /**
  * Downloads go only where they should: the presigned link and any redirect from it are followed only under
@@ -200,5 +201,88 @@ describe('MftClient.openDownload', () => {
     expect(redirectProblem(first, new URL('https://s3.test/r'), ['.s3.test'])).toMatch(/another host/);
     expect(redirectProblem(first, new URL('https://evils3.test/r'), ['.s3.test'])).toMatch(/another host/);
     expect(redirectProblem(first, new URL('ftp://storage.vendor.test/r'))).toMatch(/ftp:/);
+  });
+});
+
+describe('encoded downloads', () => {
+  const client = () =>
+    new MftClient('https://api.mft.test', new HttpClient({ retry: { maxAttempts: 1 } }), undefined, { addresses: { allowLoopback: true, allowPrivate: false } });
+  const report = '[\n{"id":"e1"},\n{"id":"e2"}\n]\n'.repeat(200);
+
+  it.each([
+    ['gzip', (body: Buffer) => gzipSync(body)],
+    ['deflate', (body: Buffer) => deflateSync(body)],
+    ['br', (body: Buffer) => brotliCompressSync(body)],
+  ] as const)('a %s body is decoded; its Content-Length (of the encoded bytes) is not the report length', async (encoding, encode) => {
+    const encoded = encode(Buffer.from(report));
+    storage.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': encoding, 'content-length': encoded.length });
+      res.end(encoded);
+    };
+    const download = await client().openDownload(`${storage.url}/reports/r1.json`, 't');
+    expect(download.contentEncoding).toBe(encoding);
+    expect(download.contentLength).toBeUndefined();
+    const chunks: Buffer[] = [];
+    for await (const chunk of download.body) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe(report);
+  });
+
+  it('an encoding it did not ask for is refused, nothing read', async () => {
+    storage.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'compress' });
+      res.end('LZW?');
+    };
+    await expect(client().openDownload(`${storage.url}/reports/r1.json`, 't')).rejects.toThrow(
+      /arrived with Content-Encoding "compress", which the exporter does not decode \(it asks for gzip, deflate or br\): nothing was stored/,
+    );
+  });
+
+  it('an unencoded body keeps its Content-Length as the length to verify', async () => {
+    storage.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(report) });
+      res.end(report);
+    };
+    const download = await client().openDownload(`${storage.url}/reports/r1.json`, 't');
+    expect([download.contentLength, download.contentEncoding]).toEqual([Buffer.byteLength(report), undefined]);
+    download.body.destroy();
+  });
+});
+
+describe('the report list: pages as the API may link them', () => {
+  const page1 = new URL('https://api.mft.test/v1/reports/audit-logs');
+  it.each([
+    ['a Link header', {}, '<https://api.mft.test/v1/reports/audit-logs?cursor=2>; rel="next", <https://api.mft.test/x>; rel="prev"', 'https://api.mft.test/v1/reports/audit-logs?cursor=2'],
+    ['a relative Link header with several rels', {}, '</v1/reports/audit-logs?cursor=3>; rel="last next"', 'https://api.mft.test/v1/reports/audit-logs?cursor=3'],
+    ['a next link', { next: '/v1/reports/audit-logs?cursor=4' }, null, 'https://api.mft.test/v1/reports/audit-logs?cursor=4'],
+    ['an OData next link', { '@odata.nextLink': 'https://api.mft.test/v1/reports/audit-logs?$skip=5' }, null, 'https://api.mft.test/v1/reports/audit-logs?$skip=5'],
+    ['links.next.href', { links: { next: { href: '?cursor=6' } } }, null, 'https://api.mft.test/v1/reports/audit-logs?cursor=6'],
+    ['a page token', { nextPageToken: 'abc' }, null, 'https://api.mft.test/v1/reports/audit-logs?pageToken=abc'],
+    ['a continuation token', { continuationToken: 'x y' }, null, 'https://api.mft.test/v1/reports/audit-logs?continuationToken=x+y'],
+    ['page numbers with a total', { page: 1, pageSize: 50, totalCount: 51 }, null, 'https://api.mft.test/v1/reports/audit-logs?page=2&pageSize=50'],
+    ['page numbers with hasMore', { page: '2', pageSize: '10', hasMore: true }, null, 'https://api.mft.test/v1/reports/audit-logs?page=3&pageSize=10'],
+  ])('follows %s', (_name, body, link, next) => {
+    expect(nextListPage(page1, { items: [], ...body }, link)?.href).toBe(next);
+  });
+
+  it.each([
+    ['no paging fields', {}, null],
+    ['a null next link', { next: null }, null],
+    ['the last page by number', { page: 2, pageSize: 50, totalCount: 100 }, null],
+    ['a prev link only', {}, '<https://api.mft.test/x>; rel="prev"'],
+  ])('stops on %s', (_name, body, link) => {
+    expect(nextListPage(page1, { items: [], ...body }, link)).toBeUndefined();
+  });
+
+  it('never sends the token to another origin, and stops a loop', async () => {
+    const pages = [
+      { items: [{ id: 'r1', status: 0 }], next: 'https://evil.example/v1/reports/audit-logs' },
+      { items: [{ id: 'r1', status: 0 }], next: '/v1/reports/audit-logs' },
+    ];
+    let answered = 0;
+    const fetch = (async () => new Response(JSON.stringify(pages[answered++ % 2]), { status: 200, headers: { 'content-type': 'application/json' } })) as typeof globalThis.fetch;
+    const mft = new MftClient('https://api.mft.test', new HttpClient({ fetch, retry: { maxAttempts: 1 } }));
+    await expect(mft.listReports('token')).rejects.toThrow(/next page at https:\/\/evil\.example\/v1\/reports\/audit-logs, another origin than the API's \(https:\/\/api\.mft\.test\): not followed/);
+    answered = 1;
+    await expect(mft.listReports('token')).rejects.toThrow(/points its next page back at https:\/\/api\.mft\.test\/v1\/reports\/audit-logs \(page 1\): a loop/);
   });
 });

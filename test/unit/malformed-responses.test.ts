@@ -9,6 +9,7 @@ import {
 } from '../../functions/common/errors.js';
 import { HttpClient } from '../../functions/common/http.js';
 import { MftClient } from '../../functions/mft/client.js';
+import { reportRequest } from '../../functions/mft/export-plan.js';
 import { XrayClient } from '../../functions/xray/client.js';
 import { buildZip } from '../support/zip.js';
 import { generateKeyPair, exportPKCS8 } from 'jose';
@@ -26,6 +27,7 @@ let server: Server;
 let baseUrl: string;
 
 const TOKEN = 'at-SECRET-0123456789abcdef';
+const HOUR = { start: '2026-09-07T00:00:00.000Z', end: '2026-09-07T01:00:00.000Z' };
 const XRAY_TOKEN = 'xray-SECRET-token-fedcba9876543210';
 const PASSWORD = 'pw-SECRET-hunter2';
 let privateKeyPem: string;
@@ -133,16 +135,26 @@ describe('MftClient against malformed answers', () => {
     ['no id', '{"status":"InProgress"}', /\(id: /],
     ['an object as id', '{"id":{"value":"r1"},"status":"InProgress"}', /\(id: /],
     ['an empty id', '{"id":"","status":0}', /\(id: /],
-    ['no status', '{"id":"r1.json"}', /\(status: /],
-    ['null status', '{"id":"r1.json","status":null}', /\(status: /],
     ['an array', '[{"id":"r1.json","status":0}]', /\(body: /],
     ['a boolean url', '{"id":"r1.json","status":1,"url":true}', /\(url: /],
   ])('create report: %s → MalformedResponseError naming the field', async (_name, body, message) => {
     handler = answer(200, body);
-    const error = await failure(mft().createReport(TOKEN, { type: 0, start: '2026-09-07T00:00:00Z', end: '2026-09-07T01:00:00Z' }));
+    const error = await failure(mft().createReport(TOKEN, reportRequest('json', HOUR)));
     expect(error).toBeInstanceOf(MalformedResponseError);
     expect(error.message).toMatch(/^MFT report object does not match the documented shape/);
     expect(error.message).toMatch(message);
+  });
+
+  it.each([
+    ['no status', '{"id":"r1.json"}', ''],
+    ['a null status', '{"id":"r1.json","status":null}', ''],
+    ['a numeric id', '{"id":42,"status":"Queued"}', 'Queued'],
+  ])('create report: an answer with %s is a report (the reference needs only its id)', async (_name, body, rawStatus) => {
+    handler = answer(201, body);
+    const created = await mft().createReport(TOKEN, reportRequest('json', HOUR));
+    expect(created.id).toBe(JSON.parse(body).id.toString());
+    expect(created.rawStatus).toBe(rawStatus);
+    expect(created.status).toBe('Unrecognized');
   });
 
   it('get report: a gateway HTML page with 502 on every attempt → TransientError; with 200 → MalformedResponseError', async () => {
@@ -176,7 +188,7 @@ describe('MftClient against malformed answers', () => {
 
   it('a 400 with the vendor message → VendorRequestError quoting it (never the request)', async () => {
     handler = answer(400, '{"error":"invalid_request","message":"start must be earlier than end"}');
-    const error = await failure(mft().createReport(TOKEN, { type: 0, start: '2026-09-07T01:00:00Z', end: '2026-09-07T00:00:00Z' }));
+    const error = await failure(mft().createReport(TOKEN, { ...reportRequest('json', HOUR), start: HOUR.end, end: HOUR.start }));
     expect(error).toBeInstanceOf(VendorRequestError);
     expect(error.message).toBe('MFT API could not create a report: HTTP 400: start must be earlier than end');
   });
@@ -185,13 +197,12 @@ describe('MftClient against malformed answers', () => {
     ['no items', '{"reports":[]}'],
     ['items not an array', '{"items":"r1,r2"}'],
     ['null', 'null'],
-    ['an array', '[]'],
     ['a number', '42'],
   ])('list reports: %s → MalformedResponseError', async (_name, body) => {
     handler = answer(200, body);
     const error = await failure(mft().listReports(TOKEN));
     expect(error).toBeInstanceOf(MalformedResponseError);
-    expect(error.message).toBe('MFT report list has no `items` array');
+    expect(error.message).toBe('MFT report list is neither an array nor an object with an `items` array');
   });
 
   it('list reports: one bad item fails the list clearly; missing optional fields are tolerated', async () => {
@@ -201,6 +212,8 @@ describe('MftClient against malformed answers', () => {
       ['r1.json', 'InProgress', undefined, undefined],
       ['r2.json', 'Failed', undefined, undefined],
     ]);
+    handler = answer(200, '[{"id":"r3.json"}]');
+    expect((await mft().listReports(TOKEN)).map((report) => [report.id, report.status])).toEqual([['r3.json', 'Unrecognized']]);
     handler = answer(200, '{"items":[{"id":"r1.json","status":0},{"status":1}]}');
     expect(await failure(mft().listReports(TOKEN))).toBeInstanceOf(MalformedResponseError);
   });

@@ -44,15 +44,30 @@ describe('MFT plan', () => {
       { window: { start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' }, type: 'csv', filters: { actorType: 'apikey', actions: ['delete'], resources: ['keycert'], sourceIp: '2001:db8::1' } },
       'input',
     );
-    expect(createReportBody(planFor(input, settings), input.window!)).toEqual({
+    const body = createReportBody(planFor(input, settings), input.window!);
+    expect(body).toEqual({
       type: 1,
       start: '2026-01-01T00:00:00Z',
       end: '2026-01-02T00:00:00Z',
+      actor: null,
       actorType: 'ApiKey',
       actions: ['Delete'],
       resources: ['KeyCert'],
+      outcomes: [],
       sourceIp: '2001:db8::1',
     });
+    // The reference script's key order, every key present.
+    expect(Object.keys(body)).toEqual(['type', 'start', 'end', 'actor', 'actorType', 'actions', 'resources', 'outcomes', 'sourceIp']);
+  });
+
+  it('sends the reference defaults for filters that are not set, whole seconds, lists without repeats', () => {
+    const input = parseInput(mftExportInputSchema, { window: { start: '2026-01-01T00:00:00.000Z', end: '2026-01-01T01:00:00.000Z' } }, 'input');
+    expect(JSON.stringify(createReportBody(planFor(input, settings), input.window!))).toBe(
+      '{"type":0,"start":"2026-01-01T00:00:00Z","end":"2026-01-01T01:00:00Z","actor":null,"actorType":"All","actions":[],"resources":[],"outcomes":[],"sourceIp":null}',
+    );
+    const repeated = parseInput(mftExportInputSchema, { window: input.window, filters: { actions: ['Get', 'get', 'Delete', 'Get'], actor: 'ops@' } }, 'input');
+    expect(createReportBody(planFor(repeated, settings), repeated.window!)).toMatchObject({ actions: ['Get', 'Delete'], actor: 'ops@' });
+    expect(() => createReportBody(planFor(input, settings), { start: '2026-01-01T00:00:00.500Z', end: '2026-01-01T01:00:00.000Z' })).toThrow(/whole seconds/);
   });
 
   it.each([
@@ -66,14 +81,17 @@ describe('MFT plan', () => {
     expect(() => parseInput(mftExportInputSchema, input, 'MFT export input')).toThrow(message);
   });
 
-  it('reads report status as a string or a number, anything else being a failure', () => {
+  it('reads report status as the reference does; clear failure words end the poll, anything else polls on', () => {
     expect(normalizeStatus('InProgress')).toBe('InProgress');
     expect(normalizeStatus(0)).toBe('InProgress');
     expect(normalizeStatus('completed')).toBe('Completed');
+    expect(normalizeStatus('COMPLETED')).toBe('Completed');
     expect(normalizeStatus(1)).toBe('Completed');
-    expect(normalizeStatus('Failed')).toBe('Failed');
-    expect(normalizeStatus(2)).toBe('Failed');
-    expect(normalizeStatus('Cancelled')).toBe('Failed');
+    for (const failed of ['Failed', 'failure', 'Error', 'Cancelled', 'canceled', 'Aborted', 'Expired', 'Rejected']) expect(normalizeStatus(failed), failed).toBe('Failed');
+    // Not documented anywhere: the exporter keeps polling (with a warning) rather than give up on the window.
+    for (const other of ['Queued', 'Running', 'NotStarted', 'Pending', 'in_progress', '1', 2, -1, null, undefined, true, {}]) {
+      expect(normalizeStatus(other), String(other)).toBe('Unrecognized');
+    }
   });
 });
 

@@ -3,14 +3,14 @@ import { z } from 'zod';
 import { parseInput } from '../../common/validation.js';
 import { defaultMftRuntime, type MftRuntime } from '../runtime.js';
 import { createReport } from '../steps.js';
-import { authField, planField, windowField } from './schemas.js';
+import { authField, executionIdField, planField, windowField } from './schemas.js';
 
-const inputSchema = z.object({ plan: planField, window: windowField, auth: authField });
+const inputSchema = z.object({ plan: planField, window: windowField, auth: authField, executionId: executionIdField });
 
 export function createCreateReportHandler(runtime: () => Promise<MftRuntime>) {
   return async (event: unknown) => {
-    const { plan, window, auth } = parseInput(inputSchema, event, 'CreateReport input');
-    return createReport(await runtime(), plan, window, auth);
+    const { plan, window, auth, executionId } = parseInput(inputSchema, event, 'CreateReport input');
+    return createReport(await runtime(), plan, window, auth, executionId);
   };
 }
 
