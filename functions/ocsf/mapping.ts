@@ -223,7 +223,7 @@ export class FieldReader {
       const key = keys[position]!;
       const value = this.record[key];
       if (value === undefined) continue;
-      (out ??= {})[key] = typeof value === 'string' ? value : JSON.stringify(value);
+      (out ??= {})[key] = typeof value === 'string' ? value : typeof value === 'boolean' ? String(value) : JSON.stringify(value);
     }
     if (extra) for (const key in extra) if (extra[key] !== undefined) (out ??= {})[key] = extra[key]!;
     return out;
