@@ -1,7 +1,7 @@
 import { DescribeExecutionCommand, ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { ConfigError } from '../functions/common/errors.js';
 import { sleep } from '../functions/common/clock.js';
-import type { RunSummary } from './run-target.js';
+import { addOutcome, tellOutcome, type RunSummary } from './run-target.js';
 import type { Output } from './usage.js';
 
 export const ARN_VARIABLES: Record<string, string> = { mft: 'MFT_STATE_MACHINE_ARN', xray: 'XRAY_STATE_MACHINE_ARN' };
@@ -44,6 +44,8 @@ export async function startAwsExecution(
       };
       if (out.window) summary.window = out.window;
       if (out.reportId) summary.reportId = out.reportId;
+      addOutcome(summary, out);
+      tellOutcome(summary, output);
       if (execution.error) summary.error = execution.error;
       if (execution.cause) summary.cause = execution.cause;
       return summary;

@@ -22,7 +22,8 @@ export interface StoredObjectSummary {
 /** The `--json` result of every run command (the last line of stdout). */
 export interface RunSummary {
   source: Source;
-  status: 'SUCCEEDED' | 'FAILED';
+  /** SKIPPED: the execution succeeded without exporting, another one holds the lease of these windows. */
+  status: 'SUCCEEDED' | 'FAILED' | 'SKIPPED';
   target: Target;
   executionArn: string;
   window?: { start: string; end: string };
@@ -32,6 +33,14 @@ export interface RunSummary {
   records?: number;
   checkpoint?: string | null;
   message?: string;
+  /** The requested range that was not over yet and was not exported (the schedule exports it). */
+  cut?: { start: string; end: string };
+  /** Windows older than the source's retention that were never stored: lost for good. */
+  lostToRetention?: number;
+  lost?: { start: string; end: string }[];
+  /** Windows whose answer held less than what is stored (kept as stored, flagged in their manifests). */
+  shortAnswers?: number;
+  tookOver?: string[];
   windows?: { window: { start: string; end: string }; events: number; parts: number; bytes: number }[];
   events?: number;
   bytes?: number;
@@ -46,7 +55,8 @@ export type ParsedValues = Record<string, string | boolean | string[] | undefine
 
 /**
  * `audit-export run <source>`: parses the options, builds and validates the execution input, runs it on the
- * target and prints the result. Exit 0 when the execution succeeded, 1 when it did not.
+ * target and prints the result. Exit 0 when the execution exported, 1 when it failed, 3 when it was skipped
+ * (another execution holds the lease of its windows).
  */
 export async function runSourceCommand<O extends typeof TARGET_OPTIONS>(
   source: Source,
@@ -110,6 +120,7 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
         ? await runMftExport(twin ? twin.mftRuntime() : await mftRuntimeFromEnvironment(), local)
         : await runXrayExport(twin ? twin.xrayRuntime() : xrayRuntimeFromEnvironment(), local);
     const summary = summarize(source, target, result, Date.now() - started);
+    tellOutcome(summary, output);
     if (summary.status === 'FAILED') output.info(`✗ ${summary.error}: ${summary.cause}`);
     if (summary.status === 'SUCCEEDED' && summary.events !== undefined) {
       const seconds = Math.max(summary.durationMs / 1000, 0.001);
@@ -135,8 +146,58 @@ interface WindowResultOutput {
   bytes?: number;
 }
 
+/** What every run's output says beyond its windows (the state machines' Summarize state). */
+export interface RunOutput {
+  status?: string;
+  windows?: WindowResultOutput[];
+  checkpoint?: string | null;
+  message?: string;
+  mode?: string;
+  cut?: { start: string; end: string } | null;
+  lostToRetention?: number;
+  lost?: { start: string; end: string }[];
+  shortAnswers?: number;
+  tookOver?: string[];
+}
+
+/** Copies what a run's output says about skips, cuts, losses and short answers into its summary. */
+export function addOutcome(summary: RunSummary, out: RunOutput): RunSummary {
+  if (summary.status === 'SUCCEEDED' && out.status === 'SKIPPED') summary.status = 'SKIPPED';
+  if (out.checkpoint !== undefined) summary.checkpoint = out.checkpoint;
+  if (out.message) summary.message = out.message;
+  if (out.cut) summary.cut = out.cut;
+  if (out.lostToRetention) {
+    summary.lostToRetention = out.lostToRetention;
+    summary.lost = out.lost ?? [];
+  }
+  if (out.shortAnswers) summary.shortAnswers = out.shortAnswers;
+  if (out.tookOver?.length) summary.tookOver = out.tookOver;
+  return summary;
+}
+
+/** The lines a person must read: what was skipped, cut, lost, short, or taken over. */
+export function tellOutcome(summary: RunSummary, output: Output): void {
+  for (const line of summary.tookOver ?? []) output.info(`↻ ${line}`);
+  if (summary.status === 'SKIPPED') output.info(`⏭ ${summary.message ?? 'skipped'} (exit code 3)`);
+  if (summary.cut) {
+    output.info(
+      `✂ not exported: ${summary.cut.start} → ${summary.cut.end} is not over yet (windows are exported once they end, plus the lag); ` +
+        'the schedule exports it, or run this again later',
+    );
+  }
+  if (summary.lostToRetention) {
+    output.info(
+      `⚠ ${summary.lostToRetention} window(s) older than the source's retention were never stored and are lost for good: ` +
+        `${(summary.lost ?? []).map((range) => `${range.start} → ${range.end}`).join(', ')}`,
+    );
+  }
+  if (summary.shortAnswers) {
+    output.info(`⚠ ${summary.shortAnswers} window(s) got an answer holding less than what is stored: nothing stored changed; see their manifests (shortAnswers)`);
+  }
+}
+
 export function summarize(source: Source, target: Target, result: LocalRunResult, durationMs: number): RunSummary {
-  const out = (result.output ?? {}) as { windows?: WindowResultOutput[]; checkpoint?: string | null; message?: string; mode?: string };
+  const out = (result.output ?? {}) as RunOutput;
   const results = out.windows ?? [];
   const summary: RunSummary = {
     source,
@@ -159,8 +220,7 @@ export function summarize(source: Source, target: Target, result: LocalRunResult
     summary.records = summary.objects.reduce((sum, object) => sum + ((object as { records?: number }).records ?? 0), 0);
     summary.bytes = summary.objects.reduce((sum, object) => sum + object.bytes, 0);
   }
-  if (out.checkpoint !== undefined) summary.checkpoint = out.checkpoint;
-  if (out.message) summary.message = out.message;
+  addOutcome(summary, out);
   if (result.error) summary.error = result.error;
   if (result.cause) summary.cause = result.cause;
   return summary;

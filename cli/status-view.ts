@@ -1,22 +1,41 @@
-import type { Checkpoint, CheckpointLedger, RunRecord } from '../functions/common/checkpoints.js';
+import type { CheckpointLedger, GridPeriod, Lease, RunRecord } from '../functions/common/checkpoints.js';
+import { describeLease } from '../functions/common/run-plan.js';
 
-/** `audit-export status`: each stream's checkpoint, how far it lags behind now, its lease, its last runs. */
+/** A lease as `audit-export status` shows it: live (its holder may still write), or stale (and why). */
+export interface LeaseStatus extends Lease {
+  state: 'live' | 'stale';
+  /** Why it may be taken over (its holder stopped, its heartbeat lapsed, it expired). */
+  staleBecause?: string;
+}
+
+/** `audit-export status`: each stream's checkpoint, how far it lags behind now, its leases, its last runs. */
 export interface StreamStatus {
   stream: string;
   watermark: string | null;
   lagSeconds: number | null;
-  lease: Checkpoint['lease'] | null;
+  /** The grid in effect (minutes), when recorded. */
+  gridMinutes: number | null;
+  grids: GridPeriod[];
+  leases: LeaseStatus[];
   runs: RunRecord[];
 }
 
 export async function readStatus(ledger: CheckpointLedger, nowMs: number): Promise<StreamStatus[]> {
   const statuses: StreamStatus[] = [];
   for (const checkpoint of await ledger.checkpoints()) {
+    const leases: LeaseStatus[] = [];
+    for (const lease of checkpoint.leases) {
+      const reason = await ledger.judge.staleReason(lease, nowMs);
+      leases.push(reason ? { ...lease, state: 'stale', staleBecause: reason } : { ...lease, state: 'live' });
+    }
+    const grid = checkpoint.grids.at(-1);
     statuses.push({
       stream: checkpoint.stream,
       watermark: checkpoint.watermark ?? null,
       lagSeconds: checkpoint.watermark ? Math.round((nowMs - Date.parse(checkpoint.watermark)) / 1000) : null,
-      lease: checkpoint.lease && Date.parse(checkpoint.lease.expiresAt) > nowMs ? checkpoint.lease : null,
+      gridMinutes: grid ? grid.ms / 60_000 : null,
+      grids: checkpoint.grids,
+      leases,
       runs: await ledger.recentRuns(checkpoint.stream, 3),
     });
   }
@@ -29,13 +48,24 @@ export function formatStatus(statuses: StreamStatus[]): string[] {
   for (const status of statuses) {
     const lag = status.lagSeconds === null ? 'never exported' : `${formatDuration(status.lagSeconds)} behind now`;
     lines.push(`${status.stream}`);
-    lines.push(`  checkpoint  ${status.watermark ?? '—'}  (${lag})`);
-    lines.push(`  lease       ${status.lease ? `held by ${status.lease.owner.split(':').pop()} until ${status.lease.expiresAt}` : 'free'}`);
+    lines.push(`  checkpoint  ${status.watermark ?? '—'}  (${lag})${status.gridMinutes ? `, ${status.gridMinutes}-minute grid` : ''}`);
+    if (!status.leases.length) lines.push('  lease       free');
+    for (const lease of status.leases) {
+      const holder = lease.holder?.kind === 'local' ? ` (process ${lease.holder.pid ?? '?'} on ${lease.holder.host ?? '?'})` : '';
+      const held = `${lease.mode ?? 'run'} ${lease.owner.split(':').pop()}${holder}, ${describeLease(lease)}, until ${lease.expiresAt}`;
+      lines.push(
+        lease.state === 'stale'
+          ? `  lease       STALE: ${held}; ${lease.staleBecause}: the next run takes it over`
+          : `  lease       held by ${held}`,
+      );
+    }
     for (const run of status.runs) {
       const mark = run.status === 'SUCCEEDED' ? '✓' : run.status === 'PARTIAL' ? '◐' : '✗';
       lines.push(
         `  ${mark} ${run.finishedAt}  ${run.mode.padEnd(9)} ${String(run.windows).padStart(4)} window(s)` +
-          `${run.failedWindows ? `, ${run.failedWindows} failed (${run.error ?? 'error'})` : ''}  → ${run.watermarkAfter ?? '—'}`,
+          `${run.failedWindows ? `, ${run.failedWindows} failed (${run.error ?? 'error'})` : ''}` +
+          `${run.lostToRetention ? `, ${run.lostToRetention} lost to retention` : ''}` +
+          `${run.shortAnswers ? `, ${run.shortAnswers} short answer(s)` : ''}  → ${run.watermarkAfter ?? '—'}`,
       );
     }
   }

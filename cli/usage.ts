@@ -1,10 +1,14 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { scrub, scrubber } from '../functions/common/scrubber.js';
 
-/** Exit codes, documented in the README: 0 ok, 1 the job failed, 2 bad usage or configuration. */
+/**
+ * Exit codes, documented in the README: 0 ok, 1 the job failed, 2 bad usage or configuration, 3 skipped (another
+ * execution holds the lease of the windows: nothing was exported, nothing failed).
+ */
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+export const EXIT_SKIPPED = 3;
 
 /** A mistake in how the command was called; printed with a hint, exit code 2. */
 export class UsageError extends Error {
@@ -48,11 +52,15 @@ export function parseInteger(value: string | undefined, name: string, min: numbe
  * The errors that mean "the request or the configuration is wrong" wherever they are raised (here, or by a
  * step of the execution, e.g. the planner): exit 2, not 1, since running it again as it is cannot help.
  */
-const USAGE_ERRORS = new Set(['InvalidInputError', 'ConfigError']);
+const USAGE_ERRORS = new Set(['InvalidInputError', 'ConfigError', 'GridChangeError', 'GridConflictError']);
 
-/** The exit code of a finished run: 0 succeeded, 2 refused as bad input or configuration, 1 failed. */
+/**
+ * The exit code of a finished run: 0 succeeded, 3 skipped (the execution succeeded with output status SKIPPED:
+ * another one holds the lease of its windows), 2 refused as bad input or configuration, 1 failed.
+ */
 export function exitCodeOf(summary: { status: string; error?: string }): number {
   if (summary.status === 'SUCCEEDED') return EXIT_OK;
+  if (summary.status === 'SKIPPED') return EXIT_SKIPPED;
   return summary.error && USAGE_ERRORS.has(summary.error) ? EXIT_USAGE : EXIT_FAILED;
 }
 

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import S3rver from 's3rver';
+import { listObjectsLikeS3 } from './s3rver-listing.js';
 import { completeMultipartUploadsLikeS3 } from './s3rver-multipart.js';
 
 /** A real S3 protocol server on loopback (s3rver), the twin's stand-in for Amazon S3. */
@@ -34,6 +35,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     configureBuckets: [{ name: options.bucket, configs: [] }],
   });
   completeMultipartUploadsLikeS3(server);
+  listObjectsLikeS3(server);
   const address = (await server.run()) as { address: string; port: number };
   return {
     endpoint: `http://${address.address}:${address.port}`,

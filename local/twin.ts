@@ -67,6 +67,7 @@ export interface MftRuntimeOverrides {
   initialLookbackHours: number;
   maxWindows: number;
   prefix: string;
+  retentionDays: number;
 }
 
 export interface XrayRuntimeOverrides {
@@ -84,6 +85,7 @@ export interface XrayRuntimeOverrides {
   initialLookbackHours: number;
   maxWindows: number;
   prefix: string;
+  retentionDays: number;
 }
 
 /** Xray object keys name the platform; the twin's changes port every run, so it gets a stable name. */
@@ -109,6 +111,7 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     started.push(mft);
     const xray =
       options.xray === false ? undefined : await startXrayEmulator({ seed: options.seed, now, ...options.xray });
+    const xrayRetentionDays = options.xray ? options.xray.retentionDays : undefined;
     if (xray) started.push(xray);
 
     const mftPrivateKeyFile = path.join(directory, 'mft-private-key.pem');
@@ -163,6 +166,7 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
               lagMinutes: overrides.lagMinutes ?? 0,
               initialLookbackHours: overrides.initialLookbackHours ?? 24,
               maxWindows: overrides.maxWindows ?? 48,
+              ...(overrides.retentionDays === undefined ? {} : { retentionDays: overrides.retentionDays }),
             }),
           },
         });
@@ -192,6 +196,8 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
               overlapHours: overrides.overlapHours ?? 2,
               initialLookbackHours: overrides.initialLookbackHours ?? 24,
               maxWindows: overrides.maxWindows ?? 24 * 31,
+              // As long as the emulator keeps events (by default it keeps them all).
+              retentionDays: overrides.retentionDays ?? xrayRetentionDays ?? null,
             }),
           },
         });

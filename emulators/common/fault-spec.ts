@@ -6,7 +6,8 @@
  *   TARGET   := api | token | storage | mft (any MFT listener) | xray
  *   FAULT    := STATUS ['/' RETRY_AFTER_SECONDS] ['.html' | '.json']      STATUS: 429 500 502 503 504
  *             | reset | hang | delay@MS | truncate@BYTES
- *             | failed | never-completes | expire-tokens                  (MFT reports/tokens: api or mft)
+ *             | failed | never-completes | short | expire-tokens          (MFT reports/tokens: api or mft)
+ *             | empty-page | no-next-offset                              (Xray JSON pages: xray)
  *   MODIFIER := 'x' N            at most N times (default: every matching request)
  *             | '+' N            let the first N matching requests through
  *             | '~' P            with probability P (0..1), seeded
@@ -28,7 +29,8 @@ import {
 export const FAULT_SPEC_GRAMMAR = `ITEM[,ITEM...] with ITEM = TARGET[.METHOD][/path][?offset=N]:FAULT[xN][+N][~P][#N[-M]]
   TARGET  api | token | storage | mft | xray
   FAULT   429|500|502|503|504[/RETRY_AFTER_S][.html] | reset | hang | delay@MS | truncate@BYTES
-          | failed | never-completes | expire-tokens   (MFT only)
+          | failed | never-completes | short | expire-tokens   (MFT only)
+          | empty-page | no-next-offset   (Xray only)
   xN at most N times, +N skip the first N, ~P probability P, #N[-M] only attempt N..M of an identical request`;
 
 /** A fault spec that does not parse; the message names the item and what is wrong with it. */
@@ -46,10 +48,11 @@ export interface ParsedFaultSpec {
 
 const ITEM = /^(api|token|storage|mft|xray)(?:\.([A-Za-z]+))?(\/[^?:]*)?(?:\?offset=(\d+))?:(.+)$/;
 const STATUS_FAULT = /^(\d{3})(?:\/(\d+))?(?:\.(html|json))?/;
-const WORD_FAULT = /^(reset|hang|never-completes|failed|expire-tokens|delay@(\d+)|truncate@(\d+))/;
+const WORD_FAULT = /^(reset|hang|never-completes|failed|short|expire-tokens|empty-page|no-next-offset|delay@(\d+)|truncate@(\d+))/;
 const MODIFIER = /^(?:x(\d+)|\+(\d+)|~(\d*\.?\d+)|#(\d+)(?:-(\d+))?)/;
 const TARGETS = new Set(['api', 'token', 'storage', 'mft', 'xray']);
-const MFT_ONLY = new Set(['failed', 'never-completes', 'expire-tokens']);
+const MFT_ONLY = new Set(['failed', 'never-completes', 'short', 'expire-tokens']);
+const XRAY_ONLY = new Set(['empty-page', 'no-next-offset']);
 
 /** Parses a `--faults` value; `seed` seeds the rules that have a probability. Throws FaultSpecError. */
 export function parseFaultSpec(spec: string, seed = 1): ParsedFaultSpec {
@@ -98,13 +101,17 @@ function parseItem(item: string, seed: number): { emulator: 'mft' | 'xray'; rule
   } else if (word) {
     const name = word[1]!;
     if (MFT_ONLY.has(name) && target !== 'api' && target !== 'mft') fail(`${name} is an MFT report/token fault: use api:${name}`);
+    if (XRAY_ONLY.has(name) && target !== 'xray') fail(`${name} is an Xray page fault: use xray:${name}`);
     if (name.startsWith('delay@')) fault = { kind: 'delay', ms: Number(word[2]) };
     else if (name.startsWith('truncate@')) fault = { kind: 'truncate', afterBytes: Number(word[3]) };
-    else if (name === 'failed' || name === 'never-completes') fault = { kind: 'report-outcome', outcome: name };
+    else if (name === 'failed' || name === 'never-completes' || name === 'short') fault = { kind: 'report-outcome', outcome: name };
+    else if (name === 'empty-page' || name === 'no-next-offset') fault = { kind: name };
     else fault = { kind: name as 'reset' | 'hang' | 'expire-tokens' };
     remaining = remaining.slice(word[0].length);
   } else {
-    return fail('unknown fault; expected a status (429, 500, 502, 503, 504), reset, hang, delay@MS, truncate@BYTES, failed, never-completes or expire-tokens');
+    return fail(
+      'unknown fault; expected a status (429, 500, 502, 503, 504), reset, hang, delay@MS, truncate@BYTES, failed, never-completes, short, expire-tokens, empty-page or no-next-offset',
+    );
   }
 
   const rule: FaultRule = { fault };
@@ -153,5 +160,10 @@ export function parseRandomFaultKinds(list: string): RandomFaultKind[] {
 
 /** The kinds the Xray emulator can draw (it has no reports or expiring tokens). */
 export function xrayRandomKinds(kinds: readonly RandomFaultKind[]): RandomFaultKind[] {
-  return kinds.filter((kind) => kind !== 'report-failed' && kind !== 'report-never-completes' && kind !== 'expire-tokens');
+  return kinds.filter((kind) => kind !== 'report-failed' && kind !== 'report-never-completes' && kind !== 'report-short' && kind !== 'expire-tokens');
+}
+
+/** The kinds the MFT emulator can draw (it has no JSON pages). */
+export function mftRandomKinds(kinds: readonly RandomFaultKind[]): RandomFaultKind[] {
+  return kinds.filter((kind) => kind !== 'empty-page' && kind !== 'no-next-offset');
 }

@@ -35,9 +35,13 @@ export type HttpFault =
   /** No answer at all, until the client gives up or the emulator closes. */
   | { kind: 'hang' };
 
-export type ReportOutcome = 'failed' | 'never-completes';
+export type ReportOutcome = 'failed' | 'never-completes' | 'short';
 
-/** MFT only: the report created by the matching `POST /v1/reports/audit-logs` ends Failed, or stays InProgress forever. */
+/**
+ * MFT only: the report created by the matching `POST /v1/reports/audit-logs` ends Failed, stays InProgress
+ * forever, or completes holding only the events of the first half of its window (`short`: a vendor answer that
+ * holds less than it should, which a client cannot tell from the file alone).
+ */
 export interface ReportOutcomeFault {
   kind: 'report-outcome';
   outcome: ReportOutcome;
@@ -48,9 +52,28 @@ export interface ExpireTokensFault {
   kind: 'expire-tokens';
 }
 
-export type Fault = HttpFault | ReportOutcomeFault | ExpireTokensFault;
+/**
+ * Xray only, short answers that look like the end: a JSON page whose `data` is empty (and no `next_offset`;
+ * `total_count` stays true), or a full JSON page without `next_offset`. A client that ends the window there
+ * loses the rest of it.
+ */
+export interface ShortPageFault {
+  kind: 'empty-page' | 'no-next-offset';
+}
+
+export type Fault = HttpFault | ReportOutcomeFault | ExpireTokensFault | ShortPageFault;
 export type FaultKind = Fault['kind'];
-export const FAULT_KINDS = ['status', 'reset', 'delay', 'truncate', 'hang', 'report-outcome', 'expire-tokens'] as const satisfies readonly FaultKind[];
+export const FAULT_KINDS = [
+  'status',
+  'reset',
+  'delay',
+  'truncate',
+  'hang',
+  'report-outcome',
+  'expire-tokens',
+  'empty-page',
+  'no-next-offset',
+] as const satisfies readonly FaultKind[];
 
 /** MFT: `api` (report endpoints), `token` (`POST /v1/oauth/token`), `storage` (presigned downloads); Xray: `xray`. */
 export type FaultServer = 'api' | 'token' | 'storage' | 'xray';
@@ -64,6 +87,8 @@ export interface FaultMatch {
   path?: string | RegExp;
   /** Xray: only requests whose `offset` parameter is this number (absent = 0). */
   offset?: number;
+  /** Only requests whose query has these parameter values (e.g. `{ num_of_rows: '2000' }`: data pages, not counts). */
+  query?: Readonly<Record<string, string>>;
   /**
    * Only the N-th arrival (from 1) of an identical request: same server, method, path and query
    * (MFT storage: the signature and expiry of the link are ignored). `2` = "fail the first retry only";
@@ -86,8 +111,19 @@ export interface FaultRule {
   seed?: number;
 }
 
-/** Kinds `randomize` can draw; `report-failed` / `report-never-completes` are the two report outcomes. */
-export type RandomFaultKind = 'status' | 'reset' | 'delay' | 'truncate' | 'hang' | 'report-failed' | 'report-never-completes' | 'expire-tokens';
+/** Kinds `randomize` can draw; `report-failed` / `report-never-completes` / `report-short` are the report outcomes. */
+export type RandomFaultKind =
+  | 'status'
+  | 'reset'
+  | 'delay'
+  | 'truncate'
+  | 'hang'
+  | 'report-failed'
+  | 'report-never-completes'
+  | 'report-short'
+  | 'expire-tokens'
+  | 'empty-page'
+  | 'no-next-offset';
 export const RANDOM_FAULT_KINDS = [
   'status',
   'reset',
@@ -96,7 +132,10 @@ export const RANDOM_FAULT_KINDS = [
   'hang',
   'report-failed',
   'report-never-completes',
+  'report-short',
   'expire-tokens',
+  'empty-page',
+  'no-next-offset',
 ] as const satisfies readonly RandomFaultKind[];
 
 export interface RandomizeOptions {
@@ -169,6 +208,8 @@ export interface FaultRequest {
   /** Identity of the request for `attempt` counting (method, path, relevant query). */
   key: string;
   offset?: number;
+  /** The request's query parameters (for `match.query`). */
+  params?: URLSearchParams;
   /**
    * A point inside the handling of the request (e.g. MFT `report-created`), for faults that only make sense
    * once the request got that far: a report outcome must not be used up by a create that got 401 or 400.
@@ -270,6 +311,8 @@ export class FaultPlan implements FaultController {
           return { kind: 'report-outcome', outcome: 'failed' };
         case 'report-never-completes':
           return { kind: 'report-outcome', outcome: 'never-completes' };
+        case 'report-short':
+          return { kind: 'report-outcome', outcome: 'short' };
         default:
           return { kind };
       }
@@ -367,6 +410,7 @@ export class FaultPlan implements FaultController {
       }
     }
     if (match.offset !== undefined) checkCount(match.offset, 'match.offset');
+    if (match.query !== undefined && (typeof match.query !== 'object' || match.query === null)) throw new TypeError('match.query must be an object');
     const attempts = match.attempt === undefined ? [] : typeof match.attempt === 'number' ? [match.attempt] : match.attempt;
     for (const attempt of attempts) {
       if (!Number.isSafeInteger(attempt) || attempt < 1) throw new RangeError(`match.attempt must count from 1, got ${attempt}`);
@@ -394,7 +438,9 @@ export class FaultPlan implements FaultController {
         checkCount(fault.afterBytes, 'afterBytes');
         break;
       case 'report-outcome':
-        if (fault.outcome !== 'failed' && fault.outcome !== 'never-completes') throw new RangeError('outcome must be failed or never-completes');
+        if (fault.outcome !== 'failed' && fault.outcome !== 'never-completes' && fault.outcome !== 'short') {
+          throw new RangeError('outcome must be failed, never-completes or short');
+        }
         break;
       default:
         break;
@@ -404,7 +450,7 @@ export class FaultPlan implements FaultController {
 }
 
 function baseKind(kind: RandomFaultKind): FaultKind {
-  return kind === 'report-failed' || kind === 'report-never-completes' ? 'report-outcome' : kind;
+  return kind === 'report-failed' || kind === 'report-never-completes' || kind === 'report-short' ? 'report-outcome' : kind;
 }
 
 function matches(match: FaultMatch, request: FaultRequest, attempt: number): boolean {
@@ -421,6 +467,9 @@ function matches(match: FaultMatch, request: FaultRequest, attempt: number): boo
     }
   }
   if (match.offset !== undefined && request.offset !== match.offset) return false;
+  if (match.query !== undefined) {
+    for (const [name, value] of Object.entries(match.query)) if (request.params?.get(name) !== value) return false;
+  }
   if (match.attempt !== undefined) {
     if (typeof match.attempt === 'number' ? match.attempt !== attempt : !match.attempt.includes(attempt)) return false;
   }

@@ -129,8 +129,16 @@ export interface MftEmulator {
   failNextReports(count: number, outcome?: ReportOutcome): RuleHandle;
   /** Every access token issued so far expires now: its next use gets 401; new tokens work. Returns how many. */
   expireAccessTokens(): number;
+  /**
+   * The vendor drops every event before `instant` (a retention the API does not document): reports of those
+   * times hold fewer events, or none, from now on. The timeline (the ground truth) is unchanged.
+   */
+  purgeBefore(instant: string): void;
   close(): Promise<void>;
 }
+
+/** Kinds the MFT emulator can inject: all but the Xray page faults. */
+const MFT_FAULT_KINDS: readonly FaultKind[] = FAULT_KINDS.filter((kind) => kind !== 'empty-page' && kind !== 'no-next-offset');
 
 /**
  * A report outcome applies only once a create has been accepted (stage `report-created`, and nothing else does
@@ -166,7 +174,7 @@ export async function startMftEmulator(options: MftEmulatorOptions = {}): Promis
   const verifier = new AssertionVerifier({ tokenUrl, clockSkewSeconds: options.clockSkewSeconds ?? 30, now });
   const tokens = new AccessTokens(options.accessTokenTtlSeconds ?? 3600, now);
   const signer = new UrlSigner(downloadBaseUrl, options.downloadUrlTtlSeconds ?? 900, now);
-  const faults = new FaultPlan({ servers: ['api', 'token', 'storage'], kinds: FAULT_KINDS, applies: mftFaultApplies, now });
+  const faults = new FaultPlan({ servers: ['api', 'token', 'storage'], kinds: MFT_FAULT_KINDS, applies: mftFaultApplies, now });
   for (const rule of options.faults ?? []) faults.add(rule);
   const view = new ReportView({ statusFormat: options.statusFormat ?? 'string', behaviour, readyAfterMs, now });
 
@@ -196,6 +204,7 @@ export async function startMftEmulator(options: MftEmulatorOptions = {}): Promis
     failNextReports: (count, outcome = 'failed') =>
       faults.add({ match: { server: 'api' }, fault: { kind: 'report-outcome', outcome }, times: count }),
     expireAccessTokens: () => tokens.expireAll(),
+    purgeBefore: (instant) => store.purgeBefore(Date.parse(instant)),
     close: async () => {
       store.close();
       await Promise.all([shutdown(apiServer), shutdown(storageServer)]);

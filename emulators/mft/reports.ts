@@ -43,6 +43,8 @@ export interface ReportStoreOptions {
 
 export class ReportStore {
   private readonly reports = new Map<string, StoredReport>();
+  /** Events before this instant are gone (see MftEmulator.purgeBefore). */
+  private purgedBeforeMs = -Infinity;
 
   constructor(private readonly options: ReportStoreOptions) {}
 
@@ -53,7 +55,7 @@ export class ReportStore {
     if (outcome !== undefined) report.outcome = outcome;
     this.reports.set(id, report);
     // A report forced to fail or to hang never gets a file, so there is nothing to measure.
-    if (outcome === undefined) void this.measure(report);
+    if (outcome === undefined || outcome === 'short') void this.measure(report);
     return report;
   }
 
@@ -89,10 +91,27 @@ export class ReportStore {
     return ready ? 'Completed' : 'InProgress';
   }
 
-  /** The report file, regenerated lazily in ~64 KiB buffers. */
-  fileChunks(query: ReportQuery, onEvent?: () => void): Generator<Buffer> {
-    const events = this.options.timeline.eventsFor(query);
-    return reportChunks(onEvent ? counted(events, onEvent) : events, query.type);
+  /**
+   * The report file, regenerated lazily in ~64 KiB buffers. It holds what had happened when the report was
+   * asked for (`asOfMs`: no event of the future), nothing the vendor purged, and for a short report only the
+   * first half of its window.
+   */
+  fileChunks(query: ReportQuery, options: { outcome?: ReportOutcome; asOfMs?: number; onEvent?: () => void } = {}): Generator<Buffer> {
+    const startMs = Math.max(Date.parse(query.start), this.purgedBeforeMs);
+    let endMs = Math.max(startMs, Math.min(Date.parse(query.end), options.asOfMs ?? Infinity));
+    if (options.outcome === 'short') endMs = startMs + Math.floor((endMs - startMs) / 2);
+    const events = this.options.timeline.eventsFor({ ...query, start: new Date(startMs).toISOString(), end: new Date(endMs).toISOString() });
+    return reportChunks(options.onEvent ? counted(events, options.onEvent) : events, query.type);
+  }
+
+  /** A stored report's file, as its download serves it. */
+  reportFile(report: StoredReport, onEvent?: () => void): Generator<Buffer> {
+    return this.fileChunks(report.query, { ...(report.outcome ? { outcome: report.outcome } : {}), asOfMs: report.createdAtMs, ...(onEvent ? { onEvent } : {}) });
+  }
+
+  /** Reports created from now on hold no event before `instantMs`. */
+  purgeBefore(instantMs: number): void {
+    this.purgedBeforeMs = Math.max(this.purgedBeforeMs, instantMs);
   }
 
   /**
@@ -135,7 +154,7 @@ export class ReportStore {
     try {
       let size = 0;
       let records = 0;
-      for (const chunk of this.fileChunks(report.query, () => records++)) {
+      for (const chunk of this.reportFile(report, () => records++)) {
         size += chunk.length;
         await yieldToEventLoop();
         if (signal.aborted) return;
@@ -145,7 +164,7 @@ export class ReportStore {
         let encodedSize = 0;
         encoder.on('data', (chunk: Buffer) => (encodedSize += chunk.length));
         const done = once(encoder, 'end');
-        Readable.from(this.fileChunks(report.query)).pipe(encoder);
+        Readable.from(this.reportFile(report)).pipe(encoder);
         await done;
         if (signal.aborted) return;
         report.encodedSize = encodedSize;

@@ -80,7 +80,7 @@ async function serveObject(context: StorageContext, res: ServerResponse, method:
       res.end();
       return;
     }
-    await pipeline(Readable.from(context.store.fileChunks(report.query)), encoder, res).then(
+    await pipeline(Readable.from(context.store.reportFile(report)), encoder, res).then(
       () => context.debug(`storage ${id}: encoded download finished`),
       () => context.debug(`storage ${id}: encoded download aborted`),
     );
@@ -91,7 +91,7 @@ async function serveObject(context: StorageContext, res: ServerResponse, method:
     res.end();
     return;
   }
-  const outcome = await streamChunks(res, context.store.fileChunks(report.query));
+  const outcome = await streamChunks(res, context.store.reportFile(report));
   context.debug(`storage ${id}: download ${outcome}`);
 }
 

@@ -27,8 +27,16 @@ export class Dataset {
   readonly real: RealEventStream;
   readonly dryRun: DryRunEventStream;
   private readonly sorts = new SortCache();
+  /** Events before this instant are no longer served (a purge, see `purgeBefore`). */
+  private purgedBeforeMs = -Infinity;
 
-  constructor(shape: DatasetShape, private readonly now: () => number, dryRunShape?: DryRunShape) {
+  constructor(
+    shape: DatasetShape,
+    private readonly now: () => number,
+    dryRunShape?: DryRunShape,
+    /** The vendor keeps events this long (undefined: for ever): older ones are no longer served. */
+    private readonly retentionMs?: number,
+  ) {
     this.real = new RealEventStream(shape.seed, new Timeline(shape.seed, shape.events, shape.startMs, shape.endMs));
     this.dryRun = new DryRunEventStream(shape.seed, this.real, dryRunShape);
   }
@@ -39,6 +47,18 @@ export class Dataset {
 
   window(dryRun: boolean, startMs: number, endMs: number): EventWindow {
     return selectWindow(this.stream(dryRun), startMs, endMs);
+  }
+
+  /** What the API serves of a window: events purged or past the retention are gone. */
+  servedWindow(dryRun: boolean, startMs: number, endMs: number): EventWindow {
+    const kept = Math.max(this.purgedBeforeMs, this.retentionMs === undefined ? -Infinity : this.now() - this.retentionMs);
+    const from = Math.max(startMs, kept);
+    return this.window(dryRun, from, Math.max(from, endMs));
+  }
+
+  /** Drops every event (of both streams) created before `instantMs`, as the vendor's retention does. */
+  purgeBefore(instantMs: number): void {
+    this.purgedBeforeMs = Math.max(this.purgedBeforeMs, instantMs);
   }
 
   ordered(window: EventWindow, dryRun: boolean, column: OrderColumn): OrderedView {

@@ -58,6 +58,11 @@ export interface XrayEmulatorOptions {
   dryRunCsvPaging?: DryRunCsvPaging;
   /** Fault rules installed at start (server `xray`); more via `faults.add()`. */
   faults?: FaultRule[];
+  /**
+   * Serve only events created in the last N days, as JFrog does (30 days for curation audit data); by default
+   * every event is served. The ground truth (`eventIds`) is unchanged.
+   */
+  retentionDays?: number;
   /** The platform's IP/CIDR allowlist: a request from any other source address gets 403. Absent: every address. */
   ipAllowList?: readonly string[];
 }
@@ -77,8 +82,10 @@ export interface XrayEmulator {
   noPermission: XrayCredentials;
   /** Inserts events now (ids keep growing), possibly with a past created_at; returns the new real ids. */
   addEvents(count: number, options?: AddEventsOptions): number[];
-  /** Ground truth: ids (ascending) with created_at in [start, end). */
+  /** Ground truth: ids (ascending) with created_at in [start, end), whether or not they are still served. */
   eventIds(query: WindowQuery): number[];
+  /** The vendor drops every event created before `instant` (both streams): the API no longer serves them. */
+  purgeBefore(instant: string): void;
   countEvents(query: WindowQuery): number;
   /** Ground truth: the events with created_at in [start, end) as served, in id order. */
   events(query: WindowQuery): Iterable<AuditEvent>;
@@ -89,10 +96,11 @@ export interface XrayEmulator {
   close(): Promise<void>;
 }
 
-/** Kinds the Xray emulator can inject: the HTTP-level ones (report outcomes and token expiry are MFT's). */
-const XRAY_FAULT_KINDS: readonly FaultKind[] = ['status', 'reset', 'delay', 'truncate', 'hang'];
+/** Kinds the Xray emulator can inject: the HTTP-level ones and short pages (report outcomes and token expiry are MFT's). */
+const XRAY_FAULT_KINDS: readonly FaultKind[] = ['status', 'reset', 'delay', 'truncate', 'hang', 'empty-page', 'no-next-offset'];
 
 function xrayFaultApplies(kind: FaultKind, request: FaultRequest): boolean {
+  if (kind === 'empty-page' || kind === 'no-next-offset') return request.method === 'GET';
   return kind !== 'truncate' || request.method !== 'HEAD';
 }
 
@@ -123,6 +131,9 @@ export async function startXrayEmulator(options: XrayEmulatorOptions = {}): Prom
   const startMs = options.datasetStart ? parseInstantOrThrow(options.datasetStart, 'datasetStart') : endMs - 30 * DAY_MS;
   if (startMs >= endMs) throw new RangeError(`datasetStart (${options.datasetStart}) must be before datasetEnd (${new Date(endMs).toISOString()})`);
 
+  if (options.retentionDays !== undefined && !(options.retentionDays > 0)) {
+    throw new RangeError(`XrayEmulatorOptions.retentionDays must be positive, got ${options.retentionDays}`);
+  }
   const dryRunPoliciesPerEvent = options.dryRunPoliciesPerEvent ?? 1;
   if (!Number.isInteger(dryRunPoliciesPerEvent) || dryRunPoliciesPerEvent < 1 || dryRunPoliciesPerEvent > 3) {
     throw new RangeError(`XrayEmulatorOptions.dryRunPoliciesPerEvent must be 1, 2 or 3, got ${dryRunPoliciesPerEvent}`);
@@ -134,7 +145,12 @@ export async function startXrayEmulator(options: XrayEmulatorOptions = {}): Prom
   if (options.maxWindowHours !== undefined && !(options.maxWindowHours > 0)) {
     throw new RangeError(`XrayEmulatorOptions.maxWindowHours must be positive, got ${options.maxWindowHours}`);
   }
-  const dataset = new Dataset({ seed, events, startMs, endMs }, now, { policiesPerEvent: dryRunPoliciesPerEvent, sharedIds: options.dryRunSharedIds ?? false });
+  const dataset = new Dataset(
+    { seed, events, startMs, endMs },
+    now,
+    { policiesPerEvent: dryRunPoliciesPerEvent, sharedIds: options.dryRunSharedIds ?? false },
+    options.retentionDays === undefined ? undefined : options.retentionDays * DAY_MS,
+  );
   const admin = credentialsFor(seed, 'admin', new Set(['VIEW_POLICIES']));
   const noPermission = credentialsFor(seed, 'auditor-without-policies', new Set());
   const requestLog: RequestLogEntry[] = [];
@@ -173,6 +189,7 @@ export async function startXrayEmulator(options: XrayEmulatorOptions = {}): Prom
     noPermission: publicCredentials(noPermission),
     addEvents: (count, addOptions) => dataset.addEvents(count, addOptions),
     eventIds: (query) => dataset.eventIds(query),
+    purgeBefore: (instant) => dataset.purgeBefore(parseInstantOrThrow(instant, 'purgeBefore')),
     countEvents: (query) => dataset.countEvents(query),
     events: (query) => dataset.events(query),
     requestLog,

@@ -99,9 +99,11 @@ async function sendPage(
   fault: Fault | undefined,
 ): Promise<void> {
   const { dataset } = context;
-  const window = dataset.window(query.dryRun, query.createdAtStartMs, query.createdAtEndMs);
+  const window = dataset.servedWindow(query.dryRun, query.createdAtStartMs, query.createdAtEndMs);
   const view = dataset.ordered(window, query.dryRun, query.orderBy);
-  const events = pageEvents(view, query.offset, query.numOfRows, query.direction);
+  // An injected short answer: no events, or a page that does not say where the next one starts.
+  const emptied = fault?.kind === 'empty-page';
+  const events = emptied ? [][Symbol.iterator]() : pageEvents(view, query.offset, query.numOfRows, query.direction);
   record(200);
   if (query.format === 'csv') {
     const fileName = window.size > context.incompleteThreshold ? 'audit_packages_incomplete.csv' : 'audit_packages.csv';
@@ -113,7 +115,8 @@ async function sendPage(
     await writeSingleFileZip(response, fileName, csvChunks(rows), new Date(context.now()));
     return;
   }
-  const meta = pageMeta(context, query, view.size, pageLength(view, query.offset, query.numOfRows));
+  const meta = pageMeta(context, query, view.size, emptied ? 0 : pageLength(view, query.offset, query.numOfRows));
+  if (emptied || fault?.kind === 'no-next-offset') delete meta.next_offset;
   if (fault?.kind === 'truncate') {
     // A truncated page announces its full length, so a client can tell it is short: build it whole (≤ 2000 events).
     const body = Buffer.from([...jsonPageChunks(events, meta)].join(''));
@@ -158,6 +161,7 @@ async function handle(context: ServerContext, request: IncomingMessage, response
     path: url.pathname,
     key: requestKey('xray', method, url.pathname, url.searchParams),
     offset: offsetOf(url.searchParams),
+    params: url.searchParams,
   });
   const auth = authenticate(request.headers.authorization, context.users);
   const record = (status: number): void => {

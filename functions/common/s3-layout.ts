@@ -2,30 +2,54 @@ import { createHash } from 'node:crypto';
 import { compactInstant, type TimeWindow } from './time-window.js';
 
 /**
- * Deterministic object keys: the same source, tenant, filters and grid window always map to the same
- * folder, so re-exporting a window replaces its objects instead of duplicating them. Hive-style partitions
- * (`name=value/`) let Athena/Glue tables and S3 event rules select by source, tenant, filters and day.
+ * Deterministic folders: the same stream (source, tenant, filters, format) and grid window always map to the
+ * same folder, so a re-export of a window finds what is stored there and only ever adds to it. Hive-style
+ * partitions (`name=value/`) let Athena/Glue tables and S3 event rules select by source, tenant, filters and day.
  *
- *   <prefix>source=<source>/tenant=<tenant>/filters=<all|hash|dry-run>/dt=<YYYY-MM-DD>/window=<start>--<end>/
+ *   <prefix>source=<source>/tenant=<tenant>/filters=<all|hash|dry-run>[-csv]/dt=<YYYY-MM-DD>/window=<start>--<end>/
  *
- * `dt` is the UTC day of the window start; each source names the objects inside the folder.
+ * `dt` is the UTC day of the window start; each source names the objects inside the folder. The format joins the
+ * `filters` segment when it is not the default JSON (`filters=all-csv`), so a JSON and a CSV export of one window
+ * never share a folder or a manifest, while the default streams keep the keys they always had.
  */
 export interface WindowFolder {
   prefix?: string;
   source: string;
   tenant: string;
   filtersId: string;
+  /** `json` (the default) or `csv`. */
+  format?: string;
   window: TimeWindow;
 }
 
 export function windowFolder(folder: WindowFolder): string {
-  const day = folder.window.start.slice(0, 10);
-  return `${streamFolder(folder)}dt=${day}/window=${compactInstant(folder.window.start)}--${compactInstant(folder.window.end)}/`;
+  return `${dayFolder(folder)}window=${compactInstant(folder.window.start)}--${compactInstant(folder.window.end)}/`;
 }
 
-/** The folder holding every window of one source, tenant and filter set; its keys sort by window start. */
+/** The folder holding every window of one stream; its keys sort by window start. */
 export function streamFolder(folder: Omit<WindowFolder, 'window'>): string {
-  return `${normalizePrefix(folder.prefix)}source=${safeSegment(folder.source)}/tenant=${safeSegment(folder.tenant)}/filters=${folder.filtersId}/`;
+  return `${normalizePrefix(folder.prefix)}source=${safeSegment(folder.source)}/tenant=${safeSegment(folder.tenant)}/filters=${streamSegment(folder.filtersId, folder.format)}/`;
+}
+
+/** The `filters=` value of a stream: the filters id, and the format unless it is the default JSON. */
+export function streamSegment(filtersId: string, format = 'json'): string {
+  return format === 'json' ? filtersId : `${filtersId}-${safeSegment(format)}`;
+}
+
+/** The folder of the UTC day that holds `window` (windows never straddle days: the grid divides 1440 minutes). */
+export function dayFolder(folder: WindowFolder): string {
+  return `${streamFolder(folder)}dt=${folder.window.start.slice(0, 10)}/`;
+}
+
+/** The window a folder key names (`…/window=<start>--<end>/…`), or undefined when the key names none. */
+export function windowOfKey(key: string): TimeWindow | undefined {
+  const match = /\/window=(\d{8}T\d{6}(?:\.\d{3})?Z)--(\d{8}T\d{6}(?:\.\d{3})?Z)\//.exec(key);
+  if (!match) return undefined;
+  const parse = (compact: string) =>
+    `${compact.slice(0, 4)}-${compact.slice(4, 6)}-${compact.slice(6, 8)}T${compact.slice(9, 11)}:${compact.slice(11, 13)}:${compact.slice(13)}`;
+  const start = Date.parse(parse(match[1]!));
+  const end = Date.parse(parse(match[2]!));
+  return Number.isNaN(start) || Number.isNaN(end) ? undefined : { start: new Date(start).toISOString(), end: new Date(end).toISOString() };
 }
 
 export function normalizePrefix(prefix: string | undefined): string {

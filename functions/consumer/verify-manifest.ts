@@ -8,8 +8,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 
 /**
  * An example downstream consumer: triggered by the EventBridge "Object Created" event of a window's
- * manifest, it checks every object the manifest lists (size, SHA-256, record count, nothing unlisted)
- * before anything would load the window. Replace the last line with your own loading.
+ * manifest, it checks the window before anything would load it: every current object (`objects`) with its
+ * size, SHA-256 and record count, the objects of older generations and kept short answers the manifest
+ * names (present, same size), that nothing the manifest does not name sits in the folder, and that the
+ * window holds at least what the vendor counted (`vendorCount`). Manifests of version 1 and 2 are read.
+ * Load `objects` and nothing else; a manifest with a higher `generation` replaces (MFT) or extends (Xray,
+ * whose new parts carry the new generation) what an earlier one listed. Replace the last line with your
+ * own loading.
  *
  * EventBridge pattern (see README, "Consuming the exports"):
  *   { "source": ["aws.s3"], "detail-type": ["Object Created"],

@@ -1,9 +1,11 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { streamKey } from '../common/checkpoints.js';
+import { manifestWindows } from '../common/manifest.js';
 import { planRun, type PlannedRun, type ScheduleSettings } from '../common/run-plan.js';
-import { filtersId, windowFolder } from '../common/s3-layout.js';
+import { filtersId, streamFolder, windowFolder } from '../common/s3-layout.js';
 import { InvalidInputError } from '../common/errors.js';
-import type { TimeWindow } from '../common/time-window.js';
+import { isoInstant, type TimeWindow } from '../common/time-window.js';
 import type { CheckpointLedger } from '../common/checkpoints.js';
 import {
   REPORT_TYPES,
@@ -24,6 +26,8 @@ export const mftExportPlanSchema = z
     tenant: z.string().min(1),
     pollIntervalSeconds: z.number().int().positive(),
     maxWaitSeconds: z.number().int().positive(),
+    /** `now − lag` when planned: no window ending later is ever written. */
+    notAfter: isoInstant.optional(),
   })
   .strict();
 export type MftExportPlan = z.infer<typeof mftExportPlanSchema>;
@@ -43,6 +47,7 @@ export async function planMftRun(
   ledger: CheckpointLedger | undefined,
   executionId: string,
   nowMs: number,
+  s3?: S3Client,
 ): Promise<PlannedRun & { plan: MftExportPlan }> {
   const plan = planFor(input, settings);
   const planned = await planRun({
@@ -52,7 +57,9 @@ export async function planMftRun(
     ledger,
     settings: settings.schedule,
     nowMs,
+    storedWindows: s3 ? (range) => manifestWindows(s3, plan.bucket, mftStreamFolder(plan), range) : undefined,
   });
+  if (planned.run.notAfter) plan.notAfter = planned.run.notAfter;
   return { plan, ...planned };
 }
 
@@ -70,10 +77,18 @@ export function planFor(input: z.output<typeof mftExportInputSchema>, settings: 
   };
 }
 
-/** The window's folder and its data object: `…/window=<start>--<end>/report.<json|csv>`. */
-export function reportLocation(plan: MftExportPlan, window: TimeWindow): { folder: string; key: string } {
-  const folder = windowFolder({ prefix: plan.prefix, source: 'mft', tenant: plan.tenant, filtersId: plan.filtersId, window });
-  return { folder, key: `${folder}report.${plan.type}` };
+/**
+ * The window's folder and the key of one generation's report: `…/window=<start>--<end>/report.<json|csv>` for
+ * the first (the key every export had before generations), `report-g<N>.<json|csv>` for generation N ≥ 2.
+ */
+export function reportLocation(plan: MftExportPlan, window: TimeWindow, generation = 1): { folder: string; key: string } {
+  const folder = windowFolder({ prefix: plan.prefix, source: 'mft', tenant: plan.tenant, filtersId: plan.filtersId, format: plan.type, window });
+  return { folder, key: `${folder}report${generation > 1 ? `-g${generation}` : ''}.${plan.type}` };
+}
+
+/** The folder of every window of the plan's stream (filters and type are part of it). */
+export function mftStreamFolder(plan: Pick<MftExportPlan, 'prefix' | 'tenant' | 'filtersId' | 'type'>): string {
+  return streamFolder({ prefix: plan.prefix, source: 'mft', tenant: plan.tenant, filtersId: plan.filtersId, format: plan.type });
 }
 
 /** `2026-06-26T00:00:00Z`: how the reference script writes an instant (whole seconds, UTC, no fraction). */

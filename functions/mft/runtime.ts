@@ -6,6 +6,7 @@ import { systemClock, type Clock } from '../common/clock.js';
 import type { CheckpointLedger } from '../common/checkpoints.js';
 import { booleanFlag, httpUrl, lazy, optionalEndpointUrl, optionalString, readEnvironment } from '../common/config.js';
 import { ledgerFromEnvironment } from '../common/ledger.js';
+import type { ScheduleSettings } from '../common/run-plan.js';
 import { ConfigError } from '../common/errors.js';
 import { HttpClient } from '../common/http.js';
 import { createS3Client } from '../common/s3-writer.js';
@@ -91,6 +92,8 @@ const environmentSchema = z.object({
   MFT_MAX_WAIT_SECONDS: z.coerce.number().int().positive().default(900),
   MFT_LAG_MINUTES: z.coerce.number().nonnegative().default(15),
   MFT_INITIAL_LOOKBACK_HOURS: z.coerce.number().positive().default(24),
+  /** The vendor documents no retention: none by default. */
+  MFT_RETENTION_DAYS: z.coerce.number().positive().optional(),
   /** Downloads may connect to loopback addresses: only for local emulators (the twin sets it itself). */
   MFT_DOWNLOAD_ALLOW_LOOPBACK: booleanFlag,
   /** Downloads may connect to private addresses: for storage reached through a VPC interface endpoint. */
@@ -108,7 +111,7 @@ export function mftGridFromEnvironment(env: NodeJS.ProcessEnv = process.env): { 
 /** The state machine's TimeoutSeconds: a lease outliving it would only delay the next run. */
 export const MFT_EXECUTION_TIMEOUT_MS = 7_200_000;
 
-export function mftSchedule(options: { windowMinutes: number; lagMinutes: number; initialLookbackHours: number; maxWindows: number }) {
+export function mftSchedule(options: { windowMinutes: number; lagMinutes: number; initialLookbackHours: number; maxWindows: number; retentionDays?: number }): ScheduleSettings {
   return {
     gridMs: options.windowMinutes * 60_000,
     lagMs: options.lagMinutes * 60_000,
@@ -118,6 +121,7 @@ export function mftSchedule(options: { windowMinutes: number; lagMinutes: number
     initialLookbackMs: options.initialLookbackHours * 3_600_000,
     maxWindows: options.maxWindows,
     leaseTtlMs: MFT_EXECUTION_TIMEOUT_MS,
+    ...(options.retentionDays === undefined ? {} : { retentionMs: options.retentionDays * 86_400_000 }),
   };
 }
 
@@ -172,6 +176,7 @@ export async function mftRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process
         lagMinutes: config.MFT_LAG_MINUTES,
         initialLookbackHours: config.MFT_INITIAL_LOOKBACK_HOURS,
         maxWindows: config.MFT_MAX_WINDOWS_PER_RUN,
+        ...(config.MFT_RETENTION_DAYS === undefined ? {} : { retentionDays: config.MFT_RETENTION_DAYS }),
       }),
     },
   });

@@ -1,13 +1,26 @@
-import { MalformedResponseError, TransientError } from '../common/errors.js';
-import { writeManifest, type Manifest } from '../common/manifest.js';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { InvalidInputError, MalformedResponseError, TransientError } from '../common/errors.js';
+import {
+  ManifestListing,
+  MANIFEST_VERSION,
+  lastGeneration,
+  manifestKey,
+  readManifest,
+  withShortAnswer,
+  writeManifest,
+  type Manifest,
+  type ManifestObject,
+} from '../common/manifest.js';
 import { scrub, scrubbedMessage } from '../common/scrubber.js';
 import { RecordCounter } from '../common/record-counter.js';
+import { dayFolder } from '../common/s3-layout.js';
 import { uploadStream } from '../common/s3-writer.js';
 import type { TimeWindow } from '../common/time-window.js';
 import type { SealedAccessToken } from './auth.js';
-import { createReportBody, reportLocation, type MftExportPlan } from './export-plan.js';
+import { createReportBody, mftStreamFolder, reportLocation, type MftExportPlan } from './export-plan.js';
 import type { ReportStatus } from './model.js';
 import type { MftRuntime } from './runtime.js';
+import { GridConflictError, gridConflictMessage } from '../common/window-grid.js';
 
 /**
  * The MFT export, one function per state-machine step. Each takes the runtime (clients, clock,
@@ -126,12 +139,27 @@ export interface CopiedReport {
   vendorSize?: number;
   /** The Content-Encoding the download arrived in (and was decoded from). */
   contentEncoding?: string;
+  /** The generation this report was stored as. */
+  generation: number;
+  /** Whether the manifest names it as the window's current report. */
+  current: boolean;
+  /** It held fewer records than the current report: kept beside it, flagged, not current. */
+  shortAnswer: boolean;
+  /** It was byte for byte the current report: not stored a second time. */
+  unchanged: boolean;
+  /** What an operator must hear (logged as warnings). */
   warnings?: string[];
 }
 
 /**
  * Streams the completed report's file into S3, verifying its length, without ever holding it in memory;
  * then writes the window's manifest (last: its presence means the window is complete).
+ *
+ * Exports only grow: a window exported before keeps its reports. The new report is stored as the next
+ * generation under its own key; it becomes current when it holds at least as many records as the current
+ * one (the older one is listed under `supersedes`), and is kept but flagged as a short answer otherwise (the
+ * vendor documents no ids, so records are all one can compare). A report identical to the current one adds
+ * nothing and is not kept twice.
  */
 export async function copyReportToS3(
   runtime: MftRuntime,
@@ -141,6 +169,9 @@ export async function copyReportToS3(
   report: CreatedReport,
   executionId?: string,
 ): Promise<CopiedReport> {
+  if (plan.notAfter && Date.parse(window.end) > Date.parse(plan.notAfter)) {
+    throw new InvalidInputError(`The window ${window.start} → ${window.end} is not over yet (${plan.notAfter} is now − lag): it is not exported`);
+  }
   return runtime.auth.withToken(auth, async (token) => {
     // Read the report afresh: its presigned link is never kept in state (it is a credential), and may have expired.
     const current = await runtime.client.getReport(token, report.id);
@@ -149,6 +180,12 @@ export async function copyReportToS3(
         `Report ${report.id} has status ${JSON.stringify(current.rawStatus)} and ${current.url ? 'a' : 'no'} download url at copy time; expected Completed with a url`,
       );
     }
+    // What the window holds already, read before the download is opened (an open download must be read at once).
+    const { folder } = reportLocation(plan, window);
+    const previous = await readManifest(runtime.s3, plan.bucket, manifestKey(folder));
+    if (!previous) await refuseOtherGrids(runtime, plan, window, folder);
+    const generation = previous ? lastGeneration(previous) + 1 : 1;
+    const { key } = reportLocation(plan, window, generation);
     const download = await runtime.client.openDownload(current.url, token);
     const warnings: string[] = [];
     if (download.contentEncoding) {
@@ -166,7 +203,6 @@ export async function copyReportToS3(
     if (executionId) metadata['execution-id'] = executionId;
     if (current.size !== undefined) metadata['vendor-size'] = String(current.size);
     if (download.contentEncoding) metadata['download-encoding'] = download.contentEncoding;
-    const { folder, key } = reportLocation(plan, window);
     const counter = new RecordCounter(plan.type === 'csv' ? 'csv' : 'json-array');
     const stored = await uploadStream({
       s3: runtime.s3,
@@ -179,14 +215,42 @@ export async function copyReportToS3(
       inspect: counter,
       metadata,
     });
-    const object = { key, bytes: stored.bytes, records: counter.records, sha256: stored.sha256 };
+    const object: ManifestObject = { key, bytes: stored.bytes, records: counter.records, sha256: stored.sha256, generation };
+    if (current.size !== undefined) object.vendorSize = current.size;
+    if (download.contentEncoding) object.contentEncoding = download.contentEncoding;
     if (current.size !== undefined && current.size !== stored.bytes) {
       warnings.push(
         `Report ${report.id} shows size ${current.size} but ${stored.bytes} bytes were received and stored; size is kept as information (no public page gives its unit)`,
       );
     }
+    const completedAt = new Date(runtime.clock.now()).toISOString();
+    const copied = (fields: Pick<CopiedReport, 'key' | 'generation' | 'manifestKey' | 'current' | 'shortAnswer' | 'unchanged'>): CopiedReport => {
+      const result: CopiedReport = { bucket: plan.bucket, bytes: object.bytes, records: object.records, sha256: object.sha256, ...fields };
+      if (current.size !== undefined) result.vendorSize = current.size;
+      if (download.contentEncoding) result.contentEncoding = download.contentEncoding;
+      if (warnings.length) result.warnings = warnings;
+      return result;
+    };
+    const currentObject = previous?.objects[0];
+    if (previous && currentObject && currentObject.sha256 === object.sha256 && currentObject.bytes === object.bytes) {
+      // The same report again: the window already holds exactly this.
+      await runtime.s3.send(new DeleteObjectCommand({ Bucket: plan.bucket, Key: key }));
+      return copied({ key: currentObject.key, generation: currentObject.generation ?? 1, manifestKey: manifestKey(folder), current: true, shortAnswer: false, unchanged: true });
+    }
+    if (previous && object.records < previous.records) {
+      warnings.push(
+        `Report ${report.id} for ${window.start} → ${window.end} holds ${object.records} records, fewer than the ${previous.records} ` +
+          `stored: kept as ${key} (generation ${generation}), not current; the window keeps generation ${previous.generation}`,
+      );
+      const manifest = withShortAnswer(
+        { ...previous, version: MANIFEST_VERSION, warnings },
+        { at: completedAt, ...(executionId ? { executionId } : {}), vendorCount: null, records: object.records, stored: previous.records, objects: [object], generation },
+      );
+      const written = await writeManifest(runtime.s3, plan.bucket, folder, manifest);
+      return copied({ key, generation, manifestKey: written, current: false, shortAnswer: true, unchanged: false });
+    }
     const manifest: Manifest = {
-      version: 1,
+      version: MANIFEST_VERSION,
       source: 'mft',
       tenant: plan.tenant,
       filtersId: plan.filtersId,
@@ -196,16 +260,31 @@ export async function copyReportToS3(
       objects: [object],
       records: object.records,
       bytes: object.bytes,
-      completedAt: new Date(runtime.clock.now()).toISOString(),
+      generation,
+      vendorCount: null,
+      supersedes: previous
+        ? [
+            ...previous.supersedes,
+            { generation: previous.generation, objects: previous.objects, records: previous.records, completedAt: previous.completedAt, ...(previous.executionId ? { executionId: previous.executionId } : {}) },
+          ]
+        : [],
+      shortAnswer: false,
+      shortAnswers: previous?.shortAnswers ?? [],
+      completedAt,
     };
     if (executionId) manifest.executionId = executionId;
-    const manifestKey = await writeManifest(runtime.s3, plan.bucket, folder, manifest);
-    const copied: CopiedReport = { bucket: plan.bucket, ...object, manifestKey };
-    if (current.size !== undefined) copied.vendorSize = current.size;
-    if (download.contentEncoding) copied.contentEncoding = download.contentEncoding;
-    if (warnings.length) copied.warnings = warnings;
-    return copied;
+    if (warnings.length) manifest.warnings = warnings;
+    const written = await writeManifest(runtime.s3, plan.bucket, folder, manifest);
+    return copied({ key, generation, manifestKey: written, current: true, shortAnswer: false, unchanged: false });
   });
+}
+
+/** No window is written over windows of another grid stored in the same stream: their events would be stored twice. */
+async function refuseOtherGrids(runtime: MftRuntime, plan: MftExportPlan, window: TimeWindow, folder: string): Promise<void> {
+  const day = dayFolder({ prefix: plan.prefix, source: 'mft', tenant: plan.tenant, filtersId: plan.filtersId, format: plan.type, window });
+  const listing = new ManifestListing(runtime.s3, plan.bucket, mftStreamFolder(plan), day);
+  const others = await listing.conflicts(folder, window);
+  if (others.length) throw new GridConflictError(gridConflictMessage(window, others));
 }
 
 export interface DeletedReport {

@@ -27,6 +27,15 @@ export interface JsonPage {
   ndjson: Buffer;
   /** Falsy on the last page, as the vendor documents. */
   nextOffset?: number;
+  /** `meta.total_count`, when asked for (`include_total`) and given. */
+  totalCount?: number;
+}
+
+/** What the window-count request learns: the vendor's count (null when it gives none) and the id at the offset. */
+export interface WindowCount {
+  total: number | null;
+  /** The id of the event at the offset asked, when there is one. */
+  id?: number;
 }
 
 export interface CsvPage {
@@ -76,8 +85,20 @@ export class XrayClient {
     registerSecret(this.authorization.slice(this.authorization.indexOf(' ') + 1), { pinned: true });
   }
 
-  async jsonPage(query: PageQuery): Promise<JsonPage> {
-    const response = await this.get(query, 'json');
+  /**
+   * The window's count before it is walked: JSON with `include_total=true` and `num_of_rows=1` whatever the
+   * stream's format (CSV refuses `include_total`), at `offset` (the one event there tells where stored events
+   * end). An answer without `total_count` gives `total: null`.
+   */
+  async countWindow(query: Omit<PageQuery, 'pageSize'>): Promise<WindowCount> {
+    const page = await this.jsonPage({ ...query, pageSize: 1 }, { includeTotal: true });
+    const count: WindowCount = { total: page.totalCount ?? null };
+    if (page.ids.length) count.id = page.ids[0]!;
+    return count;
+  }
+
+  async jsonPage(query: PageQuery, options: { includeTotal?: boolean } = {}): Promise<JsonPage> {
+    const response = await this.get(query, 'json', options.includeTotal ?? false);
     const bytes = await readBytes(response, 'Xray audit page', JSON_PAGE_BYTE_LIMIT);
     // Fast path: the events' bytes as sent, split without decoding, parsing and re-serializing them
     // (see json-page-scan.ts); anything not shaped as expected takes the full parse below.
@@ -102,6 +123,7 @@ export class XrayClient {
       const nextOffset = checkedNextOffset(query.offset, scanned.ids.length, meta.data);
       const page: JsonPage = { ids: scanned.ids, ndjson: toNdjson(bytes, scanned.bounds) };
       if (nextOffset !== undefined) page.nextOffset = nextOffset;
+      if (meta.data.total_count !== undefined) page.totalCount = meta.data.total_count;
       return page;
     }
     checkJsonPage(bytes);
@@ -126,6 +148,7 @@ export class XrayClient {
       ndjson: lines.length ? Buffer.from(`${lines.join('\n')}\n`) : Buffer.alloc(0),
     };
     if (nextOffset !== undefined) page.nextOffset = nextOffset;
+    if (parsed.data.meta.total_count !== undefined) page.totalCount = parsed.data.meta.total_count;
     return page;
   }
 
@@ -159,7 +182,7 @@ export class XrayClient {
     return { fileName: csvEntries[0]!.name, csv: csvEntries[0]!.data, pageSize };
   }
 
-  private async get(query: PageQuery, format: 'json' | 'csv'): Promise<Response> {
+  private async get(query: PageQuery, format: 'json' | 'csv', includeTotal = false): Promise<Response> {
     const url = new URL(`${this.baseUrl}${AUDIT_PATH}`);
     const params: Record<string, string> = {
       order_by: 'id',
@@ -171,6 +194,7 @@ export class XrayClient {
       dry_run: String(query.dryRun),
       format,
     };
+    if (includeTotal) params.include_total = 'true';
     for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
     const response = await this.http.request({
       url,

@@ -1,9 +1,12 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { streamKey, type CheckpointLedger } from '../common/checkpoints.js';
+import { manifestWindows } from '../common/manifest.js';
 import { planRun, type RunInfo, type ScheduleSettings } from '../common/run-plan.js';
 import { windowSchema as isoWindowSchema } from '../common/run-window.js';
-import { groupWindows } from '../common/window-grid.js';
-import type { TimeWindow } from '../common/time-window.js';
+import { streamFolder } from '../common/s3-layout.js';
+import { groupWindowsByGrid } from '../common/window-grid.js';
+import { isoInstant } from '../common/time-window.js';
 import { DEFAULT_CSV_PAGE_SIZE, MAX_CSV_PAGE_SIZE, MAX_PAGE_SIZE, xrayExportInputSchema } from './model.js';
 
 /** Everything each group of windows needs (small, no secrets): it travels to every Map iteration. */
@@ -21,12 +24,18 @@ export const xrayExportPlanSchema = z
     eventsPerPart: z.number().int().positive(),
     /** The stream's window grid (ms): every window of a group is one grid cell. */
     gridMs: z.number().int().positive(),
+    /** `now − lag` when planned: no window ending later is ever written. */
+    notAfter: isoInstant.optional(),
   })
   .strict()
   .refine((plan) => plan.format === 'csv' || plan.pageSize <= MAX_PAGE_SIZE, { message: `a JSON page holds at most ${MAX_PAGE_SIZE} events`, path: ['pageSize'] });
 export type XrayExportPlan = z.infer<typeof xrayExportPlanSchema>;
 
 export const windowSchema = isoWindowSchema;
+
+/** A Map item: consecutive windows of one grid (the plan's unless `gridMs` says otherwise: time exported on an earlier grid). */
+export const groupSchema = z.object({ start: isoInstant, end: isoInstant, gridMs: z.number().int().positive().optional() }).strict();
+export type WindowGroup = z.infer<typeof groupSchema>;
 
 export interface XraySettings {
   bucket: string;
@@ -49,7 +58,8 @@ export async function planXrayRun(
   ledger: CheckpointLedger | undefined,
   executionId: string,
   nowMs: number,
-): Promise<{ plan: XrayExportPlan; groups: TimeWindow[]; run: RunInfo }> {
+  s3?: S3Client,
+): Promise<{ plan: XrayExportPlan; groups: WindowGroup[]; run: RunInfo }> {
   const pageSize = input.format === 'csv' ? (settings.csvPageSize ?? DEFAULT_CSV_PAGE_SIZE) : settings.pageSize;
   const eventsPerPart = Math.max(1, Math.round(settings.eventsPerPart / pageSize)) * pageSize;
   const plan: XrayExportPlan = {
@@ -70,7 +80,13 @@ export async function planXrayRun(
     ledger,
     settings: settings.schedule,
     nowMs,
+    storedWindows: s3 ? (range) => manifestWindows(s3, plan.bucket, xrayStreamFolder(plan), range) : undefined,
   });
-  const perGroup = Math.max(1, Math.floor((settings.groupHours * 3_600_000) / settings.schedule.gridMs));
-  return { plan, groups: groupWindows(windows, perGroup), run };
+  if (run.notAfter) plan.notAfter = run.notAfter;
+  return { plan, groups: groupWindowsByGrid(windows, settings.schedule.gridMs, settings.groupHours * 3_600_000), run };
+}
+
+/** The folder of every window of the plan's stream (format and dry-run are part of it). */
+export function xrayStreamFolder(plan: Pick<XrayExportPlan, 'prefix' | 'tenant' | 'filtersId' | 'format'>): string {
+  return streamFolder({ prefix: plan.prefix, source: 'xray', tenant: plan.tenant, filtersId: plan.filtersId, format: plan.format });
 }

@@ -67,21 +67,27 @@ export function buildXrayRuntime(parts: XrayRuntimeParts): XrayRuntime {
 /** The state machine's TimeoutSeconds: a lease outliving it would only delay the next run. */
 export const XRAY_EXECUTION_TIMEOUT_MS = 86_400_000;
 
+/** JFrog keeps curation audit events this long: older windows come back empty. */
+export const XRAY_RETENTION_DAYS = 30;
+
 export function xraySchedule(options: {
   windowMinutes: number;
   lagMinutes: number;
   overlapHours: number;
   initialLookbackHours: number;
   maxWindows: number;
+  /** Default XRAY_RETENTION_DAYS (null: no limit); windows older than this are never exported (see run-plan.ts). */
+  retentionDays?: number | null;
 }): ScheduleSettings {
   return {
     gridMs: options.windowMinutes * 60_000,
     lagMs: options.lagMinutes * 60_000,
-    // Re-scanned windows are re-exported whole into the same keys: late events join them, none doubles.
+    // Re-scanned windows fetch only the events beyond the last stored id: late events join them, none doubles.
     overlapMs: options.overlapHours * 3_600_000,
     initialLookbackMs: options.initialLookbackHours * 3_600_000,
     maxWindows: options.maxWindows,
     leaseTtlMs: XRAY_EXECUTION_TIMEOUT_MS,
+    ...(options.retentionDays === null ? {} : { retentionMs: (options.retentionDays ?? XRAY_RETENTION_DAYS) * 86_400_000 }),
   };
 }
 
@@ -126,6 +132,7 @@ const environmentSchema = z.object({
   XRAY_LAG_MINUTES: z.coerce.number().nonnegative().default(15),
   XRAY_OVERLAP_HOURS: z.coerce.number().nonnegative().default(2),
   XRAY_INITIAL_LOOKBACK_HOURS: z.coerce.number().positive().default(24),
+  XRAY_RETENTION_DAYS: z.coerce.number().positive().default(XRAY_RETENTION_DAYS),
   XRAY_EVENTS_PER_PART: z.coerce.number().int().positive().default(100_000),
   /** Events per CSV page: larger pages mean fewer requests and more memory (README, "CSV page size"). */
   XRAY_CSV_PAGE_SIZE: z.coerce.number().int().min(1).max(MAX_CSV_PAGE_SIZE).default(DEFAULT_CSV_PAGE_SIZE),
@@ -187,6 +194,7 @@ export function xrayRuntimeFromEnvironment(env: NodeJS.ProcessEnv = process.env)
         overlapHours: config.XRAY_OVERLAP_HOURS,
         initialLookbackHours: config.XRAY_INITIAL_LOOKBACK_HOURS,
         maxWindows: config.XRAY_MAX_WINDOWS_PER_RUN,
+        retentionDays: config.XRAY_RETENTION_DAYS,
       }),
     },
   });

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifyManifestHandler } from '../../functions/consumer/verify-manifest.js';
 import { runMftExport } from '../../local/run-export.js';
@@ -57,9 +57,59 @@ describe('example manifest consumer', () => {
   });
 
   it('fails loudly when an object no longer matches its manifest', async () => {
+    const original = await (await twin.s3Client.send(new GetObjectCommand({ Bucket: twin.s3.bucket, Key: reportKey }))).Body!.transformToByteArray();
     await twin.s3Client.send(new PutObjectCommand({ Bucket: twin.s3.bucket, Key: reportKey, Body: '[]\n' }));
     await expect(handler()(objectCreated(manifestKey))).rejects.toThrow(/does not match its objects: .*report\.json: 3 bytes, manifest says \d+/);
     expect(JSON.parse(logs.at(-1)!)).toMatchObject({ level: 'ERROR', key: manifestKey });
+    await twin.s3Client.send(new PutObjectCommand({ Bucket: twin.s3.bucket, Key: reportKey, Body: original }));
+    expect(await handler()(objectCreated(manifestKey))).toMatchObject({ ok: true });
+  });
+
+  it('accepts the objects of older generations the manifest names, and flags any other', async () => {
+    // A second export of the window whose report comes back short: kept beside the current one, named by the manifest.
+    twin.mft.failNextReports(1, 'short');
+    const again = await runMftExport(twin.mftRuntime({ pollIntervalSeconds: 1 }), {
+      input: { window: { start: '2026-11-02T00:00:00Z', end: '2026-11-02T01:00:00Z' } },
+      waitMs: 0,
+      retryMs: 5,
+    });
+    expect(again.status, `${again.error}: ${again.cause}`).toBe('SUCCEEDED');
+    const manifest = JSON.parse(await (await twin.s3Client.send(new GetObjectCommand({ Bucket: twin.s3.bucket, Key: manifestKey }))).Body!.transformToString());
+    expect(manifest).toMatchObject({ version: 2, generation: 1, shortAnswer: true, vendorCount: null });
+    expect(manifest.objects.map((object: { key: string }) => object.key)).toEqual([reportKey]);
+    expect(manifest.shortAnswers[0].objects[0].key).toMatch(/report-g2\.json$/);
+    expect(await handler()(objectCreated(manifestKey))).toEqual({ key: manifestKey, ok: true, problems: [] });
+
+    const stray = `${manifestKey.slice(0, -'_manifest.json'.length)}report-g9.json`;
+    await twin.s3Client.send(new PutObjectCommand({ Bucket: twin.s3.bucket, Key: stray, Body: '[]\n' }));
+    await expect(handler()(objectCreated(manifestKey))).rejects.toThrow(/objects in the window not named by the manifest: .*report-g9\.json/);
+    await twin.s3Client.send(new DeleteObjectCommand({ Bucket: twin.s3.bucket, Key: stray }));
+  });
+
+  it('flags a window that holds fewer events than the vendor counted', async () => {
+    const body = await (await twin.s3Client.send(new GetObjectCommand({ Bucket: twin.s3.bucket, Key: manifestKey }))).Body!.transformToString();
+    const manifest = JSON.parse(body);
+    await twin.s3Client.send(new PutObjectCommand({ Bucket: twin.s3.bucket, Key: manifestKey, Body: JSON.stringify({ ...manifest, vendorCount: manifest.records + 1 }) }));
+    await expect(handler()(objectCreated(manifestKey))).rejects.toThrow(new RegExp(`holds ${manifest.records} events, fewer than the ${manifest.records + 1} the vendor counted`));
+    await twin.s3Client.send(new PutObjectCommand({ Bucket: twin.s3.bucket, Key: manifestKey, Body: body }));
+  });
+
+  it('still verifies a version-1 manifest', async () => {
+    const manifest = JSON.parse(await (await twin.s3Client.send(new GetObjectCommand({ Bucket: twin.s3.bucket, Key: manifestKey }))).Body!.transformToString());
+    const v1 = {
+      version: 1,
+      ...Object.fromEntries(['source', 'tenant', 'filtersId', 'filters', 'format', 'window', 'records', 'bytes', 'executionId', 'completedAt'].map((field) => [field, manifest[field]])),
+      objects: manifest.objects.map(({ key, bytes, records, sha256 }: Record<string, unknown>) => ({ key, bytes, records, sha256 })),
+    };
+    const folder = manifestKey.slice(0, -'_manifest.json'.length);
+    const key = `${folder.replace('window=20261102T000000Z--20261102T010000Z', 'window=20261102T010000Z--20261102T020000Z')}_manifest.json`;
+    const copied = v1.objects.map((object: { key: string }) => ({ ...object, key: object.key.replace(folder, key.slice(0, -'_manifest.json'.length)) }));
+    for (const [from, to] of v1.objects.map((object: { key: string }, index: number) => [object.key, copied[index]!.key])) {
+      const body = await (await twin.s3Client.send(new GetObjectCommand({ Bucket: twin.s3.bucket, Key: from }))).Body!.transformToByteArray();
+      await twin.s3Client.send(new PutObjectCommand({ Bucket: twin.s3.bucket, Key: to, Body: body }));
+    }
+    await twin.s3Client.send(new PutObjectCommand({ Bucket: twin.s3.bucket, Key: key, Body: JSON.stringify({ ...v1, objects: copied }) }));
+    expect(await handler()(objectCreated(key))).toEqual({ key, ok: true, problems: [] });
   });
 
   it('rejects an event that is not an S3 Object Created event', async () => {

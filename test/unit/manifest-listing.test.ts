@@ -46,16 +46,21 @@ const folderAt = (hour: number, filters = 'all') =>
 function manifestFor(hour: number, keys: string[]): Manifest {
   const window = makeWindow(BASE + hour * HOUR, BASE + (hour + 1) * HOUR);
   return {
-    version: 1,
+    version: 2,
     source: 'xray',
     tenant: 'acme',
     filtersId: 'all',
     filters: {},
     format: 'ndjson.gz',
     window,
-    objects: keys.map((key) => ({ key, bytes: 1, records: 1, sha256: '0'.repeat(64) })),
+    objects: keys.map((key) => ({ key, bytes: 1, records: 1, sha256: '0'.repeat(64), generation: 1 })),
     records: keys.length,
     bytes: keys.length,
+    generation: 1,
+    vendorCount: keys.length,
+    supersedes: [],
+    shortAnswer: false,
+    shortAnswers: [],
     completedAt: new Date(0).toISOString(),
   };
 }
@@ -109,22 +114,53 @@ describe('ManifestListing', () => {
   });
 });
 
-describe('writeManifest', () => {
-  it('skips the read when the listing proved there is none, and still replaces an earlier export when there is', async () => {
+describe('writeManifest and readManifest', () => {
+  it('write the manifest and nothing else: a manifest listing fewer objects deletes none', async () => {
     const folder = folderAt(20);
-    sent.length = 0;
-    await writeManifest(client, 'listing', folder, manifestFor(20, [`${folder}part-a`, `${folder}part-b`]), { previousMayExist: false });
-    expect(sent).toEqual(['PutObjectCommand']);
     await put(`${folder}part-a`);
     await put(`${folder}part-b`);
-
-    // A re-export with one part fewer: the part only the old manifest listed goes.
+    await writeManifest(client, 'listing', folder, manifestFor(20, [`${folder}part-a`, `${folder}part-b`]));
     sent.length = 0;
-    await writeManifest(client, 'listing', folder, manifestFor(20, [`${folder}part-a`]), { previousMayExist: true });
-    expect(sent).toEqual(['GetObjectCommand', 'DeleteObjectsCommand', 'PutObjectCommand']);
+    await writeManifest(client, 'listing', folder, manifestFor(20, [`${folder}part-a`]));
+    expect(sent).toEqual(['PutObjectCommand']);
     const keys = (await client.send(new ListObjectsCommand({ Bucket: 'listing', Prefix: folder }))).Contents?.map((o) => o.Key);
-    expect(keys).toEqual([manifestKey(folder), `${folder}part-a`]);
-    expect((await readManifest(client, 'listing', manifestKey(folder)))?.objects.map((o) => o.key)).toEqual([`${folder}part-a`]);
-    await expect(client.send(new GetObjectCommand({ Bucket: 'listing', Key: `${folder}part-b` }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+    expect(keys).toEqual([manifestKey(folder), `${folder}part-a`, `${folder}part-b`]);
+    expect((await client.send(new GetObjectCommand({ Bucket: 'listing', Key: `${folder}part-b` }))).ContentLength).toBe(1);
+  });
+
+  it('read a version-1 manifest in the v2 shape: one generation, no vendor count', async () => {
+    const folder = folderAt(21);
+    const v1 = { ...manifestFor(21, [`${folder}part-a`]), version: 1 } as Record<string, unknown>;
+    for (const field of ['generation', 'vendorCount', 'supersedes', 'shortAnswer', 'shortAnswers']) delete v1[field];
+    v1.objects = [{ key: `${folder}part-a`, bytes: 1, records: 1, sha256: '0'.repeat(64) }];
+    await put(manifestKey(folder), JSON.stringify(v1));
+    expect(await readManifest(client, 'listing', manifestKey(folder))).toMatchObject({
+      version: 2,
+      writtenAs: 1,
+      generation: 1,
+      vendorCount: null,
+      supersedes: [],
+      shortAnswers: [],
+      objects: [{ key: `${folder}part-a`, generation: 1 }],
+    });
+    await put(manifestKey(folder), JSON.stringify({ ...v1, version: 3 }));
+    await expect(readManifest(client, 'listing', manifestKey(folder))).rejects.toThrow(/version 3; this reader knows versions 1 and 2/);
+  });
+});
+
+describe('ManifestListing.conflicts', () => {
+  it('finds windows of another grid that overlap a window, also ones that start earlier that day', async () => {
+    const day = Date.parse('2026-10-29T00:00:00Z');
+    const at = (fromMinutes: number, minutes: number) => makeWindow(day + fromMinutes * 60_000, day + (fromMinutes + minutes) * 60_000);
+    const folder = (window: ReturnType<typeof at>) => windowFolder({ ...stream, window });
+    // An hourly window 08:00-09:00 and a 90-minute one 10:30-12:00 are stored; a part without manifest at 09:00-09:15.
+    await put(manifestKey(folder(at(8 * 60, 60))), '{}');
+    await put(manifestKey(folder(at(10 * 60 + 30, 90))), '{}');
+    await put(`${folder(at(9 * 60, 15))}part-x`);
+    const listing = new ManifestListing(client, 'listing', streamFolder(stream), `${streamFolder(stream)}dt=2026-10-29/`);
+    expect(await listing.conflicts(folder(at(8 * 60 + 15, 15)), at(8 * 60 + 15, 15))).toEqual([at(8 * 60, 60)]);
+    expect(await listing.conflicts(folder(at(8 * 60, 60)), at(8 * 60, 60))).toEqual([]);
+    expect(await listing.conflicts(folder(at(9 * 60, 15)), at(9 * 60, 15))).toEqual([]);
+    expect(await listing.conflicts(folder(at(11 * 60, 60)), at(11 * 60, 60))).toEqual([at(10 * 60 + 30, 90)]);
   });
 });

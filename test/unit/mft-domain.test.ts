@@ -29,13 +29,23 @@ describe('MFT plan', () => {
 
   it('widens a manual window to whole grid windows', async () => {
     const input = mftExportInputSchema.parse({ window: { start: '2026-11-24T10:30:00Z', end: '2026-11-24T12:10:00Z' } });
-    const { windows, run } = await planMftRun(input, settings, undefined, 'exec-2', 0);
+    const { windows, run } = await planMftRun(input, settings, undefined, 'exec-2', Date.parse('2026-11-25T00:00:00Z'));
     expect(run.mode).toBe('manual');
     expect(windows.map((window) => window.start)).toEqual([
       '2026-11-24T10:00:00.000Z',
       '2026-11-24T11:00:00.000Z',
       '2026-11-24T12:00:00.000Z',
     ]);
+    expect(run.cut).toBeUndefined();
+  });
+
+  it('cuts a manual window at the last window that is over (now − lag), and says what it cut', async () => {
+    const input = mftExportInputSchema.parse({ window: { start: '2026-11-24T10:30:00Z', end: '2026-11-24T12:10:00Z' } });
+    // 12:20 − 15 min lag: only 10:00–11:00 and 11:00–12:00 are over.
+    const { windows, run } = await planMftRun(input, settings, undefined, 'exec-3', Date.parse('2026-11-24T12:20:00Z'));
+    expect(windows.map((window) => window.start)).toEqual(['2026-11-24T10:00:00.000Z', '2026-11-24T11:00:00.000Z']);
+    expect(run.cut).toEqual({ start: '2026-11-24T12:00:00.000Z', end: '2026-11-24T13:00:00.000Z' });
+    expect(run.notAfter).toBe('2026-11-24T12:00:00.000Z');
   });
 
   it('maps filters to the documented request body, accepting any letter case', () => {

@@ -8,15 +8,15 @@ import { defaultMftRuntime, type MftRuntime } from '../runtime.js';
 const inputSchema = z.object({ input: z.unknown(), executionId: z.string().min(1) });
 
 /**
- * First step: validates the execution input (manual or scheduled), takes the stream's lease for a
- * scheduled run, and lists the grid windows to export.
+ * First step: validates the execution input (manual or scheduled), takes the lease of the windows the run
+ * writes, and lists the grid windows to export (none past now − lag, none older than the retention).
  */
 export function createPlanExportHandler(runtime: () => Promise<MftRuntime>) {
   return async (event: unknown) => {
     const { input, executionId } = parseInput(inputSchema, event, 'PlanExport parameters');
     const request = parseInput(mftExportInputSchema, input ?? {}, 'MFT export input');
     const rt = await runtime();
-    return planMftRun(request, rt.settings, rt.ledger, executionId, rt.clock.now());
+    return planMftRun(request, rt.settings, rt.ledger, executionId, rt.clock.now(), rt.s3);
   };
 }
 

@@ -1,15 +1,14 @@
 import { defaultLogger, observe } from '../../common/observability.js';
 import { exportPagesMetrics } from '../../common/step-metrics.js';
 import { z } from 'zod';
-import { windowSchema } from '../../common/run-window.js';
 import { parseInput } from '../../common/validation.js';
 import { exportGroup, progressSchema } from '../export-window.js';
-import { xrayExportPlanSchema } from '../export-plan.js';
+import { groupSchema, xrayExportPlanSchema } from '../export-plan.js';
 import { defaultXrayRuntime, type XrayRuntime } from '../runtime.js';
 
 const inputSchema = z.object({
   plan: xrayExportPlanSchema,
-  group: windowSchema,
+  group: groupSchema,
   progress: progressSchema.optional(),
   executionId: z.string().optional(),
 });
