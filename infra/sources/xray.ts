@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import { XRAY_FUNCTIONS } from '../../functions/xray/handlers/index.js';
 import { listedName, type XrayInstanceConfig } from '../config.js';
 import { INSTANCE_ENVIRONMENT_VARIABLE } from '../metrics.js';
-import { SourceExport, type SourceProps } from '../constructs/source-export.js';
+import { describeOwnExecutions, SourceExport, type SourceProps } from '../constructs/source-export.js';
 
 type XrayPlaceholder = keyof typeof XRAY_FUNCTIONS;
 
@@ -79,6 +79,7 @@ export class XraySource extends Construct {
     const scheduleInput: Record<string, unknown> = {};
     if (xray.format !== 'json') scheduleInput.format = xray.format;
 
+    const judgeLeases = describeOwnExecutions(this, 'xray', instance);
     this.export = new SourceExport(this, 'Export', {
       source: 'xray',
       ...(instance === undefined ? {} : { instance }),
@@ -90,7 +91,9 @@ export class XraySource extends Construct {
         XrayPlanExportFunctionArn: {
           timeout: Duration.minutes(1),
           environment: planEnvironment,
-          statements: [props.storage.checkpointAccess('xray', 'lease', ownTenant)],
+          // The lease, its holders' executions, and which windows beyond the retention are stored (30 days by default).
+          statements: [props.storage.checkpointAccess('xray', 'lease', ownTenant), judgeLeases.statement, props.storage.windowLister('xray', prefix, ownTenant)],
+          acknowledge: [judgeLeases.acknowledge],
         },
         XrayExportPagesFunctionArn: {
           statements: [readSecret, ...exportWriter.statements],
