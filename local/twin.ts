@@ -14,7 +14,10 @@ import { DEFAULT_CSV_PAGE_SIZE, MAX_PAGE_SIZE } from '../functions/xray/model.js
 import { buildXrayRuntime, xraySchedule, type XrayRuntime } from '../functions/xray/runtime.js';
 import { startMftEmulator, type MftEmulator, type MftEmulatorOptions } from '../emulators/mft/index.js';
 import { startXrayEmulator, type XrayEmulator, type XrayEmulatorOptions } from '../emulators/xray/index.js';
+import type { VerifierRuntime } from '../functions/verifier/scheduled.js';
+import { VerifiedWindows } from '../functions/verifier/verified-windows.js';
 import { startLocalDynamo, type LocalDynamo } from './dynamo-server.js';
+import { runXrayExport } from './run-export.js';
 import { startLocalS3, type LocalS3 } from './s3-server.js';
 
 /**
@@ -59,6 +62,11 @@ export interface Twin {
   mftRuntime(overrides?: Partial<MftRuntimeOverrides>): MftRuntime;
   /** Requires the Xray emulator (not disabled with `xray: false`). */
   xrayRuntime(overrides?: Partial<XrayRuntimeOverrides>): XrayRuntime;
+  /**
+   * The verifier Lambda's runtime on the twin: its bucket and checkpoint table, Xray counts from the emulator,
+   * and re-exports run as manual executions of the Xray state machine on the local runner.
+   */
+  verifierRuntime(overrides?: Partial<Pick<VerifierRuntime, 'days' | 'hashBudgetMs'>> & { xray?: Partial<XrayRuntimeOverrides> }): VerifierRuntime;
   waitMs: number;
   retryMs: number;
   close(): Promise<void>;
@@ -185,7 +193,7 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     const waitMs = options.waitMs ?? 250;
     const retryMs = options.retryMs ?? 100;
 
-    return {
+    const twin: Twin = {
       directory,
       s3,
       s3Client,
@@ -258,11 +266,38 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           },
         });
       },
+      verifierRuntime(overrides = {}) {
+        const runtime: VerifierRuntime = {
+          s3: s3Client,
+          ledger,
+          verified: new VerifiedWindows(dynamo.client, dynamo.table),
+          clock,
+          logger: logger.child({ source: 'verifier' }),
+          bucket,
+          days: overrides.days ?? 7,
+          hashBudgetMs: overrides.hashBudgetMs ?? 600_000,
+          retentionMs: (source) => (source === 'xray' && xrayRetentionDays !== undefined ? xrayRetentionDays * DAY_MS : undefined),
+        };
+        if (xray) {
+          const exporter = () => twin.xrayRuntime(overrides.xray);
+          runtime.xray = {
+            tenant: TWIN_XRAY_TENANT,
+            count: async (window, dryRun) => (await (await exporter().client()).countWindow({ window, offset: 0, dryRun })).total,
+            reexport: async (input) => {
+              const result = await runXrayExport(exporter(), { input, waitMs, retryMs, logger });
+              if (result.status !== 'SUCCEEDED') throw new Error(`the re-export of ${input.window.start} → ${input.window.end} ended ${result.status}: ${result.error ?? ''} ${result.cause ?? ''}`.trim());
+              return result.executionArn;
+            },
+          };
+        }
+        return runtime;
+      },
       async close() {
         s3Client.destroy();
         await Promise.allSettled(started.reverse().map((part) => part.close()));
       },
     };
+    return twin;
   } catch (error) {
     await Promise.allSettled(started.reverse().map((part) => part.close()));
     throw error;
