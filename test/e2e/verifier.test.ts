@@ -58,7 +58,7 @@ describe('the scheduled verifier', () => {
     clock.set(T0 + 6 * HOUR);
     await scheduledRun();
     // 10 hours after its window ended: far beyond the 2-hour re-scan overlap.
-    [lateId] = twin.xray!.addEvents(1, { createdAt: '2026-11-09T14:20:00Z' });
+    lateId = twin.xray!.addEvents(1, { createdAt: '2026-11-09T14:20:00Z' })[0]!;
     clock.set(T0 + 7 * HOUR);
     await scheduledRun();
     expect(await storedXrayEventIds(twin.s3Client, twin.s3.bucket, 'source=xray/')).not.toContain(lateId);
