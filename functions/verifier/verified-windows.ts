@@ -3,8 +3,9 @@ import { CHECKPOINT_TABLE_KEYS } from '../common/checkpoints.js';
 import type { TimeWindow } from '../common/time-window.js';
 
 /**
- * Which windows the scheduled verifier has hashed, in the checkpoint table beside each stream's checkpoint
- * (`pk` the stream, `sk` `verified#<window start>`): the SHA-256 of the manifest it hashed the window under. A
+ * Which windows the scheduled verifier has hashed, in the checkpoint table under keys of their own (`pk`
+ * `verified|<stream>`, `sk` `verified#<window start>`, so the verifier's role reaches no checkpoint or lease):
+ * the SHA-256 of the manifest it hashed the window under. A
  * window is hashed again only when its manifest changes (a re-export added a generation); otherwise later runs
  * check presence, sizes and counts only. Records expire (TTL) a while after they leave the verified days.
  */
@@ -23,7 +24,7 @@ export class VerifiedWindows {
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          ExpressionAttributeValues: { ':pk': { S: stream }, ':from': { S: sortKey(range.start) }, ':to': { S: sortKey(range.end) } },
+          ExpressionAttributeValues: { ':pk': { S: partitionKey(stream) }, ':from': { S: sortKey(range.start) }, ':to': { S: sortKey(range.end) } },
           ExclusiveStartKey: start,
         }),
       );
@@ -41,7 +42,7 @@ export class VerifiedWindows {
       new PutItemCommand({
         TableName: this.table,
         Item: {
-          [CHECKPOINT_TABLE_KEYS.partitionKey]: { S: stream },
+          [CHECKPOINT_TABLE_KEYS.partitionKey]: { S: partitionKey(stream) },
           [CHECKPOINT_TABLE_KEYS.sortKey]: { S: sortKey(window.start) },
           end: { S: window.end },
           manifestSha256: { S: manifestSha256 },
@@ -54,6 +55,12 @@ export class VerifiedWindows {
 }
 
 const SORT_PREFIX = 'verified#';
+/** The partition of a stream's verification records: `verified|` + the stream key. */
+export const VERIFIED_PARTITION_PREFIX = 'verified|';
+
+function partitionKey(stream: string): string {
+  return `${VERIFIED_PARTITION_PREFIX}${stream}`;
+}
 
 function sortKey(instant: string): string {
   return `${SORT_PREFIX}${instant}`;

@@ -10,6 +10,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { VERIFIED_PARTITION_PREFIX } from '../../functions/verifier/verified-windows.js';
 import { CHECKPOINT_LAG_DIMENSION, CHECKPOINT_LAG_NAMESPACE } from '../metrics.js';
 import { createAuditFunction } from './audit-function.js';
 import type { ExportStorage } from './export-storage.js';
@@ -66,7 +67,7 @@ export class ExportVerifier extends Construct {
         sid: 'RecordVerifiedWindows',
         actions: ['dynamodb:Query', 'dynamodb:PutItem'],
         resources: [table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['mft|*', 'xray|*'] } },
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${VERIFIED_PARTITION_PREFIX}*`] } },
       }),
     ];
     const environment: Record<string, string> = {

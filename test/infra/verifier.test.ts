@@ -66,7 +66,7 @@ describe('scheduled verifier (verifier.enabled, on by default)', () => {
         Effect: 'Allow',
         Action: ['dynamodb:PutItem', 'dynamodb:Query'],
         Resource: getAtt(ids.table),
-        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['mft|*', 'xray|*'] } },
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['verified|*'] } },
       },
       { Sid: 'ReadXrayCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: ref(ids.xraySecret) },
       { Sid: 'ReexportXrayWindows', Effect: 'Allow', Action: 'states:StartExecution', Resource: ref(ids.xrayStateMachine) },
