@@ -468,7 +468,8 @@ describe('state machine', () => {
 describe('redeploying after the stack was deleted', () => {
   it('no log group has a fixed name: a retained group of a deleted stack cannot collide with the next deployment', () => {
     const groups = Object.entries(s.template.findResources('AWS::Logs::LogGroup'));
-    expect(groups.length).toBe(placeholders.length + 2);
+    // One per function (the MFT steps, the consumer, the verifier) and the state machine's.
+    expect(groups.length).toBe(placeholders.length + 3);
     const named = groups.filter(([, group]) => group.Properties.LogGroupName !== undefined);
     // Only the state machine's group is named (under /aws/vendedlogs/states/), with a suffix from the stack id.
     expect(named).toHaveLength(1);
