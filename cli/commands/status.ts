@@ -37,8 +37,8 @@ export async function statusCommand(args: string[]): Promise<number> {
     return EXIT_OK;
   }
   const target = values.target ?? (process.env.AUDIT_EXPORT_TARGET || (process.env.CHECKPOINT_TABLE ? 'aws' : 'twin'));
-  if (target !== 'twin' && target !== 'env' && target !== 'aws') throw new UsageError(`--target must be twin, env or aws (got ${JSON.stringify(target)})`);
-  const statuses = target === 'twin' ? await twinStatus(path.resolve(values['twin-dir'] ?? '.twin')) : await tableStatus();
+  if (target !== 'twin' && target !== 'deployed' && target !== 'env' && target !== 'aws') throw new UsageError(`--target must be twin, deployed, env or aws (got ${JSON.stringify(target)})`);
+  const statuses = target === 'twin' || target === 'deployed' ? await twinStatus(path.resolve(values['twin-dir'] ?? '.twin')) : await tableStatus();
   const output = createOutput(values.json ?? false);
   if (output.json) output.result({ streams: statuses });
   else for (const line of formatStatus(statuses)) output.info(line);

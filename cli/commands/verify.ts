@@ -76,7 +76,8 @@ export async function verifyCommand(args: string[]): Promise<number> {
   const output = createOutput(values.json ?? false);
   const wanted = { source, format, filtersId: values['dry-run'] ? 'dry-run' : 'all', key: values.stream };
 
-  if (target === 'twin') {
+  // The deployed-stack runner keeps its exports in the twin too.
+  if (target === 'twin' || target === 'deployed') {
     const twin = await startTwin({ directory: path.resolve(values['twin-dir'] ?? '.twin'), xray: false });
     try {
       const where = { bucket: twin.s3.bucket, retentionMs: () => undefined };
