@@ -79,6 +79,8 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
     XRAY_ACCESS_TOKEN: xray.accessToken,
     XRAY_TENANT: XRAY_TENANT,
     XRAY_WINDOW_MINUTES: String(task.windowMinutes),
+    // The dataset's range is fixed (runs stay comparable) and may lie beyond the vendor's 30 days by now.
+    XRAY_RETENTION_DAYS: String(Math.ceil((Date.now() - Date.parse(task.window.start)) / 86_400_000) + 1),
     ...(task.csvPageSize ? { XRAY_CSV_PAGE_SIZE: String(task.csvPageSize) } : {}),
   };
   Object.assign(process.env, env); // the AWS SDK reads its credentials from the process environment
@@ -95,7 +97,6 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
     decorate: timer.decorate,
   });
   const seconds = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpuBefore);
   const figures = memory.stop();
   runtime.s3.destroy();
   const stored = (timer.results.XrayExportPagesFunctionArn ?? []) as { done?: boolean; events?: number; parts?: number; bytes?: number; splits?: number }[];
@@ -104,7 +105,8 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
     kind: 'xray-export',
     format: task.format,
     status: run.status,
-    runCpuSeconds: (cpu.user + cpu.system) / 1e6,
+    runCpuSeconds: cpuSecondsSince(cpuBefore),
+    handlerCpuSeconds: timer.busyCpuSeconds(),
     events: sum(finished, 'events'),
     parts: sum(finished, 'parts'),
     bytesStored: sum(finished, 'bytes'),
@@ -123,6 +125,12 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
   return result;
 }
 
+/** The process's CPU-seconds (user + system, every thread) since `before`. */
+function cpuSecondsSince(before: NodeJS.CpuUsage): number {
+  const cpu = process.cpuUsage(before);
+  return (cpu.user + cpu.system) / 1e6;
+}
+
 function sum<T>(items: T[], field: keyof T): number {
   return items.reduce((total, item) => total + (Number(item[field]) || 0), 0);
 }
@@ -139,6 +147,7 @@ async function xrayPull(task: Extract<WorkerTask, { mode: 'xray-pull' }>): Promi
   let bytes = 0;
   let pages = 0;
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   for (const request of task.requests) {
     const response = await fetch(`${xray.baseUrl}${request.path}?${request.query}`, { headers });
     if (response.status !== request.status || !response.body) throw new Error(`Xray answered HTTP ${response.status}, the export got ${request.status}`);
@@ -146,7 +155,7 @@ async function xrayPull(task: Extract<WorkerTask, { mode: 'xray-pull' }>): Promi
     pages++;
   }
   const seconds = (performance.now() - started) / 1000;
-  return { kind: 'xray-pull', pages, bytes, seconds, memory: memory.stop() };
+  return { kind: 'xray-pull', pages, bytes, seconds, cpuSeconds: cpuSecondsSince(cpuBefore), memory: memory.stop() };
 }
 
 async function mftCopy(task: Extract<WorkerTask, { mode: 'mft-copy' }>): Promise<MftCopyResult> {
@@ -216,13 +225,15 @@ async function mftDownload(task: Extract<WorkerTask, { mode: 'mft-download' }>):
 
   const memory = new MemorySampler();
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   const response = await fetch(report.url);
   if (!response.ok || !response.body) throw new Error(`download answered HTTP ${response.status}`);
   let bytes = 0;
   for await (const chunk of response.body) bytes += chunk.length;
   const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = cpuSecondsSince(cpuBefore);
   const figures = memory.stop();
   await client.deleteReport(token, created.id);
   if (report.size !== undefined && bytes !== report.size) throw new Error(`downloaded ${bytes} of ${report.size} bytes`);
-  return { kind: 'mft-download', bytes, seconds, preparationSeconds, memory: figures };
+  return { kind: 'mft-download', bytes, seconds, cpuSeconds, preparationSeconds, memory: figures };
 }

@@ -39,6 +39,8 @@ export interface XrayExportResult {
   error?: string;
   /** CPU-seconds of the process from the start to the end of the execution (handlers, engine, zlib threads). */
   runCpuSeconds: number;
+  /** CPU-seconds of the process while at least one handler call was in flight: the handlers' own, not the engine's. */
+  handlerCpuSeconds: number;
   events: number;
   parts: number;
   bytesStored: number;
@@ -62,6 +64,8 @@ export interface XrayPullResult {
   pages: number;
   bytes: number;
   seconds: number;
+  /** CPU-seconds of the pulling loop alone (not the process's start). */
+  cpuSeconds: number;
   memory: MemoryFigures;
 }
 
@@ -88,6 +92,8 @@ export interface MftDownloadResult {
   kind: 'mft-download';
   bytes: number;
   seconds: number;
+  /** CPU-seconds of the GET alone (not the process's start, nor creating and polling the report). */
+  cpuSeconds: number;
   /** Creating the report and waiting for it (the emulator's measuring pass); not part of `seconds`. */
   preparationSeconds: number;
   memory: MemoryFigures;
