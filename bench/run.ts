@@ -17,7 +17,7 @@ import { AuditTimeline } from '../emulators/mft/dataset.js';
 import { reportChunks } from '../emulators/mft/formats.js';
 import { DEFAULT_CSV_PAGE_SIZE } from '../functions/xray/model.js';
 import { measureBundles, type BundleFigures } from './bundles.js';
-import { DATA_FUNCTION_TIMEOUT_SECONDS, estimateCost, LAMBDA_MB_PER_VCPU, LAMBDA_MEMORY_MB, lambdaSecondsFor, type CostEstimate } from './lib/cost.js';
+import { DATA_FUNCTION_TIMEOUT_SECONDS, estimateCost, LAMBDA_MB_PER_VCPU, LAMBDA_MEMORY_MB, lambdaSecondsFor, MEMORY_SWEEP_MB, memoryPoint, THROUGHPUT_FLOORS, type CostEstimate } from './lib/cost.js';
 import { buildWorkerBundle, runWorker, startServers, WORKER_BUNDLE, type RunningServers } from './lib/processes.js';
 import type { MftCopyResult, MftDownloadResult, ServerStats, XrayExportResult, XrayPullResult } from './lib/protocol.js';
 import { median } from './lib/median.js';
@@ -332,6 +332,36 @@ function mftRows(m: MftSummary): Row[] {
   ];
 }
 
+/**
+ * The memory model of README "Lambda memory", evaluated on this run's CPU-seconds: each size's CPU share,
+ * CPU-bound throughput and compute cost per unit; the configured size is a target against its floor.
+ */
+function memoryRows(x: XraySummary | undefined, m: MftSummary | undefined): Row[] {
+  const rows: Row[] = [];
+  const sweep = (section: string, placeholder: string, cpuPerUnit: number, unit: string, show: (perSecond: number) => string, floor: number, floorText: string) => {
+    const configured = LAMBDA_MEMORY_MB[placeholder] ?? 1024;
+    for (const memoryMb of [...new Set([...MEMORY_SWEEP_MB, configured])].sort((a, b) => a - b)) {
+      const point = memoryPoint(cpuPerUnit, memoryMb);
+      const row: Row = {
+        section,
+        metric: `${memoryMb} MB${memoryMb === configured ? ' (configured)' : ''}: ${fmt.fixed(point.vcpu, 2)} vCPU, ${fmt.usd(point.usdPerUnit)} per ${unit} (CPU-bound, ${fmt.fixed(cpuPerUnit, 2)} CPU-s per ${unit})`,
+        value: show(point.unitsPerSecond),
+      };
+      if (memoryMb === configured) Object.assign(row, { target: floorText, met: point.unitsPerSecond >= floor });
+      rows.push(row);
+    }
+  };
+  if (x) {
+    const perMillion = (x.export.handlerCpuSeconds * 1_000_000) / Math.max(1, x.export.events);
+    sweep('Memory: ExportPages', 'XrayExportPagesFunctionArn', perMillion, '1M events', (perSecond) => `${fmt.int(perSecond * 1_000_000)} ev/s`, THROUGHPUT_FLOORS.exportEventsPerSecond / 1_000_000, `≥ ${fmt.int(THROUGHPUT_FLOORS.exportEventsPerSecond)} ev/s`);
+  }
+  if (m) {
+    const perGb = m.copy.copyCpuSeconds / (m.copy.bytes / 1e9);
+    sweep('Memory: CopyReport', 'CopyReportFunctionArn', perGb, 'GB', (perSecond) => `${fmt.fixed(perSecond * 1000)} MB/s`, THROUGHPUT_FLOORS.copyMBps / 1000, `≥ ${THROUGHPUT_FLOORS.copyMBps} MB/s`);
+  }
+  return rows;
+}
+
 function bundleRows(bundles: BundleFigures[]): Row[] {
   const rows: Row[] = [];
   for (const bundle of bundles) {
@@ -382,7 +412,12 @@ async function main(): Promise<void> {
     if (bundle) await rm(WORKER_BUNDLE, { force: true });
   }
 
-  const rows = [...xray.flatMap(xrayRows), ...(mft ? mftRows(mft) : []), ...(bundles ? bundleRows(bundles) : [])];
+  const rows = [
+    ...xray.flatMap(xrayRows),
+    ...(mft ? mftRows(mft) : []),
+    ...memoryRows(xray.find((x) => x.format === 'json') ?? xray[0], mft),
+    ...(bundles ? bundleRows(bundles) : []),
+  ];
   const checks = rows.filter((row) => row.met !== undefined);
   const failed = checks.filter((row) => !row.met);
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, load average ${loadBefore.toFixed(2)} at start`;
@@ -454,6 +489,11 @@ async function main(): Promise<void> {
       cost: mft.cost,
     },
     bundles: bundles?.map((b) => ({ id: b.id, entry: b.entry, bytes: b.bytes, sourceMapBytes: b.sourceMapBytes, importMs: round(b.importMs, 1), importWithSourceMapsMs: round(b.importWithSourceMapsMs, 1), importRunsMs: b.importRunsMs, topInputs: b.topInputs })),
+    memoryModel: {
+      floors: THROUGHPUT_FLOORS,
+      exportPages: xray[0] && MEMORY_SWEEP_MB.map((mb) => memoryPoint((xray[0]!.export.handlerCpuSeconds * 1_000_000) / Math.max(1, xray[0]!.export.events), mb)),
+      copyReport: mft && MEMORY_SWEEP_MB.map((mb) => memoryPoint(mft!.copy.copyCpuSeconds / (mft!.copy.bytes / 1e9), mb)),
+    },
     totalSeconds: round((performance.now() - started) / 1000, 1),
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
