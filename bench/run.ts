@@ -252,6 +252,7 @@ function xrayRows(x: XraySummary): Row[] {
     { section, metric: `stored: ${e.parts} gzip parts, ${fmt.mb(e.bytesStored)}; largest state ${fmt.int(e.maxStatePayloadBytes)} B`, value: '' },
     { section, metric: `CPU-s during the export: handlers ${fmt.fixed(e.handlerCpuSeconds)} (process ${fmt.fixed(x.cpu.export.process)}), ${cpuLine(x.cpu.export)} (2 cores × ${fmt.fixed(e.seconds)} s)`, value: '' },
     xrayLambdaRow(x),
+    { section, metric: `CPU-s by thread during the export: ${threadLine(e.threadCpuSeconds)}; the pull: ${threadLine(x.pull.threadCpuSeconds)}`, value: '' },
     { section, metric: `CPU-s during the bare pull: puller ${fmt.fixed(x.pull.cpuSeconds)} (process ${fmt.fixed(x.cpu.pull.process)}), ${cpuLine(x.cpu.pull)}`, value: '' },
     { section, metric: `est. AWS cost (${costLine(x.cost)})`, value: fmt.usd(x.cost.totalUsd) },
   ];
@@ -301,6 +302,12 @@ function mftLambdaRow(m: MftSummary): Row {
   };
 }
 
+/** The main thread, libuv's pool (zlib, hashing), V8's helpers (garbage collection), … */
+function threadLine(threads: Record<string, number> | undefined): string {
+  if (!threads || !Object.keys(threads).length) return 'n/a';
+  return Object.entries(threads).sort((a, b) => b[1] - a[1]).map(([name, seconds]) => `${name} ${fmt.fixed(seconds)}`).join(', ');
+}
+
 function cpuLine(cpu: CpuShares): string {
   return `emulator ${fmt.fixed(cpu.emulator)}, S3 server ${fmt.fixed(cpu.s3Server)}`;
 }
@@ -327,6 +334,7 @@ function mftRows(m: MftSummary): Row[] {
     { section, metric: `of the copy, the twin's S3 CompleteMultipartUpload (concatenating the parts on disk) took`, value: `${fmt.fixed((m.copy.s3.CompleteMultipartUploadCommand?.totalMs ?? 0) / 1000)} s` },
     { section, metric: `CPU-s, whole export execution: CopyReport ${fmt.fixed(m.copy.copyCpuSeconds)} (process ${fmt.fixed(m.cpu.copy.process)}), ${cpuLine(m.cpu.copy)}`, value: '' },
     mftLambdaRow(m),
+    { section, metric: `CPU-s by thread during the execution: ${threadLine(m.copy.threadCpuSeconds)}; the download: ${threadLine(m.download.threadCpuSeconds)}`, value: '' },
     { section, metric: `CPU-s during the bare download: the GET ${fmt.fixed(m.download.cpuSeconds)} (process ${fmt.fixed(m.cpu.download.process)}), ${cpuLine(m.cpu.download)}`, value: '' },
     { section, metric: `est. AWS cost (${costLine(m.cost)})`, value: fmt.usd(m.cost.totalUsd) },
   ];
@@ -444,6 +452,7 @@ async function main(): Promise<void> {
       cpuRatio: round(x.cpuRatio, 3),
       cpuRatioRuns: xrayRuns[xray.indexOf(x)]!.map((run) => round(run.cpuRatio, 3)),
       handlerCpuSeconds: x.export.handlerCpuSeconds,
+      threadCpuSeconds: { export: x.export.threadCpuSeconds, pull: x.pull.threadCpuSeconds },
       pullCpuSeconds: x.pull.cpuSeconds,
       peakRssBytes: peakRss(x.export.memory),
       memory: x.export.memory,
@@ -476,6 +485,7 @@ async function main(): Promise<void> {
       cpuRatio: round(mft.cpuRatio, 3),
       cpuRatioRuns: mftRuns.map((run) => round(run.cpuRatio, 3)),
       downloadCpuSeconds: mft.download.cpuSeconds,
+      threadCpuSeconds: { copy: mft.copy.threadCpuSeconds, download: mft.download.threadCpuSeconds },
       peakRssBytes: peakRss(mft.copy.memory),
       memory: mft.copy.memory,
       downloadMemory: mft.download.memory,

@@ -19,7 +19,7 @@ import { reportRequest } from '../functions/mft/export-plan.js';
 import { mftRuntimeFromEnvironment } from '../functions/mft/runtime.js';
 import { xrayRuntimeFromEnvironment } from '../functions/xray/runtime.js';
 import { runMftExport, runXrayExport } from '../local/run-export.js';
-import { handlerTimer, maxStatePayloadBytes, MemorySampler, stateSeconds, taskInvocations, timeS3Commands } from './lib/measure.js';
+import { handlerTimer, maxStatePayloadBytes, MemorySampler, stateSeconds, taskInvocations, threadCpuSeconds, timeS3Commands } from './lib/measure.js';
 import type {
   MftCopyResult,
   MftDownloadResult,
@@ -90,6 +90,7 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
   const memory = new MemorySampler();
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
+  const threadsBefore = threadCpuSeconds();
   const run = await runXrayExport(runtime, {
     input: { window: task.window, format: task.format },
     waitMs: 0,
@@ -107,6 +108,7 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
     status: run.status,
     runCpuSeconds: cpuSecondsSince(cpuBefore),
     handlerCpuSeconds: timer.busyCpuSeconds(),
+    threadCpuSeconds: threadsSince(threadsBefore),
     events: sum(finished, 'events'),
     parts: sum(finished, 'parts'),
     bytesStored: sum(finished, 'bytes'),
@@ -131,6 +133,12 @@ function cpuSecondsSince(before: NodeJS.CpuUsage): number {
   return (cpu.user + cpu.system) / 1e6;
 }
 
+/** What each thread (by name) spent since `before` (threadCpuSeconds()), the ones that spent anything. */
+function threadsSince(before: Record<string, number>): Record<string, number> {
+  const after = threadCpuSeconds();
+  return Object.fromEntries(Object.entries(after).map(([name, seconds]) => [name, Math.round((seconds - (before[name] ?? 0)) * 100) / 100]).filter(([, seconds]) => (seconds as number) > 0));
+}
+
 function sum<T>(items: T[], field: keyof T): number {
   return items.reduce((total, item) => total + (Number(item[field]) || 0), 0);
 }
@@ -148,6 +156,7 @@ async function xrayPull(task: Extract<WorkerTask, { mode: 'xray-pull' }>): Promi
   let pages = 0;
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
+  const threadsBefore = threadCpuSeconds();
   for (const request of task.requests) {
     const response = await fetch(`${xray.baseUrl}${request.path}?${request.query}`, { headers });
     if (response.status !== request.status || !response.body) throw new Error(`Xray answered HTTP ${response.status}, the export got ${request.status}`);
@@ -155,7 +164,7 @@ async function xrayPull(task: Extract<WorkerTask, { mode: 'xray-pull' }>): Promi
     pages++;
   }
   const seconds = (performance.now() - started) / 1000;
-  return { kind: 'xray-pull', pages, bytes, seconds, cpuSeconds: cpuSecondsSince(cpuBefore), memory: memory.stop() };
+  return { kind: 'xray-pull', pages, bytes, seconds, cpuSeconds: cpuSecondsSince(cpuBefore), threadCpuSeconds: threadsSince(threadsBefore), memory: memory.stop() };
 }
 
 async function mftCopy(task: Extract<WorkerTask, { mode: 'mft-copy' }>): Promise<MftCopyResult> {
@@ -179,6 +188,7 @@ async function mftCopy(task: Extract<WorkerTask, { mode: 'mft-copy' }>): Promise
   const timer = handlerTimer();
   const memory = new MemorySampler();
   const started = performance.now();
+  const threadsBefore = threadCpuSeconds();
   const run = await runMftExport(runtime, {
     input: { window: task.window, type: 'json' },
     waitMs: 250,
@@ -196,6 +206,7 @@ async function mftCopy(task: Extract<WorkerTask, { mode: 'mft-copy' }>): Promise
     copySeconds: stateSeconds(run.events, 'CopyReportToS3'),
     executionSeconds,
     copyCpuSeconds: (timer.cpuMs.CopyReportFunctionArn ?? []).reduce((a, b) => a + b, 0) / 1000,
+    threadCpuSeconds: threadsSince(threadsBefore),
     stateTransitions: run.stateTransitions,
     historyEvents: run.historyEvents,
     taskInvocations: taskInvocations(run.events),
@@ -226,14 +237,16 @@ async function mftDownload(task: Extract<WorkerTask, { mode: 'mft-download' }>):
   const memory = new MemorySampler();
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
+  const threadsBefore = threadCpuSeconds();
   const response = await fetch(report.url);
   if (!response.ok || !response.body) throw new Error(`download answered HTTP ${response.status}`);
   let bytes = 0;
   for await (const chunk of response.body) bytes += chunk.length;
   const seconds = (performance.now() - started) / 1000;
   const cpuSeconds = cpuSecondsSince(cpuBefore);
+  const threads = threadsSince(threadsBefore);
   const figures = memory.stop();
   await client.deleteReport(token, created.id);
   if (report.size !== undefined && bytes !== report.size) throw new Error(`downloaded ${bytes} of ${report.size} bytes`);
-  return { kind: 'mft-download', bytes, seconds, cpuSeconds, preparationSeconds, memory: figures };
+  return { kind: 'mft-download', bytes, seconds, cpuSeconds, threadCpuSeconds: threads, preparationSeconds, memory: figures };
 }

@@ -57,6 +57,8 @@ export interface XrayExportResult {
   maxStatePayloadBytes: number;
   s3: S3Timing;
   memory: MemoryFigures;
+  /** CPU-seconds per thread name over the measured phase (Linux; `threadCpuSeconds` in bench/lib/measure.ts). */
+  threadCpuSeconds?: Record<string, number>;
 }
 
 export interface XrayPullResult {
@@ -67,6 +69,8 @@ export interface XrayPullResult {
   /** CPU-seconds of the pulling loop alone (not the process's start). */
   cpuSeconds: number;
   memory: MemoryFigures;
+  /** CPU-seconds per thread name over the measured phase (Linux; `threadCpuSeconds` in bench/lib/measure.ts). */
+  threadCpuSeconds?: Record<string, number>;
 }
 
 export interface MftCopyResult {
@@ -86,6 +90,8 @@ export interface MftCopyResult {
   taskDurationsMs: Record<string, number[]>;
   s3: S3Timing;
   memory: MemoryFigures;
+  /** CPU-seconds per thread name over the measured phase (Linux; `threadCpuSeconds` in bench/lib/measure.ts). */
+  threadCpuSeconds?: Record<string, number>;
 }
 
 export interface MftDownloadResult {
@@ -97,6 +103,8 @@ export interface MftDownloadResult {
   /** Creating the report and waiting for it (the emulator's measuring pass); not part of `seconds`. */
   preparationSeconds: number;
   memory: MemoryFigures;
+  /** CPU-seconds per thread name over the measured phase (Linux; `threadCpuSeconds` in bench/lib/measure.ts). */
+  threadCpuSeconds?: Record<string, number>;
 }
 
 /** Time spent in S3 commands, per command name (the twin's s3rver does real disk work in some). */
