@@ -26,12 +26,12 @@ const S3_FREE_COMMANDS = new Set(['DeleteObjectCommand', 'DeleteObjectsCommand',
 
 /**
  * Memory of each Lambda as the CDK app configures it (infra/sources/xray.ts, infra/sources/mft.ts: ExportPages
- * 1024 MB, CopyReport 768 MB; every other function the 256 MB default of infra/constructs/source-export.ts).
+ * and CopyReport 1024 MB; every other function the 256 MB default of infra/constructs/source-export.ts).
  * Keyed by the ASL placeholder. README "Lambda memory" gives the model behind the two sizes.
  */
 export const LAMBDA_MEMORY_MB: Record<string, number> = {
   XrayExportPagesFunctionArn: 1024,
-  CopyReportFunctionArn: 768,
+  CopyReportFunctionArn: 1024,
 };
 export const DEFAULT_LAMBDA_MEMORY_MB = 256;
 

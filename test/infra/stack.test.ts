@@ -213,7 +213,7 @@ describe('Lambda functions', () => {
       IssueTokenFunctionArn: [256, 60],
       CreateReportFunctionArn: [256, 120],
       CheckReportFunctionArn: [256, 120],
-      CopyReportFunctionArn: [768, 900],
+      CopyReportFunctionArn: [1024, 900],
       DeleteReportFunctionArn: [256, 60],
       HousekeepingFunctionArn: [256, 120],
       CommitRunFunctionArn: [256, 60],
