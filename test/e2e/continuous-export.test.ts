@@ -104,8 +104,8 @@ describe('continuous export over a simulated week', () => {
         lateEvents += 3;
       }
       // Short answers during re-scans that have late events to fetch: one data page comes back empty, or full
-      // without next_offset.
-      const shortFault = { 30: 'empty-page', 60: 'no-next-offset', 130: 'empty-page', 150: 'no-next-offset' }[hour] as 'empty-page' | 'no-next-offset' | undefined;
+      // without next_offset (JSON pages of 2,000: all before the format change, since CSV pages are larger).
+      const shortFault = { 30: 'empty-page', 60: 'no-next-offset', 130: 'empty-page', 135: 'no-next-offset' }[hour] as 'empty-page' | 'no-next-offset' | undefined;
       if (shortFault) {
         const rule = twin.xray!.faults.add({ match: { server: 'xray', query: { num_of_rows: '2000' } }, fault: { kind: shortFault }, times: 1 });
         const results = await Promise.all([mftRun(), xrayRun()]);

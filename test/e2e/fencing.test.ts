@@ -131,6 +131,8 @@ describe('a run killed while it holds a lease', () => {
       MFT_TENANT_ID: twin.mft.tenantId,
       MFT_KID: twin.mft.kid,
       MFT_PRIVATE_KEY_FILE: twin.mftPrivateKeyFile,
+      // The emulator's report storage is on loopback, which downloads reach only when allowed.
+      MFT_DOWNLOAD_ALLOW_LOOPBACK: 'true',
       TOKEN_SEALING_LOCAL_KEY: randomBytes(32).toString('base64'),
       EXPORT_BUCKET: twin.s3.bucket,
       S3_ENDPOINT: twin.s3.endpoint,

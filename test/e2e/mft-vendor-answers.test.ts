@@ -113,7 +113,8 @@ describe('the create request on the wire', () => {
 
 describe('answers the documents leave open', () => {
   it('a create answer with only an id, Queued then Running, size in kilobytes, a gzip-encoded download, an Ed25519 key: exported exactly, one warning per report', async () => {
-    const twin = await twinWith({ createAnswer: 'id-only', pendingStatuses: ['Queued', 'Running'], sizeField: 'kilobytes', storageEncoding: 'gzip', keyType: 'EdDSA' });
+    // Ready after 3 s: the first poll must see a pending word even on a loaded machine.
+    const twin = await twinWith({ createAnswer: 'id-only', pendingStatuses: ['Queued', 'Running'], sizeField: 'kilobytes', storageEncoding: 'gzip', keyType: 'EdDSA', reportReadyAfterMs: 3000 });
     const runtime = runtimeOf(twin);
     const input: MftExportInput = { window: { start: DAY.start, end: '2026-11-20T02:00:00.000Z' }, type: 'json' };
     const log = capturedLogger();

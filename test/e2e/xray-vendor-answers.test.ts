@@ -8,6 +8,7 @@ import { runXrayExport } from '../../local/run-export.js';
 import type { LocalRunResult } from '../../local/state-machine-runner.js';
 import { startTwin, TWIN_XRAY_TENANT, type Twin } from '../../local/twin.js';
 import { duplicatesOf, listKeys, readObject, storedCsvRows, storedXrayEventIds } from '../support/stored-events.js';
+import { streamSegment } from '../../functions/common/s3-layout.js';
 
 /**
  * The Xray export against what the documents leave open: dry-run CSV pages whose rows share ids or whose
@@ -41,7 +42,8 @@ function succeeded(result: LocalRunResult) {
   return result.output as { windows: { events: number }[] };
 }
 
-const streamPrefix = (filtersId: string, bucketPrefix: string) => `${bucketPrefix}/source=xray/tenant=${TWIN_XRAY_TENANT}/filters=${filtersId}/`;
+const streamPrefix = (filtersId: string, bucketPrefix: string, format = 'json') =>
+  `${bucketPrefix}/source=xray/tenant=${TWIN_XRAY_TENANT}/filters=${streamSegment(filtersId, format)}/`;
 
 /** The rows the vendor holds for the range, as its CSV writes them. */
 function truthRows(twin: Twin, dryRun: boolean): string[] {
@@ -66,7 +68,7 @@ describe('dry-run CSV: the window ends only on a page with no rows', () => {
     const prefix = 'dry-run';
     const runtime = twin.xrayRuntime({ prefix, windowMinutes: 1440, csvPageSize: 200 });
     succeeded(await runXrayExport(runtime, { input: { window: RANGE, format: 'csv', dryRun: true }, waitMs: 0, retryMs: 10 }));
-    const stored = await storedCsvRows(twin.s3Client, twin.s3.bucket, streamPrefix('dry-run', prefix));
+    const stored = await storedCsvRows(twin.s3Client, twin.s3.bucket, streamPrefix('dry-run', prefix, 'csv'));
     expect(stored.rows.length).toBe(expected.length);
     // As a multiset: two events of one request may write the same row (same id, same policy).
     expect(sorted(stored.rows)).toEqual(sorted(expected));
@@ -79,7 +81,7 @@ describe('CSV page size', () => {
     const warnings: string[] = [];
     const runtime = twin.xrayRuntime({ prefix: 'legacy', windowMinutes: 1440, csvPageSize: 5000, warn: (message) => warnings.push(message) });
     succeeded(await runXrayExport(runtime, { input: { window: RANGE, format: 'csv' }, waitMs: 0, retryMs: 10 }));
-    const stored = await storedXrayEventIds(twin.s3Client, twin.s3.bucket, streamPrefix('all', 'legacy'));
+    const stored = await storedXrayEventIds(twin.s3Client, twin.s3.bucket, streamPrefix('all', 'legacy', 'csv'));
     expect(duplicatesOf(stored)).toEqual([]);
     expect(stored.sort((a, b) => a - b)).toEqual(twin.xray!.eventIds(RANGE));
     const csvRequests = twin.xray!.requestLog.filter((entry) => entry.query.includes('format=csv'));
@@ -97,11 +99,14 @@ describe('CSV page size', () => {
     const runtime = twin.xrayRuntime({ prefix: 'large', windowMinutes: 1440, csvPageSize: 20_000 });
     const before = twin.xray!.requestLog.length;
     succeeded(await runXrayExport(runtime, { input: { window: RANGE, format: 'csv' }, waitMs: 0, retryMs: 10 }));
-    const stored = await storedXrayEventIds(twin.s3Client, twin.s3.bucket, streamPrefix('all', 'large'));
+    const stored = await storedXrayEventIds(twin.s3Client, twin.s3.bucket, streamPrefix('all', 'large', 'csv'));
     expect(duplicatesOf(stored)).toEqual([]);
     expect(stored.sort((a, b) => a - b)).toEqual(twin.xray!.eventIds(RANGE));
-    // ~3,000 events a day: one page per daily window.
-    expect(twin.xray!.requestLog.length - before).toBe(10);
+    // ~3,000 events a day: one CSV page per daily window, beside the window's count (a JSON request, num_of_rows=1).
+    const requests = twin.xray!.requestLog.slice(before);
+    expect(requests.filter((entry) => entry.query.includes('format=csv'))).toHaveLength(10);
+    expect(requests.filter((entry) => entry.query.includes('num_of_rows=1&') || entry.query.endsWith('num_of_rows=1'))).toHaveLength(10);
+    expect(requests).toHaveLength(20);
   });
 });
 
@@ -122,7 +127,7 @@ describe('events as wide as the public sources show', () => {
     expect(events.every((event) => 'ecosystem' in event && 'ondemand' in event && 'event_origin' in event)).toBe(true);
 
     succeeded(await runXrayExport(twin.xrayRuntime({ prefix: 'wide-csv', windowMinutes: 1440 }), { input: { window: day, format: 'csv' }, waitMs: 0, retryMs: 10 }));
-    const csv = await storedCsvRows(twin.s3Client, twin.s3.bucket, streamPrefix('all', 'wide-csv'));
+    const csv = await storedCsvRows(twin.s3Client, twin.s3.bucket, streamPrefix('all', 'wide-csv', 'csv'));
     expect(new Set(csv.headers)).toEqual(new Set([CSV_COLUMNS.join(',')]));
     expect(sorted(csv.rows)).toEqual(sorted([...twin.xray!.events(day)].flatMap((event) => csvRows(event))));
   });

@@ -96,7 +96,9 @@ describe('OCSF normalizer on the twin', () => {
     const kinds = [...results.keys()].map((key) => key.split('/').slice(0, 3).join('/'));
     expect(new Set(kinds)).toEqual(new Set([
       expect.stringMatching(/^source=mft\/tenant=.*\/filters=all$/),
+      expect.stringMatching(/^source=mft\/tenant=.*\/filters=all-csv$/),
       'source=xray/tenant=xray-twin/filters=all',
+      'source=xray/tenant=xray-twin/filters=all-csv',
       'source=xray/tenant=xray-twin/filters=dry-run',
     ]));
     expect(results.size).toBe(2 + 1 + 3 + 2 + 3);
@@ -214,17 +216,21 @@ describe('OCSF normalizer on the twin', () => {
 });
 
 describe('re-exports, stale copies and damaged input', () => {
-  it('a re-exported window (a new manifest with other objects) leaves exactly one OCSF object for it', async () => {
+  it('a window exported again in the other format (a manifest of its own) leaves exactly one OCSF object for it', async () => {
     const window = { start: XRAY_JSON_WINDOW.start, end: new Date(Date.parse(XRAY_JSON_WINDOW.start) + hour).toISOString() };
-    const key = (await manifests('source=xray/tenant=xray-twin/filters=all/')).find((candidate) => candidate.includes(`window=${window.start.replace(/[-:]/g, '').replace('.000', '')}`))!;
+    const inWindow = (candidate: string) => candidate.includes(`window=${window.start.replace(/[-:]/g, '').replace('.000', '')}`);
+    const key = (await manifests('source=xray/tenant=xray-twin/filters=all/')).find(inWindow)!;
     const first = await readManifest(key);
     const before = await ocsfObjects();
-    // The same window exported again as CSV: a new manifest whose objects replace the NDJSON part.
+    // The same window exported again as CSV: its own folder and manifest (the JSON one stays as it was), and the
+    // same OCSF key, since the OCSF file is the window's events whatever format they were exported in.
     const run = await runXrayExport(twin.xrayRuntime(), { input: { window, format: 'csv' }, waitMs: 0, retryMs: 5 });
     expect(run.status).toBe('SUCCEEDED');
-    const manifest = await readManifest(key);
+    expect(await readManifest(key)).toEqual(first);
+    const csvKey = (await manifests('source=xray/tenant=xray-twin/filters=all-csv/')).find(inWindow)!;
+    const manifest = await readManifest(csvKey);
     expect(manifest.objects.map((object) => object.key)).not.toEqual(first.objects.map((object) => object.key));
-    const result = await normalizeWindow(deps(), key);
+    const result = await normalizeWindow(deps(), csvKey);
     expect(result).toMatchObject({ status: 'written', events: first.records });
     const after = await ocsfObjects();
     expect(after).toEqual(before); // the window's object was replaced in place, nothing added
