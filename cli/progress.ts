@@ -9,6 +9,21 @@ import { scrub } from '../functions/common/scrubber.js';
  */
 export type StepFormatter = (output: any) => string | undefined;
 
+/**
+ * What a person reads of a Task's Cause: Step Functions records a failed Lambda's error as the runtime's JSON
+ * (`{"errorType","errorMessage","trace"}`); its message is what says what failed. Any other cause as it is.
+ */
+export function readableCause(cause: unknown): string {
+  const text = typeof cause === 'string' ? cause : cause === undefined ? '' : JSON.stringify(cause);
+  if (!text.startsWith('{"errorType"')) return text;
+  try {
+    const parsed = JSON.parse(text) as { errorMessage?: unknown };
+    return typeof parsed.errorMessage === 'string' ? parsed.errorMessage : text;
+  } catch {
+    return text;
+  }
+}
+
 export interface ProgressOptions {
   write: (text: string) => void;
   /** State name → line printed when the state completes. */
@@ -38,7 +53,7 @@ export function createProgress(options: ProgressOptions): (event: ExecutionEvent
         line(`${name} failed, retrying (attempt ${(event as { retry?: { attempt?: number } }).retry?.attempt ?? '?'})`);
         break;
       case 'StateFailed':
-        line(`${name} failed: ${event.Error}: ${String(event.Cause ?? '').slice(0, 300)}`);
+        line(`${name} failed: ${event.Error}: ${readableCause(event.Cause).slice(0, 300)}`);
         break;
       case 'ExecutionFailed':
         line(`export failed: ${event.Error}`);
@@ -78,7 +93,8 @@ const pollsShown = new Map<string, number>();
 export const MFT_STEPS: Record<string, StepFormatter> = {
   PlanExport: (out) => `${planLine(out, 'window(s)')}, ${out.plan.type}, filters ${out.plan.filtersId}`,
   IssueToken: (out) => (out.auth?.sealedToken ? 'access token issued (kept sealed in the execution state)' : undefined),
-  CreateReport: (out) => `${shortWindow(out.window)}  report ${out.report.id} requested`,
+  CreateReport: (out) =>
+    out.report.deferred ? `${shortWindow(out.window)}  deferred to the next run (no time left to export it)` : `${shortWindow(out.window)}  report ${out.report.id} requested`,
   CheckReport: (out) => {
     if (out.poll.status !== 'InProgress') {
       return `${shortWindow(out.window)}  report ${out.poll.status.toLowerCase()} (${formatBytes(out.poll.size ?? 0)})`;

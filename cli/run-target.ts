@@ -1,15 +1,21 @@
 import path from 'node:path';
+import { reportLocation, type MftExportPlan } from '../functions/mft/export-plan.js';
 import { mftRuntimeFromEnvironment } from '../functions/mft/runtime.js';
 import { xrayRuntimeFromEnvironment } from '../functions/xray/runtime.js';
 import { runMftExport, runXrayExport } from '../local/run-export.js';
-import type { LocalRunResult } from '../local/state-machine-runner.js';
+import { DeployedStack, readCloudAssembly, twinBindings } from '../local/deployed-stack.js';
+import { errorOrigin, type ExecutionEvent, type LocalRunResult } from '../local/state-machine-runner.js';
+import { ConfigError, errorMessage } from '../functions/common/errors.js';
 import { startTwin, type Twin } from '../local/twin.js';
 import { startAwsExecution } from './aws-execution.js';
-import { MFT_STEPS, createProgress, formatBytes, xraySteps } from './progress.js';
+import { MFT_STEPS, createProgress, formatBytes, readableCause, xraySteps } from './progress.js';
 import { EXIT_OK, UsageError, createOutput, exitCodeOf, parseCommandArgs, type Output, type TARGET_OPTIONS } from './usage.js';
 
-/** Where an export runs: the local twin, the local runner against configured endpoints, or AWS. */
-export type Target = 'twin' | 'env' | 'aws';
+/**
+ * Where an export runs: the local twin, the twin running the synthesized stack (cdk.out: bundled Lambdas, the
+ * deployed definitions), the local runner against configured endpoints, or AWS.
+ */
+export type Target = 'twin' | 'deployed' | 'env' | 'aws';
 export type Source = 'mft' | 'xray';
 
 export interface StoredObjectSummary {
@@ -47,6 +53,8 @@ export interface RunSummary {
   error?: string;
   cause?: string;
   stateTransitions?: number;
+  /** Where the error began on a local target (the execution history's first state with it), with its cause. */
+  failedAt?: { state: string; cause: string };
   durationMs: number;
 }
 
@@ -80,8 +88,8 @@ export async function runSourceCommand<O extends typeof TARGET_OPTIONS>(
 
 export function parseTarget(value: string | undefined): Target {
   const target = value ?? (process.env.AUDIT_EXPORT_TARGET || 'twin');
-  if (target !== 'twin' && target !== 'env' && target !== 'aws') {
-    throw new UsageError(`--target must be twin, env or aws (got ${JSON.stringify(target)})`);
+  if (target !== 'twin' && target !== 'deployed' && target !== 'env' && target !== 'aws') {
+    throw new UsageError(`--target must be twin, deployed, env or aws (got ${JSON.stringify(target)})`);
   }
   return target;
 }
@@ -102,7 +110,7 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
   const { source, target, input, output } = options;
   if (target === 'aws') return startAwsExecution(source, input, output, options.executionName);
   let twin = options.twin;
-  const ownTwin = target === 'twin' && !twin;
+  const ownTwin = (target === 'twin' || target === 'deployed') && !twin;
   if (ownTwin) {
     output.info(`starting the local twin (${source === 'mft' ? 'MFT' : 'Xray'} emulator, local S3)…`);
     twin = await startTwin({ directory: options.twinDir ?? path.resolve('.twin'), xray: source === 'xray' ? {} : false });
@@ -116,12 +124,15 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
     const local = { input, waitMs: twin?.waitMs, retryMs: twin?.retryMs, onEvent, executionName: options.executionName, logger: twin?.logger };
     const started = Date.now();
     const result =
-      source === 'mft'
-        ? await runMftExport(twin ? twin.mftRuntime() : await mftRuntimeFromEnvironment(), local)
-        : await runXrayExport(twin ? twin.xrayRuntime() : xrayRuntimeFromEnvironment(), local);
+      target === 'deployed'
+        ? await runDeployed(source, twin!, local)
+        : source === 'mft'
+          ? await runMftExport(twin ? twin.mftRuntime() : await mftRuntimeFromEnvironment(), local)
+          : await runXrayExport(twin ? twin.xrayRuntime() : xrayRuntimeFromEnvironment(), local);
     const summary = summarize(source, target, result, Date.now() - started);
     tellOutcome(summary, output);
     if (summary.status === 'FAILED') output.info(`✗ ${summary.error}: ${summary.cause}`);
+    if (summary.failedAt) output.info(`  at ${summary.failedAt.state}: ${summary.failedAt.cause}`);
     if (summary.status === 'SUCCEEDED' && summary.events !== undefined) {
       const seconds = Math.max(summary.durationMs / 1000, 0.001);
       output.info(
@@ -135,6 +146,27 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
   }
 }
 
+/** `--target deployed`: the synthesized stack in cdk.out, on the twin (see local/deployed-stack.ts). */
+async function runDeployed(
+  source: Source,
+  twin: Twin,
+  local: { input: unknown; waitMs?: number; retryMs?: number; onEvent: (event: ExecutionEvent) => void; executionName?: string },
+): Promise<LocalRunResult> {
+  const directory = path.resolve('cdk.out');
+  const assembly = await readCloudAssembly(directory).catch((error: unknown) => {
+    throw new ConfigError(`--target deployed runs the synthesized stack in ${directory}: run \`npm run synth\` first (${errorMessage(error)})`);
+  });
+  const stack = await DeployedStack.start(assembly, twinBindings(twin, assembly));
+  try {
+    const machine = stack.stateMachines.find((candidate) => candidate.name.endsWith(`-${source}-export`));
+    if (!machine) throw new ConfigError(`${directory} has no ${source} state machine: enable sources.${source} in the configuration and run \`npm run synth\``);
+    const executionName = local.executionName ?? `${source}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    return await stack.run(machine, { ...local, executionName });
+  } finally {
+    await stack.close();
+  }
+}
+
 /** The state machines' outputs: one result per window (MFT) or per group of windows (Xray). */
 interface WindowResultOutput {
   window: { start: string; end: string };
@@ -144,6 +176,9 @@ interface WindowResultOutput {
   events?: number;
   parts?: number;
   bytes?: number;
+  records?: number;
+  /** MFT: the generation the window's report was stored as (its key follows from it). */
+  generation?: number;
 }
 
 /** What every run's output says beyond its windows (the state machines' Summarize state). */
@@ -198,13 +233,15 @@ export function tellOutcome(summary: RunSummary, output: Output): void {
 
 export function summarize(source: Source, target: Target, result: LocalRunResult, durationMs: number): RunSummary {
   const out = (result.output ?? {}) as RunOutput;
-  const results = out.windows ?? [];
+  // Deferred windows (not started, for the next scheduled run) are named in the message, not exported.
+  const results = (out.windows ?? []).filter((window) => window.status !== 'DEFERRED');
   const summary: RunSummary = {
     source,
-    status: result.status,
+    // A timed-out execution failed (error States.Timeout), as the AWS target reports it.
+    status: result.status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED',
     target,
     executionArn: result.executionArn,
-    objects: results.flatMap((window) => (window.object ? [window.object] : [])),
+    objects: results.flatMap((window) => (window.object ? [window.object] : mftObject(result, window))),
     stateTransitions: result.stateTransitions,
     durationMs,
   };
@@ -222,6 +259,23 @@ export function summarize(source: Source, target: Target, result: LocalRunResult
   }
   addOutcome(summary, out);
   if (result.error) summary.error = result.error;
-  if (result.cause) summary.cause = result.cause;
+  if (result.cause) summary.cause = readableCause(result.cause);
+  const origin = result.status === 'SUCCEEDED' ? undefined : errorOrigin(result);
+  if (origin) summary.failedAt = { state: origin.state, cause: readableCause(origin.cause) };
   return summary;
+}
+
+/**
+ * An MFT window's result names its window and generation only (the execution state holds every result of a
+ * run); its object's key follows from them and the run's plan, which PlanExport returned.
+ */
+function mftObject(result: LocalRunResult, window: WindowResultOutput): (StoredObjectSummary & { records?: number })[] {
+  if (window.status !== 'SUCCEEDED' || typeof window.bytes !== 'number' || window.events !== undefined) return [];
+  const planned = result.events.find((event) => event.type === 'StateExited' && event.state?.name === 'PlanExport')?.state?.output as
+    | { plan?: MftExportPlan }
+    | undefined;
+  if (!planned?.plan) return [];
+  const object: StoredObjectSummary & { records?: number } = { bucket: planned.plan.bucket, key: reportLocation(planned.plan, window.window, window.generation ?? 1).key, bytes: window.bytes };
+  if (typeof window.records === 'number') object.records = window.records;
+  return [object];
 }

@@ -73,6 +73,20 @@ export class AuditExportStack extends Stack {
       masterKey: alarmTopicKey,
       enforceSSL: true,
     });
+    // enforceSSL gives the topic a policy of its own, which replaces SNS's default one: without this statement
+    // no alarm could publish ("not authorized to perform: SNS:Publish"). Only this account's alarms may.
+    this.alarmTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alarmTopic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': this.account },
+          ArnLike: { 'aws:SourceArn': `arn:${this.partition}:cloudwatch:${this.region}:${this.account}:alarm:*` },
+        },
+      }),
+    );
     if (config.alarms.email) {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
     }

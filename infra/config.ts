@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { instantProblem } from '../functions/common/time-window.js';
+import { MFT_WINDOW_CONCURRENCY, MIN_WINDOW_START_BUDGET_MS, WINDOW_COPY_RESERVE_MS } from '../functions/mft/export-plan.js';
 import { mftFiltersSchema } from '../functions/mft/model.js';
+import { MFT_EXECUTION_TIMEOUT_MS } from '../functions/mft/runtime.js';
 
 /**
  * The deployment's typed configuration. It comes from cdk.json (context key `audit-export`) or from a JSON
@@ -356,6 +358,18 @@ export const auditExportConfigSchema = z
         });
       }
     }
+    if (mft.enabled) {
+      for (const { field, message } of mftRunProblems(mft)) ctx.addIssue({ code: 'custom', path: ['sources', 'mft', field], message });
+    }
+    if (xray.enabled && xrayGroupsPerRun(xray) > XRAY_MAX_GROUPS_PER_RUN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sources', 'xray', 'groupHours'],
+        message:
+          `makes a run of ${xray.maxWindowsPerRun} windows (plus the overlap) ${xrayGroupsPerRun(xray)} groups; at most ${XRAY_MAX_GROUPS_PER_RUN} fit ` +
+          `the execution state (each group's result stays in it until CommitRun): raise groupHours or lower maxWindowsPerRun`,
+      });
+    }
     if (config.ocsf.enabled && config.ocsf.target === 'security-lake' && !config.ocsf.securityLake) {
       ctx.addIssue({ code: 'custom', path: ['ocsf', 'securityLake'], message: 'is required with target security-lake (e.g. {"externalId": "<a secret-less id you choose>"})' });
     }
@@ -366,13 +380,19 @@ export const auditExportConfigSchema = z
         message: `must hold at least one window (windowMinutes ${xray.windowMinutes})`,
       });
     }
+    for (const problem of derivedNameProblems(config.stackName)) {
+      ctx.addIssue({ code: 'custom', path: ['stackName'], message: problem });
+    }
     const { transitionToInfrequentAccessAfterDays: ia, transitionToGlacierAfterDays: glacier, expireAfterDays } =
       config.bucket;
-    if (glacier !== undefined && glacier <= ia) {
+    // S3 refuses a lifecycle rule that moves objects on from Standard-IA less than 30 days after moving them there.
+    if (glacier !== undefined && glacier < ia + MIN_DAYS_IN_INFREQUENT_ACCESS) {
       ctx.addIssue({
         code: 'custom',
         path: ['bucket', 'transitionToGlacierAfterDays'],
-        message: `must be later than transitionToInfrequentAccessAfterDays (${ia})`,
+        message:
+          `must be at least ${MIN_DAYS_IN_INFREQUENT_ACCESS} days after transitionToInfrequentAccessAfterDays (${ia}), ` +
+          `i.e. ${ia + MIN_DAYS_IN_INFREQUENT_ACCESS} or more: S3 rejects a shorter stay in Standard-IA`,
       });
     }
     if (expireAfterDays !== undefined && expireAfterDays <= Math.max(ia, glacier ?? 0)) {
@@ -384,6 +404,98 @@ export const auditExportConfigSchema = z
     }
   })
   .superRefine(networkMatchesRegion);
+
+/**
+ * Names the stack derives from `stackName`, with the limits AWS sets on them. Each keeps DERIVED_NAME_ROOM
+ * characters free for the `-<name>` of further instances (a second deployment of a source, a verifier) that
+ * later changes derive the same way, so a stack name accepted today stays valid then.
+ */
+export const DERIVED_NAME_ROOM = 17;
+/** The longest construct id of a Lambda in the function tables (`XrayExportPages`, `MftHousekeeping`…); test-checked. */
+export const LONGEST_FUNCTION_ID = 17;
+export const DERIVED_NAMES = [
+  { what: 'state machine name', limit: 80, example: (stackName: string) => stateMachineName(stackName, 'xray') },
+  { what: 'function name', limit: 64, example: (stackName: string) => `${stackName}-${'F'.repeat(LONGEST_FUNCTION_ID)}` },
+] as const;
+
+/** The state machine of one source: `<stackName>-<source>-export`. */
+export function stateMachineName(stackName: string, source: string): string {
+  return `${stackName}-${source}-export`;
+}
+
+/**
+ * Why `stackName` cannot be deployed: for each derived name, the problem when it (plus the room kept for later
+ * instances) would pass its AWS limit. Empty when the name fits.
+ */
+export function derivedNameProblems(stackName: string): string[] {
+  const problems: string[] = [];
+  for (const name of DERIVED_NAMES) {
+    const length = name.example(stackName).length + DERIVED_NAME_ROOM;
+    if (length > name.limit) {
+      const longest = stackName.length - (length - name.limit);
+      problems.push(
+        `is ${stackName.length} characters long: a ${name.what} derived from it (e.g. ${name.example(stackName)}, with room for ` +
+          `${DERIVED_NAME_ROOM} more) would pass AWS's limit of ${name.limit}; use at most ${longest} characters`,
+      );
+    }
+  }
+  return problems;
+}
+
+export { MFT_WINDOW_CONCURRENCY };
+/** Step Functions' limit on the events of one execution's history. */
+export const HISTORY_EVENT_LIMIT = 25_000;
+
+/**
+ * History events of the largest MFT run these settings allow, counted as Step Functions records them: about
+ * 40 for the run itself, 30 per window (its Map iteration and Tasks, one poll), and 9 per further poll, of which
+ * there are at most `concurrency × (timeout − copy reserve) / pollInterval` (windows start no later than the
+ * copy reserve before the timeout).
+ */
+export function mftHistoryEventsAtMost(settings: { maxWindowsPerRun: number; pollIntervalSeconds: number }): number {
+  const pollingSeconds = (MFT_EXECUTION_TIMEOUT_MS - WINDOW_COPY_RESERVE_MS) / 1000;
+  const polls = MFT_WINDOW_CONCURRENCY * Math.ceil(pollingSeconds / settings.pollIntervalSeconds);
+  return 40 + 30 * settings.maxWindowsPerRun + 9 * polls;
+}
+
+/** MFT settings with which an execution would break a Step Functions limit. */
+function mftRunProblems(mft: { maxWindowsPerRun: number; pollIntervalSeconds: number; maxWaitSeconds: number }): { field: string; message: string }[] {
+  const problems: { field: string; message: string }[] = [];
+  const events = mftHistoryEventsAtMost(mft);
+  if (events > HISTORY_EVENT_LIMIT) {
+    problems.push({
+      field: 'maxWindowsPerRun',
+      message:
+        `(${mft.maxWindowsPerRun} windows, polled every ${mft.pollIntervalSeconds} s) could make an execution record ${events} history events, ` +
+        `more than Step Functions' ${HISTORY_EVENT_LIMIT}: export fewer windows per run or poll less often`,
+    });
+  }
+  // The last window started must still be able to wait for its report and copy it before the execution timeout.
+  const longestWait = (MFT_EXECUTION_TIMEOUT_MS - WINDOW_COPY_RESERVE_MS - MIN_WINDOW_START_BUDGET_MS) / 1000 - mft.pollIntervalSeconds;
+  if (mft.maxWaitSeconds > longestWait) {
+    problems.push({
+      field: 'maxWaitSeconds',
+      message: `must be at most ${longestWait} s: a report waited for longer could not be copied within the state machine's ${MFT_EXECUTION_TIMEOUT_MS / 3_600_000}-hour execution timeout`,
+    });
+  }
+  return problems;
+}
+
+/**
+ * Xray groups (Map items) per run the execution state holds within 256 KiB with room to spare, even when
+ * every group fails with a long error (measured on the strict engine: test/e2e/xray-state-bounds.test.ts).
+ */
+export const XRAY_MAX_GROUPS_PER_RUN = 64;
+
+/** The groups of the largest Xray run: its windows and the re-scanned overlap, `groupHours` to a group. */
+export function xrayGroupsPerRun(xray: { maxWindowsPerRun: number; windowMinutes: number; groupHours: number; overlapHours: number }): number {
+  const perGroup = Math.max(1, Math.floor((xray.groupHours * 60) / xray.windowMinutes));
+  const overlap = Math.ceil((xray.overlapHours * 60) / xray.windowMinutes);
+  return Math.ceil((xray.maxWindowsPerRun + overlap) / perGroup);
+}
+
+/** S3: objects stay in Standard-IA at least this long before a lifecycle rule may move them on. */
+export const MIN_DAYS_IN_INFREQUENT_ACCESS = 30;
 
 export type AuditExportConfig = z.output<typeof auditExportConfigSchema>;
 export type NetworkConfig = AuditExportConfig['network'];

@@ -21,6 +21,8 @@ export interface LocalExportOptions {
   onEvent?: (event: ExecutionEvent) => void;
   /** Where the handlers log (the twin's log file); silent when unset. */
   logger?: Logger;
+  /** Replaces the state machine's TimeoutSeconds (a test's shorter clock). */
+  executionTimeoutSeconds?: number;
   /** Wraps handlers, e.g. to inject a failure into one step in a test. */
   decorate?: (placeholder: string, handler: TaskHandler) => TaskHandler;
 }
@@ -69,6 +71,7 @@ async function runExport(
       waitMs: options.waitMs,
       retryMs: options.retryMs,
       onEvent,
+      executionTimeoutSeconds: options.executionTimeoutSeconds,
     });
   } finally {
     clearInterval(heartbeat);

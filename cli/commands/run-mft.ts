@@ -27,6 +27,7 @@ Report:
 
 Where it runs (default: twin):
   --target twin            the local twin: emulated MFT API and a local S3 server under .twin/
+  --target deployed        the twin running the synthesized stack in cdk.out (\`npm run synth\`): bundled Lambdas
   --target env             local runner, real endpoints from the environment (MFT_BASE_URL, EXPORT_BUCKET, ...)
   --target aws             start an execution of the deployed state machine (MFT_STATE_MACHINE_ARN)
 

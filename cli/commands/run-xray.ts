@@ -22,7 +22,7 @@ Events:
   --dry-run                export the Dry Run tab (one event per dry-run policy), stored apart
 
 Where it runs (default: twin):
-  --target twin|env|aws    as for \`audit-export run mft\` (env reads XRAY_BASE_URL, XRAY_ACCESS_TOKEN, EXPORT_BUCKET, ...)
+  --target twin|deployed|env|aws  as for \`audit-export run mft\` (env reads XRAY_BASE_URL, XRAY_ACCESS_TOKEN, EXPORT_BUCKET, ...)
 
 Output:
   --json                   progress on stderr; the last stdout line is a JSON summary

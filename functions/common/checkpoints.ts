@@ -96,7 +96,9 @@ export interface RunRecord {
   shortAnswers?: number;
 }
 
-export class LeaseLostError extends AuditExportError {}
+export class LeaseLostError extends AuditExportError {
+  static override readonly errorName: string = 'LeaseLostError';
+}
 
 /**
  * Judges whether a lease's holder has stopped, so its lease may be taken over. Undefined means "it may still

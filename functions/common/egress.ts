@@ -28,7 +28,9 @@ export interface AddressRules {
 export const STRICT_ADDRESS_RULES: AddressRules = { allowLoopback: false, allowPrivate: false };
 
 /** A download refused by the egress rules: a result of the vendor's answer, so not worth a retry. */
-export class DownloadRefusedError extends AuditExportError {}
+export class DownloadRefusedError extends AuditExportError {
+  static override readonly errorName: string = 'DownloadRefusedError';
+}
 
 export type AddressKind = 'public' | 'loopback' | 'private' | 'link-local' | 'reserved';
 

@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { classifyAwsError } from './errors.js';
 import { scrubError, scrubber } from './scrubber.js';
 
 /**
@@ -120,7 +121,8 @@ export function observe<E, R>(
       if (metricsOf) emitMetrics(log, source, metricsOf(result, event, Date.now()));
       return result;
     } catch (error) {
-      const failure = scrubError(error as Error);
+      // AWS throttling that outlived the SDK's own retries is retried by the state machine.
+      const failure = scrubError(classifyAwsError(error) as Error);
       log.error({ durationMs: Date.now() - started, outcome: 'error', errorName: failure.name, errorMessage: failure.message }, `${step} failed`);
       throw failure;
     }

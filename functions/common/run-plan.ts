@@ -63,7 +63,9 @@ export interface PlannedRun {
 }
 
 /** Refuses a scheduled run on a grid its checkpoint's watermark does not lie on. */
-export class GridChangeError extends InvalidInputError {}
+export class GridChangeError extends InvalidInputError {
+  static override readonly errorName: string = 'GridChangeError';
+}
 
 /** The windows with a manifest in `range` (from their folders), for windows older than the retention. */
 export type StoredWindows = (range: TimeWindow) => Promise<TimeWindow[]>;
@@ -262,12 +264,15 @@ export function describeLease(lease: Pick<Lease, 'start' | 'end'>): string {
 export const windowResultSchema = z
   .object({
     window: z.object({ start: isoInstant, end: isoInstant }),
-    status: z.enum(['SUCCEEDED', 'FAILED']),
+    /** DEFERRED: a scheduled run did not start the window, to end within its execution timeout. */
+    status: z.enum(['SUCCEEDED', 'FAILED', 'DEFERRED']),
     /** For a group of windows that failed part-way: the end of its last completed window. */
     completedThrough: isoInstant.nullish(),
     windowsDone: z.number().int().nonnegative().optional(),
     /** Xray: windows of the group whose answer held less than what is stored. */
     shortAnswers: z.number().int().nonnegative().optional(),
+    /** MFT: whether the window's answer was a short one, kept beside the current report (the window's bounded result). */
+    shortAnswer: z.boolean().optional(),
     /** MFT: the stored report, with whether a short answer was kept beside the current one. */
     object: z.object({ shortAnswer: z.boolean().optional() }).passthrough().optional(),
     error: z.object({ Error: z.string(), Cause: z.unknown() }).partial().passthrough().optional(),
@@ -308,9 +313,11 @@ export async function commitRun(
   nowMs: number,
 ): Promise<CommitResult> {
   const failed = results.filter((result) => result.status === 'FAILED');
+  const deferred = results.filter((result) => result.status === 'DEFERRED').length;
+  results = results.filter((result) => result.status !== 'DEFERRED');
   // An Xray result stands for a group of windows (windowsDone of them completed); an MFT result for one.
   const windowCount = results.reduce((sum, result) => sum + (typeof result.windowsDone === 'number' ? result.windowsDone : 1), 0);
-  const shortAnswers = results.reduce((sum, result) => sum + (result.shortAnswers ?? (result.object?.shortAnswer ? 1 : 0)), 0);
+  const shortAnswers = results.reduce((sum, result) => sum + (result.shortAnswers ?? (result.shortAnswer || result.object?.shortAnswer ? 1 : 0)), 0);
   const first = failed[0]?.error;
   const base: CommitResult = {
     status: failed.length ? 'FAILED' : run.skipped ? 'SKIPPED' : 'SUCCEEDED',
@@ -327,6 +334,7 @@ export async function commitRun(
   if (first?.Error) base.error = String(first.Error);
   if (first?.Cause !== undefined) base.cause = typeof first.Cause === 'string' ? first.Cause : JSON.stringify(first.Cause);
   const notes = commitNotes(base);
+  if (deferred) notes.push(`${deferred} window(s) deferred to the next run (not started within the execution timeout)`);
   if (!ledger) return { ...base, message: ['no checkpoint ledger configured', ...notes].join('; ') };
   let advancedTo: string | undefined;
 

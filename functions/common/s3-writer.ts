@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { IntegrityError, TransientError } from './errors.js';
+import { AuditExportError, IntegrityError, TransientError, errorMessage } from './errors.js';
 import { MultipartSink } from './multipart-sink.js';
 
 /**
@@ -87,6 +87,13 @@ export async function uploadStream(options: UploadStreamOptions): Promise<Stored
     },
   });
   armIdleTimer();
+  // A source cut off mid-way (undici's `TypeError: terminated`, a reset, an aborted stream) may succeed on a
+  // fresh request: it becomes a TransientError, which the state machine retries.
+  const body = options.body instanceof Readable ? options.body : Readable.from(options.body);
+  // The pipeline destroys every stream with the first error: which stream failed first tells a cut-off
+  // source from a refused upload.
+  let firstFailed: 'source' | 'upload' | undefined;
+  body.once('error', () => (firstFailed ??= 'source'));
   const sink = new MultipartSink(
     options.s3,
     {
@@ -99,9 +106,19 @@ export async function uploadStream(options: UploadStreamOptions): Promise<Stored
     options.partSizeBytes ?? partSizeFor(expectedBytes),
     options.queueSize ?? 2,
   );
+  for (const stream of [meter, options.inspect, sink]) stream?.once('error', () => (firstFailed ??= 'upload'));
   try {
     // The sink aborts its multipart upload when anything in the pipeline fails.
-    await (options.inspect ? pipeline(options.body, meter, options.inspect, sink) : pipeline(options.body, meter, sink));
+    await (options.inspect ? pipeline(body, meter, options.inspect, sink) : pipeline(body, meter, sink));
+  } catch (error) {
+    if (firstFailed !== 'source' || error instanceof AuditExportError) throw error;
+    const cause = (error as { cause?: unknown }).cause;
+    throw new TransientError(
+      `The source was cut off after ${bytes} bytes${expectedBytes === undefined ? '' : ` of the announced ${expectedBytes}`}: ` +
+        `${errorMessage(error)}${cause ? ` (${errorMessage(cause)})` : ''}; nothing was stored`,
+      undefined,
+      { cause: error },
+    );
   } finally {
     clearTimeout(idleTimer);
   }

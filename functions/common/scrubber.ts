@@ -44,10 +44,6 @@ function variantsOf(secret: string): string[] {
   return [...variants];
 }
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 /** http(s) URLs as they appear in text; the match stops at whitespace, quotes and brackets. */
 const URL_IN_TEXT = /\bhttps?:\/\/[^\s"'<>`\\]+/gi;
 
@@ -70,8 +66,12 @@ function reduceUrl(text: string): string {
 export class SecretScrubber {
   private readonly pinned = new Set<string>();
   private readonly transient = new Map<string, true>();
-  private pattern: RegExp | undefined;
-  private dirty = false;
+  /**
+   * Every registered variant by its first MIN_SECRET_LENGTH characters, longest first: a scan looks up each
+   * position of a text once, however many secrets are known (a process keeps up to thousands of signed
+   * links; one pattern alternating all of them was rebuilt on every new link and tried at every position).
+   */
+  private readonly byPrefix = new Map<string, string[]>();
 
   /** Registers a secret and its variants; variants shorter than MIN_SECRET_LENGTH are left out. */
   register(secret: string | undefined | null, options: RegisterOptions = {}): void {
@@ -108,24 +108,39 @@ export class SecretScrubber {
   clear(): void {
     this.pinned.clear();
     this.transient.clear();
-    this.pattern = undefined;
-    this.dirty = false;
+    this.byPrefix.clear();
   }
 
   /** The text with every registered secret replaced and every URL cut to origin and path. */
   scrub(text: string): string {
-    const pattern = this.currentPattern();
-    let result = pattern ? text.replace(pattern, REDACTED) : text;
-    result = result.replace(URL_IN_TEXT, reduceUrl);
-    return result;
+    let result = '';
+    let copied = 0;
+    // Left to right, each secret replaced whole: at a position, the longest variant that starts there wins.
+    for (let at = 0; at + MIN_SECRET_LENGTH <= text.length; ) {
+      const found = this.matchAt(text, at);
+      if (found === undefined) {
+        at++;
+        continue;
+      }
+      result += text.slice(copied, at) + REDACTED;
+      at += found.length;
+      copied = at;
+    }
+    result = copied === 0 ? text : result + text.slice(copied);
+    return result.replace(URL_IN_TEXT, reduceUrl);
   }
 
   /** Whether the text holds a registered secret (tests and assertions). */
   contains(text: string): boolean {
-    const pattern = this.currentPattern();
-    if (!pattern) return false;
-    pattern.lastIndex = 0;
-    return pattern.test(text);
+    for (let at = 0; at + MIN_SECRET_LENGTH <= text.length; at++) if (this.matchAt(text, at) !== undefined) return true;
+    return false;
+  }
+
+  /** The longest registered variant that starts at `at` in `text`, if any. */
+  private matchAt(text: string, at: number): string | undefined {
+    if (this.byPrefix.size === 0) return undefined;
+    const candidates = this.byPrefix.get(text.slice(at, at + MIN_SECRET_LENGTH));
+    return candidates?.find((candidate) => text.startsWith(candidate, at));
   }
 
   /**
@@ -162,26 +177,37 @@ export class SecretScrubber {
   private addAll(values: string[], options: RegisterOptions): void {
     for (const value of values) {
       if (this.pinned.has(value)) continue;
+      const known = this.transient.delete(value);
       if (options.pinned) {
-        this.transient.delete(value);
         this.pinned.add(value);
       } else {
-        this.transient.delete(value);
         this.transient.set(value, true);
-        while (this.transient.size > MAX_TRANSIENT) this.transient.delete(this.transient.keys().next().value!);
+        while (this.transient.size > MAX_TRANSIENT) {
+          const oldest = this.transient.keys().next().value!;
+          this.transient.delete(oldest);
+          this.unindex(oldest);
+        }
       }
-      this.dirty = true;
+      if (!known) this.index(value);
     }
   }
 
-  private currentPattern(): RegExp | undefined {
-    if (this.dirty) {
-      // Longest first, so a secret is replaced whole before any of its lines or prefixes.
-      const all = [...this.pinned, ...this.transient.keys()].sort((a, b) => b.length - a.length);
-      this.pattern = all.length ? new RegExp(all.map(escapeRegExp).join('|'), 'g') : undefined;
-      this.dirty = false;
-    }
-    return this.pattern;
+  private index(value: string): void {
+    const prefix = value.slice(0, MIN_SECRET_LENGTH);
+    const bucket = this.byPrefix.get(prefix) ?? [];
+    // Longest first, so a secret is replaced whole before any of its lines or prefixes.
+    const position = bucket.findIndex((other) => other.length < value.length);
+    bucket.splice(position < 0 ? bucket.length : position, 0, value);
+    this.byPrefix.set(prefix, bucket);
+  }
+
+  private unindex(value: string): void {
+    const prefix = value.slice(0, MIN_SECRET_LENGTH);
+    const bucket = this.byPrefix.get(prefix);
+    if (!bucket) return;
+    const remaining = bucket.filter((other) => other !== value);
+    if (remaining.length) this.byPrefix.set(prefix, remaining);
+    else this.byPrefix.delete(prefix);
   }
 }
 

@@ -98,7 +98,9 @@ export function windowCount(ranges: readonly TimeWindow[], gridMs: number): numb
 }
 
 /** A window overlaps windows of another grid already stored in its stream: writing it would store events twice. */
-export class GridConflictError extends InvalidInputError {}
+export class GridConflictError extends InvalidInputError {
+  static override readonly errorName: string = 'GridConflictError';
+}
 
 export function gridConflictMessage(window: TimeWindow, others: readonly TimeWindow[]): string {
   const list = others.map((other) => `${other.start} → ${other.end}`).join(', ');

@@ -23,7 +23,9 @@ import {
 } from './model.js';
 
 /** The API answered 401 to an access token: the caller may issue a new token once and try again. */
-export class AccessTokenRejectedError extends VendorAuthError {}
+export class AccessTokenRejectedError extends VendorAuthError {
+  static override readonly errorName: string = 'AccessTokenRejectedError';
+}
 
 export interface AccessToken {
   value: string;

@@ -26,6 +26,10 @@ export const mftExportPlanSchema = z
     tenant: z.string().min(1),
     pollIntervalSeconds: z.number().int().positive(),
     maxWaitSeconds: z.number().int().positive(),
+    /** A scheduled run's windows not started by then are deferred to the next run (see windowStartDeadline). */
+    deadline: isoInstant.optional(),
+    /** The deadline holds for the windows starting here and later: the first Map round always starts. */
+    deadlineFrom: isoInstant.optional(),
     /** `now − lag` when planned: no window ending later is ever written. */
     notAfter: isoInstant.optional(),
   })
@@ -39,6 +43,33 @@ export interface MftPlanSettings {
   pollIntervalSeconds: number;
   maxWaitSeconds: number;
   schedule: ScheduleSettings;
+  /** How long after planning a scheduled run's windows may still start; default: see windowStartDeadline. */
+  windowStartBudgetMs?: number;
+}
+
+/**
+ * What a window may still need once its report is created, beside the report's own wait: CopyReport's Task
+ * (930 s), DeleteReport's (90 s), then CommitRun's (90 s), and a margin.
+ */
+export const WINDOW_COPY_RESERVE_MS = 1_200_000;
+/** Windows may start during at least this long, however long the waits are. */
+export const MIN_WINDOW_START_BUDGET_MS = 60_000;
+/** Windows the MFT state machine exports at once (its Map's MaxConcurrency; test-checked against the ASL). */
+export const MFT_WINDOW_CONCURRENCY = 2;
+
+/**
+ * Until when a scheduled run may start windows: the execution timeout (the lease's lifetime) less what the
+ * last window started may still take. A window not started by then is deferred, so CommitRun runs before the
+ * timeout and keeps what the run did; the next run continues from there.
+ */
+export function windowStartDeadline(nowMs: number, plan: MftExportPlan, settings: MftPlanSettings): number {
+  const budget =
+    settings.windowStartBudgetMs ??
+    Math.max(
+      MIN_WINDOW_START_BUDGET_MS,
+      settings.schedule.leaseTtlMs - (plan.maxWaitSeconds + plan.pollIntervalSeconds) * 1000 - WINDOW_COPY_RESERVE_MS,
+    );
+  return nowMs + budget;
 }
 
 export async function planMftRun(
@@ -59,6 +90,14 @@ export async function planMftRun(
     nowMs,
     storedWindows: s3 ? (range) => manifestWindows(s3, plan.bucket, mftStreamFolder(plan), range) : undefined,
   });
+  // A manual run exports what it was asked for, or fails; a scheduled one keeps within its execution timeout.
+  // The first Map round starts whatever the time (slow steps before it must not stop every run from making
+  // progress); the deadline holds for the windows after it.
+  const firstDeferrable = planned.windows[MFT_WINDOW_CONCURRENCY];
+  if (planned.run.mode === 'scheduled' && firstDeferrable) {
+    plan.deadline = new Date(windowStartDeadline(nowMs, plan, settings)).toISOString();
+    plan.deadlineFrom = firstDeferrable.start;
+  }
   if (planned.run.notAfter) plan.notAfter = planned.run.notAfter;
   return { plan, ...planned };
 }

@@ -33,6 +33,36 @@ export interface CreatedReport {
   requestedAt: string;
 }
 
+/** A scheduled run's window not started before the plan's deadline: the next run exports it. */
+export interface DeferredWindow {
+  deferred: true;
+  message: string;
+}
+
+/** The CreateReport step: a report for the window, unless the window is deferred (see windowDeferral). */
+export async function startWindow(
+  runtime: MftRuntime,
+  plan: MftExportPlan,
+  window: TimeWindow,
+  auth: SealedAccessToken,
+  executionId?: string,
+): Promise<CreatedReport | DeferredWindow> {
+  return windowDeferral(runtime, plan, window) ?? createReport(runtime, plan, window, auth, executionId);
+}
+
+/**
+ * Past the plan's deadline a window is not started: it could not finish within the execution timeout. The
+ * windows before `deadlineFrom` (the first Map round) always start, so every scheduled run makes progress.
+ */
+export function windowDeferral(runtime: MftRuntime, plan: MftExportPlan, window: TimeWindow): DeferredWindow | undefined {
+  if (!plan.deadline || runtime.clock.now() <= Date.parse(plan.deadline)) return undefined;
+  if (plan.deadlineFrom && Date.parse(window.start) < Date.parse(plan.deadlineFrom)) return undefined;
+  return {
+    deferred: true,
+    message: `Window ${window.start} was not started: past ${plan.deadline} it could not finish within the execution timeout; the next run exports it`,
+  };
+}
+
 export async function createReport(
   runtime: MftRuntime,
   plan: MftExportPlan,

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { classification, EMAIL, FieldReader, metadata, parseEventTime, severity, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
+import { eventHeader, FieldReader, isEmail, metadata, remembered, type FieldNames, parseEventTime, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
 import { enumCaption, ocsfClass } from './schema.js';
 
 /**
@@ -16,43 +16,58 @@ import { enumCaption, ocsfClass } from './schema.js';
 export const API_ACTIVITY = ocsfClass('api_activity');
 export const MFT_PRODUCT = { name: 'Automate MFT', vendor_name: 'Progress' };
 
+/** The names each field is read under (any case), the one the emulator writes first. */
+const FIELDS = {
+  timestamp: ['timestamp', 'time', 'eventTime', 'createdAt', 'date', 'dateTime', 'occurredAt'],
+  actor: ['actor', 'user', 'userName', 'username', 'actorName', 'email', 'userEmail', 'principal'],
+  sourceIp: ['sourceIp', 'sourceIP', 'ip', 'ipAddress', 'clientIp', 'remoteAddress', 'remoteIp'],
+  action: ['action', 'operation', 'activity', 'eventType'],
+  outcome: ['outcome', 'result', 'status'],
+  actorType: ['actorType', 'principalType', 'userType'],
+  resource: ['resource', 'resourceType', 'resourceGroup', 'entityType'],
+  resourceName: ['resourceName', 'entityName', 'objectName', 'target'],
+  details: ['details', 'message', 'description'],
+  id: ['id', 'eventId', 'auditId', 'auditLogId', 'uid'],
+} as const satisfies Record<string, FieldNames>;
+
 /** The vendor's action (any case) → activity_id. */
 const ACTIVITIES: Record<string, number> = { create: 1, get: 2, read: 2, update: 3, delete: 4 };
 /** The vendor's outcome (any case) → status_id. */
 const STATUSES: Record<string, number> = { success: 1, succeeded: 1, error: 2, failure: 2, failed: 2 };
 
+const isAddress = remembered((value) => isIP(value) !== 0);
+
 export function mapMftRecord(record: SourceRecord, context: MappingContext): MappingResult {
   const fields = new FieldReader(record);
-  const rawTime = fields.text('timestamp', 'time', 'eventTime', 'createdAt', 'date', 'dateTime', 'occurredAt');
+  const rawTime = fields.text(FIELDS.timestamp);
   const when = parseEventTime(rawTime);
   if (!when) return { unmappable: rawTime === undefined ? 'no timestamp' : `timestamp ${JSON.stringify(rawTime.slice(0, 40))} is not a date` };
 
-  const actorName = fields.text('actor', 'user', 'userName', 'username', 'actorName', 'email', 'userEmail', 'principal');
+  const actorName = fields.text(FIELDS.actor);
   if (!actorName) return { unmappable: 'no actor (API Activity requires actor)' };
-  const address = fields.text('sourceIp', 'sourceIP', 'ip', 'ipAddress', 'clientIp', 'remoteAddress', 'remoteIp');
+  const address = fields.text(FIELDS.sourceIp);
   const ip = address?.trim();
-  if (!ip || !isIP(ip)) {
+  if (!ip || !isAddress(ip)) {
     return { unmappable: address === undefined ? 'no source IP (API Activity requires src_endpoint)' : `source IP ${JSON.stringify(address.slice(0, 60))} is not an IP address` };
   }
 
-  const action = fields.text('action', 'operation', 'activity', 'eventType');
+  const action = fields.text(FIELDS.action);
   const activityId = action === undefined ? 0 : (ACTIVITIES[action.toLowerCase()] ?? 99);
-  const outcome = fields.text('outcome', 'result', 'status');
+  const outcome = fields.text(FIELDS.outcome);
   const statusId = outcome === undefined ? 0 : (STATUSES[outcome.toLowerCase()] ?? 99);
-  const actorType = fields.text('actorType', 'principalType', 'userType');
-  const resource = fields.text('resource', 'resourceType', 'resourceGroup', 'entityType');
-  const resourceName = fields.text('resourceName', 'entityName', 'objectName', 'target');
-  const details = fields.text('details', 'message', 'description');
-  const id = fields.text('id', 'eventId', 'auditId', 'auditLogId', 'uid');
+  const actorType = fields.text(FIELDS.actorType);
+  const resource = fields.text(FIELDS.resource);
+  const resourceName = fields.text(FIELDS.resourceName);
+  const details = fields.text(FIELDS.details);
+  const id = fields.text(FIELDS.id);
 
   const user = {
     name: actorName,
-    email_addr: EMAIL.test(actorName) ? actorName : undefined,
+    email_addr: isEmail(actorName) ? actorName : undefined,
     ...userType(actorType),
   };
   const event = {
-    ...classification(API_ACTIVITY, activityId, action),
-    ...severity(API_ACTIVITY, statusId === 2 ? 2 : 1),
+    ...eventHeader(API_ACTIVITY, activityId, statusId === 2 ? 2 : 1, action),
     time: when.time,
     timezone_offset: when.timezoneOffset,
     status_id: statusId,

@@ -11,8 +11,8 @@ import { compactInstant } from '../common/time-window.js';
 import { safeSegment } from '../common/s3-layout.js';
 import { uploadStream } from '../common/s3-writer.js';
 import type { OcsfEvent } from './mapping.js';
-import { ParquetFileWriter } from './parquet.js';
-import { groupXrayCsvRows, readRecords } from './readers.js';
+import { ParquetFileWriter, RowGroupBuilder } from './parquet.js';
+import { groupXrayCsvBatches, readRecordBatches } from './readers.js';
 import { OCSF_SOURCES, type OcsfSource } from './sources.js';
 
 /**
@@ -28,8 +28,9 @@ import { OCSF_SOURCES, type OcsfSource } from './sources.js';
  * 4. reads the manifest again afterwards: if a newer one was written meanwhile, it starts over with that one, so
  *    the last writer of the key always wrote what the current manifest lists (no stale copy survives).
  *
- * Memory stays bounded by the row group: events are collected `rowsPerGroup` at a time, sorted, and written as one
- * row group while each group starts no earlier than the last one ended (sources export in time order, or close to
+ * Memory stays bounded by the row group: events are shredded into the row group's columns as they are mapped,
+ * `rowsPerGroup` at a time, and each group is written (sorted by time within itself) while it starts no earlier
+ * than the last one ended (sources export in time order, or close to
  * it). When a group would start earlier, the file so far is discarded and the window is sorted externally
  * (sorted runs of one row group in gzip NDJSON files under `spillDirectory`, then merged).
  */
@@ -159,25 +160,26 @@ async function writeWindow(
   const rowsPerGroup = deps.rowsPerGroup ?? DEFAULT_ROWS_PER_GROUP;
   const counts = new UnmappableCounts();
   const metadata = { 'source-manifest-etag': etag.replace(/[^\x20-\x7e]/g, ''), 'window-start': manifest.window.start, 'window-end': manifest.window.end };
-  const events = () => mappedEvents(deps, source, manifest, counts);
+  const batches = () => mappedBatches(deps, source, manifest, counts);
+  const builder = new RowGroupBuilder(source.layout, rowsPerGroup);
 
-  // In time order (or nearly): one pass, each full row group written as it fills.
+  // In time order (or nearly): one pass, each row group written as it fills (sorted within itself).
   const output = new LazyOutput(destination, key, source, metadata);
   try {
-    let group: OcsfEvent[] = [];
     let lastTime = -Infinity;
     const flush = async () => {
-      sortByTime(group);
-      if (group[0]!.time < lastTime) throw new OutOfOrder();
-      lastTime = group.at(-1)!.time;
-      await output.writeRowGroup(group);
-      group = [];
+      if (builder.minTime < lastTime) throw new OutOfOrder();
+      lastTime = builder.maxTime;
+      await output.writeRowGroup(builder);
+      builder.reset();
     };
-    for await (const event of events()) {
-      group.push(event);
-      if (group.length >= rowsPerGroup) await flush();
+    for await (const events of batches()) {
+      for (const event of events) {
+        builder.add(event);
+        if (builder.rows >= rowsPerGroup) await flush();
+      }
     }
-    if (group.length) await flush();
+    if (builder.rows) await flush();
     return await finish(output, destination, key, counts, false);
   } catch (error) {
     await output.discard();
@@ -186,6 +188,7 @@ async function writeWindow(
 
   // Out of order across row groups: sorted runs on disk, merged.
   counts.reset();
+  builder.reset();
   const directory = await mkdtemp(path.join(deps.spillDirectory ?? os.tmpdir(), 'ocsf-sort-'));
   const sorted = new LazyOutput(destination, key, source, metadata);
   try {
@@ -202,20 +205,21 @@ async function writeWindow(
       runs.push(file);
       group = [];
     };
-    for await (const event of events()) {
-      group.push(event);
-      if (group.length >= rowsPerGroup) await spill();
-    }
-    if (group.length) await spill();
-    let batch: OcsfEvent[] = [];
-    for await (const event of mergeRuns(runs)) {
-      batch.push(event);
-      if (batch.length >= rowsPerGroup) {
-        await sorted.writeRowGroup(batch);
-        batch = [];
+    for await (const events of batches()) {
+      for (const event of events) {
+        group.push(event);
+        if (group.length >= rowsPerGroup) await spill();
       }
     }
-    if (batch.length) await sorted.writeRowGroup(batch);
+    if (group.length) await spill();
+    for await (const event of mergeRuns(runs)) {
+      builder.add(event);
+      if (builder.rows >= rowsPerGroup) {
+        await sorted.writeRowGroup(builder);
+        builder.reset();
+      }
+    }
+    if (builder.rows) await sorted.writeRowGroup(builder);
     return await finish(sorted, destination, key, counts, true);
   } catch (error) {
     await sorted.discard();
@@ -249,26 +253,30 @@ async function removeIfPresent(destination: OcsfDestination, key: string): Promi
   return true;
 }
 
-/** Every event of the window's objects, in the manifest's order; what cannot be read or mapped is counted. */
-async function* mappedEvents(deps: NormalizerDeps, source: OcsfSource, manifest: NormalizerManifest, counts: UnmappableCounts): AsyncIterable<OcsfEvent> {
+/** Every event of the window's objects, in the manifest's order, a batch per chunk read; what cannot be read or mapped is counted. */
+async function* mappedBatches(deps: NormalizerDeps, source: OcsfSource, manifest: NormalizerManifest, counts: UnmappableCounts): AsyncIterable<OcsfEvent[]> {
   const reader = source.reader(manifest.format)!;
   const context = { tenant: manifest.tenant, filtersId: manifest.filtersId };
   for (const object of manifest.objects) {
     const body = (await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: object.key }))).Body as AsyncIterable<Uint8Array>;
-    let items = readRecords(body, reader.format, reader.gzipped);
-    if (reader.groupXrayCsv) items = groupXrayCsvRows(items);
+    let batches = readRecordBatches(body, reader.format, reader.gzipped);
+    if (reader.groupXrayCsv) batches = groupXrayCsvBatches(batches);
     try {
-      for await (const item of items) {
-        if ('unreadable' in item) {
-          counts.add(item.unreadable);
-          continue;
+      for await (const items of batches) {
+        const events: OcsfEvent[] = [];
+        for (const item of items) {
+          if ('unreadable' in item) {
+            counts.add(item.unreadable);
+            continue;
+          }
+          const mapped = source.map(item.record, context);
+          if ('unmappable' in mapped) counts.add(mapped.unmappable);
+          else {
+            deps.inspect?.(mapped.event, source);
+            events.push(mapped.event);
+          }
         }
-        const mapped = source.map(item.record, context);
-        if ('unmappable' in mapped) counts.add(mapped.unmappable);
-        else {
-          deps.inspect?.(mapped.event, source);
-          yield mapped.event;
-        }
+        if (events.length) yield events;
       }
     } catch (error) {
       throw new Error(`Cannot read ${object.key} (${manifest.format}): ${(error as Error).message}`, { cause: error });
@@ -283,13 +291,11 @@ function sortByTime(events: OcsfEvent[]): void {
 
 /** k-way merge of time-sorted run files; ties go to the earlier run (the source's order). */
 async function* mergeRuns(files: string[]): AsyncIterable<OcsfEvent> {
-  const cursors = files.map((file) => readRecords(createReadStream(file), 'ndjson', true)[Symbol.asyncIterator]());
+  const cursors = files.map((file) => runEvents(file)[Symbol.asyncIterator]());
   const heads: ({ event: OcsfEvent; run: number } | undefined)[] = [];
   const next = async (run: number) => {
     const item = await cursors[run]!.next();
-    if (item.done) return undefined;
-    if ('unreadable' in item.value) throw new Error(`A sort run file is damaged: ${item.value.unreadable}`);
-    return { event: item.value.record as OcsfEvent, run };
+    return item.done ? undefined : { event: item.value, run };
   };
   for (let run = 0; run < cursors.length; run++) heads.push(await next(run));
   for (;;) {
@@ -301,6 +307,15 @@ async function* mergeRuns(files: string[]): AsyncIterable<OcsfEvent> {
     if (best === -1) return;
     yield heads[best]!.event;
     heads[best] = await next(best);
+  }
+}
+
+async function* runEvents(file: string): AsyncIterable<OcsfEvent> {
+  for await (const items of readRecordBatches(createReadStream(file), 'ndjson', true)) {
+    for (const item of items) {
+      if ('unreadable' in item) throw new Error(`A sort run file is damaged: ${item.unreadable}`);
+      yield item.record as OcsfEvent;
+    }
   }
 }
 
@@ -338,7 +353,7 @@ class LazyOutput {
     private readonly metadata: Record<string, string>,
   ) {}
 
-  async writeRowGroup(events: OcsfEvent[]): Promise<void> {
+  async writeRowGroup(rows: RowGroupBuilder): Promise<void> {
     if (!this.writer) {
       this.body = new PassThrough({ highWaterMark: 8 * 1024 * 1024 });
       this.upload = uploadStream({
@@ -355,8 +370,8 @@ class LazyOutput {
         keyValueMetadata: { 'ocsf.class_uid': String(this.source.eventClass.uid), 'ocsf.version': '1.1.0', ...this.metadata },
       });
     }
-    await this.writer.writeRowGroup(events);
-    this.rows += events.length;
+    this.rows += rows.rows;
+    await this.writer.writeRowGroup(rows);
     this.rowGroups++;
   }
 

@@ -1,4 +1,4 @@
-import { classification, EMAIL, FieldReader, metadata, parseEventTime, severity, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
+import { eventHeader, FieldReader, isEmail, metadata, type FieldNames, parseEventTime, type MappingContext, type MappingResult, type SourceRecord } from './mapping.js';
 import { enumCaption, ocsfClass } from './schema.js';
 
 /**
@@ -21,6 +21,32 @@ export const WEB_RESOURCES_ACTIVITY = ocsfClass('web_resources_activity');
 export const XRAY_PRODUCT = { name: 'Xray Curation', vendor_name: 'JFrog' };
 export const DRY_RUN_LABEL = 'dry-run';
 const READ = 2;
+/** Shared by every event (nothing changes an event once mapped). */
+const PROFILES = ['host', 'security_control'];
+const DRY_RUN_LABELS = [DRY_RUN_LABEL];
+
+/** The names each field is read under (any case), Xray's own first. */
+const FIELDS = {
+  created_at: ['created_at', 'createdAt', 'timestamp', 'time'],
+  package_name: ['package_name', 'packageName', 'package'],
+  policies: ['policies'],
+  action: ['action', 'result', 'decision'],
+  username: ['username', 'user_name', 'user'],
+  user_mail: ['user_mail', 'userMail', 'email'],
+  reason: ['reason'],
+  id: ['id'],
+  package_version: ['package_version', 'packageVersion', 'version'],
+  package_type: ['package_type', 'packageType', 'ecosystem_type'],
+  package_url: ['package_url', 'packageUrl'],
+  curated_repository_name: ['curated_repository_name', 'curated_repo_name'],
+  curated_repository_server_name: ['curated_repository_server_name', 'curated_repo_server_name'],
+  curated_project: ['curated_project', 'curated_repo_project_key'],
+  origin_repository_name: ['origin_repository_name', 'origin_repo_name'],
+  origin_repository_server_name: ['origin_repository_server_name', 'origin_repo_server_name'],
+  origin_project: ['origin_project', 'origin_repo_project_key'],
+  public_repo_name: ['public_repo_name', 'public_repository_name'],
+  public_repo_url: ['public_repo_url', 'public_repository_url'],
+} as const satisfies Record<string, FieldNames>;
 
 const DECISIONS: Record<string, { actionId: number; dispositionId: number }> = {
   approved: { actionId: 1, dispositionId: 8 },
@@ -30,32 +56,31 @@ const DECISIONS: Record<string, { actionId: number; dispositionId: number }> = {
 
 export function mapXrayEvent(record: SourceRecord, context: MappingContext): MappingResult {
   const fields = new FieldReader(record);
-  const rawTime = fields.text('created_at', 'createdAt', 'timestamp', 'time');
+  const rawTime = fields.text(FIELDS.created_at);
   const when = parseEventTime(rawTime);
   if (!when) return { unmappable: rawTime === undefined ? 'no created_at' : `created_at ${JSON.stringify(rawTime.slice(0, 40))} is not a date` };
-  const packageName = fields.text('package_name', 'packageName', 'package');
+  const packageName = fields.text(FIELDS.package_name);
   if (!packageName) return { unmappable: 'no package_name (Web Resources Activity requires web_resources)' };
 
-  const policies = fields.value('policies');
-  const policyList = Array.isArray(policies) ? (policies as unknown[]).filter((item): item is Record<string, unknown> => typeof item === 'object' && item !== null) : [];
+  const policies = fields.value(FIELDS.policies);
+  const policyList = Array.isArray(policies) ? objectsOf(policies as unknown[]) : [];
   if (policies !== undefined && !Array.isArray(policies)) fields.release(policies);
   const dryRun = context.filtersId === DRY_RUN_LABEL || policyList.some((policy) => policy.dry_run === true || policy.dry_run === 'true');
 
-  const action = fields.text('action', 'result', 'decision');
+  const action = fields.text(FIELDS.action);
   const decision = dryRun ? { actionId: 1, dispositionId: 15 } : action === undefined ? { actionId: 0, dispositionId: 0 } : (DECISIONS[action.toLowerCase()] ?? { actionId: 0, dispositionId: 99 });
   const blocked = !dryRun && decision.actionId === 2;
   const security = policyList.some((policy) => String(policy.condition_category ?? '').toLowerCase() === 'security');
 
-  const username = fields.text('username', 'user_name', 'user');
-  const mail = fields.text('user_mail', 'userMail', 'email');
-  const mailValid = mail !== undefined && EMAIL.test(mail);
+  const username = fields.text(FIELDS.username);
+  const mail = fields.text(FIELDS.user_mail);
+  const mailValid = mail !== undefined && isEmail(mail);
   if (mail !== undefined && !mailValid) fields.release(mail);
   const userName = username ?? (mailValid ? mail : undefined);
-  const reason = fields.text('reason');
+  const reason = fields.text(FIELDS.reason);
 
   const event = {
-    ...classification(WEB_RESOURCES_ACTIVITY, READ),
-    ...severity(WEB_RESOURCES_ACTIVITY, blocked ? (security ? 3 : 2) : 1),
+    ...eventHeader(WEB_RESOURCES_ACTIVITY, READ, blocked ? (security ? 3 : 2) : 1),
     time: when.time,
     timezone_offset: when.timezoneOffset,
     action_id: decision.actionId,
@@ -65,53 +90,43 @@ export function mapXrayEvent(record: SourceRecord, context: MappingContext): Map
     message: reason,
     metadata: metadata({
       product: XRAY_PRODUCT,
-      uid: fields.text('id'),
+      uid: fields.text(FIELDS.id),
       tenant: context.tenant,
       logName: dryRun ? 'Curation audit: dry run' : 'Curation audit',
       originalTime: rawTime,
-      profiles: ['host', 'security_control'],
-      labels: dryRun ? [DRY_RUN_LABEL] : undefined,
+      profiles: PROFILES,
+      labels: dryRun ? DRY_RUN_LABELS : undefined,
     }),
     actor: userName ? { user: ({ name: userName, email_addr: mailValid ? mail : undefined }) } : undefined,
     web_resources: webResources(fields, packageName),
     authorizations: policyList.length ? policyList.map((policy) => authorization(policy, dryRun ? `dry run: ${action ?? 'unknown'}` : action)) : undefined,
-    unmapped: fields.rest({
-      ...(dryRun && action !== undefined ? { action } : {}),
-      ...policyRest(policyList),
-    }),
+    unmapped: fields.rest(policyRest(policyList, dryRun && action !== undefined ? { action } : {})),
   };
   return { event };
 }
 
 function webResources(fields: FieldReader, packageName: string): Record<string, unknown>[] {
-  const version = fields.text('package_version', 'packageVersion', 'version');
+  const version = fields.text(FIELDS.package_version);
   const resources: Record<string, unknown>[] = [
     {
       name: packageName,
-      type: fields.text('package_type', 'packageType', 'ecosystem_type'),
-      url_string: fields.text('package_url', 'packageUrl'),
+      type: fields.text(FIELDS.package_type),
+      url_string: fields.text(FIELDS.package_url),
       data: version !== undefined ? { version } : undefined,
     },
   ];
-  const repository = (type: string, name: string | undefined, data: Record<string, string | undefined>, url?: string) => {
-    const present = Object.values(data).filter((value) => value !== undefined);
+  const repository = (type: string, name: string | undefined, serverName: string | undefined, project: string | undefined, url?: string) => {
     if (!name) {
       // A repository without a name cannot be a web resource (it needs a name or uid): keep what came in unmapped.
-      for (const value of present) fields.release(value);
-      if (url !== undefined) fields.release(url);
+      for (const value of [serverName, project, url]) if (value !== undefined) fields.release(value);
       return;
     }
-    resources.push({ name, type, url_string: url, data: present.length ? data : undefined });
+    const data = serverName !== undefined || project !== undefined ? { server_name: serverName, project } : undefined;
+    resources.push({ name, type, url_string: url, data });
   };
-  repository('curated repository', fields.text('curated_repository_name', 'curated_repo_name'), {
-    server_name: fields.text('curated_repository_server_name', 'curated_repo_server_name'),
-    project: fields.text('curated_project', 'curated_repo_project_key'),
-  });
-  repository('origin repository', fields.text('origin_repository_name', 'origin_repo_name'), {
-    server_name: fields.text('origin_repository_server_name', 'origin_repo_server_name'),
-    project: fields.text('origin_project', 'origin_repo_project_key'),
-  });
-  repository('public repository', fields.text('public_repo_name', 'public_repository_name'), {}, fields.text('public_repo_url', 'public_repository_url'));
+  repository('curated repository', fields.text(FIELDS.curated_repository_name), fields.text(FIELDS.curated_repository_server_name), fields.text(FIELDS.curated_project));
+  repository('origin repository', fields.text(FIELDS.origin_repository_name), fields.text(FIELDS.origin_repository_server_name), fields.text(FIELDS.origin_project));
+  repository('public repository', fields.text(FIELDS.public_repo_name), undefined, undefined, fields.text(FIELDS.public_repo_url));
   return resources;
 }
 
@@ -129,11 +144,31 @@ function authorization(policy: Record<string, unknown>, decision: string | undef
   };
 }
 
-/** Per-policy fields outside POLICY_FIELDS (dry_run, result, policy_reason…), one unmapped entry per field: a JSON array by policy. */
-function policyRest(policies: Record<string, unknown>[]): Record<string, string> {
-  const names = new Set<string>();
-  for (const policy of policies) for (const name of Object.keys(policy)) if (!POLICY_FIELDS.has(name)) names.add(name);
-  const out: Record<string, string> = {};
-  for (const name of names) out[`policies[].${name}`] = JSON.stringify(policies.map((policy) => policy[name] ?? null));
+/** The array's elements that are objects (the array itself when all are: the common case, without a copy). */
+function objectsOf(items: unknown[]): Record<string, unknown>[] {
+  const isObject = (item: unknown): item is Record<string, unknown> => typeof item === 'object' && item !== null;
+  return items.every(isObject) ? items : items.filter(isObject);
+}
+
+/** `policies[].<field>` for each per-policy field name seen. */
+const policyRestKeys = new Map<string, string>();
+
+/**
+ * Per-policy fields outside POLICY_FIELDS (dry_run, result, policy_reason…), one unmapped entry per field: a JSON
+ * array by policy, added to `out` (after what it holds) in the order the fields first appear.
+ */
+function policyRest(policies: Record<string, unknown>[], out: Record<string, string>): Record<string, string> {
+  const names: string[] = [];
+  for (const policy of policies) for (const name in policy) if (!POLICY_FIELDS.has(name) && !names.includes(name)) names.push(name);
+  for (const name of names) {
+    let key = policyRestKeys.get(name);
+    if (key === undefined) {
+      key = `policies[].${name}`;
+      if (policyRestKeys.size < 1000) policyRestKeys.set(name, key);
+    }
+    const values = new Array<unknown>(policies.length);
+    for (let index = 0; index < policies.length; index++) values[index] = policies[index]![name] ?? null;
+    out[key] = JSON.stringify(values);
+  }
   return out;
 }

@@ -155,6 +155,20 @@ export class ExportStorage extends Construct {
   }
 
   /**
+   * Listing a source's window folders, nothing read: PlanExport learns which windows older than the source's
+   * retention hold a manifest (functions/common/manifest.ts, manifestWindows), to report the others lost.
+   */
+  windowLister(source: string, exportPrefix: string): iam.PolicyStatement {
+    const name = `${source[0]!.toUpperCase()}${source.slice(1)}`;
+    return new iam.PolicyStatement({
+      sid: `List${name}Windows`,
+      actions: ['s3:ListBucket'],
+      resources: [this.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${exportPrefix}source=${source}/*`] } },
+    });
+  }
+
+  /**
    * Read-only access for a consumer of the exports: get and list objects under `<exportPrefix>source=`, and
    * kms:Decrypt of the bucket key only through S3 for this bucket.
    */

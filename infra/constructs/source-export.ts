@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -11,7 +11,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { AuditExportConfig } from '../config.js';
+import { stateMachineName, type AuditExportConfig } from '../config.js';
 import { createAuditFunction } from './audit-function.js';
 import type { ExportStorage } from './export-storage.js';
 import type { ExportNetwork } from './network.js';
@@ -101,14 +101,19 @@ export class SourceExport<P extends string> extends Construct {
       this.functions[placeholder] = this.createFunction(spec, settings, props);
     }
 
+    const name = stateMachineName(Stack.of(this).stackName, props.source);
+    // Under /aws/vendedlogs/ (one CloudWatch Logs resource policy covers every such group), and unique per stack:
+    // a retained group of a deleted stack must not make the next deployment fail with "already exists". The
+    // suffix is the first block of the stack id's UUID, which a new stack of the same name does not share.
+    const stackIdSuffix = Fn.select(0, Fn.split('-', Fn.select(2, Fn.split('/', Stack.of(this).stackId))));
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
-      logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-${props.source}-export`,
+      logGroupName: `/aws/vendedlogs/states/${name}-${stackIdSuffix}`,
       retention: props.logRetention,
       removalPolicy: props.removalPolicy,
     });
 
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      stateMachineName: `${Stack.of(this).stackName}-${props.source}-export`,
+      stateMachineName: name,
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromFile(aslPath),
       definitionSubstitutions: Object.fromEntries(
@@ -182,6 +187,31 @@ export class SourceExport<P extends string> extends Construct {
       ...(props.network && settings.callsVendor ? { placement: props.network.placement() } : {}),
     });
   }
+}
+
+/**
+ * PlanExport's look at the executions of its own state machine: a lease held by an execution that has ended is
+ * taken over at once (functions/common/checkpoints.ts, LeaseJudge), not only when it expires. Named by the state
+ * machine's fixed name: an ARN taken from the state machine would make its functions depend on it, and it on them.
+ */
+export function describeOwnExecutions(scope: Construct, source: string): { statement: iam.PolicyStatement; acknowledge: { id: string; reason: string } } {
+  const stack = Stack.of(scope);
+  const executions = `execution:${stateMachineName(stack.stackName, source)}:*`;
+  const statement = new iam.PolicyStatement({
+    sid: 'JudgeLeaseHolders',
+    actions: ['states:DescribeExecution'],
+    resources: [stack.formatArn({ service: 'states', resource: executions, arnFormat: ArnFormat.NO_RESOURCE_NAME })],
+  });
+  // cdk-nag names the resource as synthesized: the partition, region and account resolved, or as pseudo parameters.
+  const shown = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value);
+  const arn = `arn:${shown(stack.partition, 'Partition')}:states:${shown(stack.region, 'Region')}:${shown(stack.account, 'AccountId')}:${executions}`;
+  return {
+    statement,
+    acknowledge: {
+      id: `AwsSolutions-IAM5[Resource::${arn}]`,
+      reason: 'Execution names are chosen at start time; DescribeExecution only, and only on executions of this source\'s state machine.',
+    },
+  };
 }
 
 /**

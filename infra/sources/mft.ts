@@ -6,7 +6,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { MFT_FUNCTIONS } from '../../functions/mft/handlers/index.js';
 import { REPORT_REGISTRY_PREFIX } from '../../functions/mft/report-registry.js';
-import { SourceExport, type SourceFunctionSettings, type SourceProps } from '../constructs/source-export.js';
+import { describeOwnExecutions, SourceExport, type SourceFunctionSettings, type SourceProps } from '../constructs/source-export.js';
 
 type MftPlaceholder = keyof typeof MFT_FUNCTIONS;
 
@@ -100,7 +100,7 @@ export class MftSource extends Construct {
     };
     const seal = new iam.PolicyStatement({
       sid: 'SealMftToken',
-      actions: ['kms:Encrypt'],
+      actions: ['kms:GenerateDataKey'],
       resources: [this.tokenSealingKey.keyArn],
       conditions: tokenContext,
     });
@@ -125,7 +125,9 @@ export class MftSource extends Construct {
     for (const placeholder of SEALERS) statements[placeholder].push(seal);
     for (const placeholder of UNSEALERS) statements[placeholder].push(unseal);
     statements.CopyReportFunctionArn.push(...exportWriter.statements);
-    statements.PlanExportFunctionArn.push(props.storage.checkpointAccess('mft', 'lease'));
+    // The lease and its holders' executions (MFT has no retention configured: no stored windows to list).
+    const judgeLeases = describeOwnExecutions(this, 'mft');
+    statements.PlanExportFunctionArn.push(props.storage.checkpointAccess('mft', 'lease'), judgeLeases.statement);
     statements.CommitRunFunctionArn.push(props.storage.checkpointAccess('mft', 'commit'));
     // The report record shares the checkpoint table, under its own partition keys (`mft-reports|<tenant>`) only.
     for (const [placeholder, actions] of Object.entries(REPORT_RECORD_ACTIONS) as [MftPlaceholder, string[]][]) {
@@ -178,7 +180,7 @@ export class MftSource extends Construct {
     });
 
     const settings: Record<MftPlaceholder, SourceFunctionSettings> = {
-      PlanExportFunctionArn: { timeout: Duration.minutes(1) },
+      PlanExportFunctionArn: { timeout: Duration.minutes(1), acknowledge: [judgeLeases.acknowledge] },
       IssueTokenFunctionArn: { timeout: Duration.minutes(1) },
       CreateReportFunctionArn: { timeout: Duration.minutes(2) },
       CheckReportFunctionArn: { timeout: Duration.minutes(2) },

@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { XRAY_FUNCTIONS } from '../../functions/xray/handlers/index.js';
-import { SourceExport, type SourceProps } from '../constructs/source-export.js';
+import { describeOwnExecutions, SourceExport, type SourceProps } from '../constructs/source-export.js';
 
 type XrayPlaceholder = keyof typeof XRAY_FUNCTIONS;
 
@@ -73,6 +73,7 @@ export class XraySource extends Construct {
     const scheduleInput: Record<string, unknown> = {};
     if (xray.format !== 'json') scheduleInput.format = xray.format;
 
+    const judgeLeases = describeOwnExecutions(this, 'xray');
     this.export = new SourceExport(this, 'Export', {
       source: 'xray',
       aslFile: XRAY_ASL_FILE,
@@ -83,7 +84,9 @@ export class XraySource extends Construct {
         XrayPlanExportFunctionArn: {
           timeout: Duration.minutes(1),
           environment: planEnvironment,
-          statements: [props.storage.checkpointAccess('xray', 'lease')],
+          // The lease, its holders' executions, and which windows beyond the retention are stored (30 days by default).
+          statements: [props.storage.checkpointAccess('xray', 'lease'), judgeLeases.statement, props.storage.windowLister('xray', prefix)],
+          acknowledge: [judgeLeases.acknowledge],
         },
         XrayExportPagesFunctionArn: {
           statements: [readSecret, ...exportWriter.statements],

@@ -76,7 +76,7 @@ describe('audit-export CLI', () => {
     [['run', 'mft', '--source-ip', '999.1.1.1'], /IPv4 or IPv6/],
     [['run', 'mft', '--actor', 'x'.repeat(321)], /320 characters/],
     [['run', 'mft', '--bogus'], /Unknown option '--bogus'/],
-    [['run', 'mft', '--target', 'mars'], /--target must be twin, env or aws/],
+    [['run', 'mft', '--target', 'mars'], /--target must be twin, deployed, env or aws/],
     [['run', 'xray', '--lookback-hours', '0'], /--lookback-hours must be a positive number/],
     [['run', 'xray', '--format', 'xml'], /--format/],
     [['run', 'salesforce'], /unknown command "run salesforce"/],

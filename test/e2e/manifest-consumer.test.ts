@@ -4,6 +4,8 @@ import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifyManifestHandler } from '../../functions/consumer/verify-manifest.js';
+import { planFor, reportLocation } from '../../functions/mft/export-plan.js';
+import { mftExportInputSchema } from '../../functions/mft/model.js';
 import { runMftExport } from '../../local/run-export.js';
 import { startTwin, type Twin } from '../../local/twin.js';
 
@@ -31,9 +33,11 @@ beforeAll(async () => {
     retryMs: 5,
   });
   expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
-  const object = (result.output as { windows: { object: { key: string; manifestKey: string } }[] }).windows[0]!.object;
-  manifestKey = object.manifestKey;
-  reportKey = object.key;
+  // A window's result names its window; its object and manifest follow from the plan.
+  const { window } = (result.output as { windows: { window: { start: string; end: string } }[] }).windows[0]!;
+  const { key, folder } = reportLocation(planFor(mftExportInputSchema.parse({ window }), twin.mftRuntime().settings), window);
+  manifestKey = `${folder}_manifest.json`;
+  reportKey = key;
 });
 
 afterAll(async () => {

@@ -9,7 +9,7 @@ import { createReportBody, planFor, reportLocation } from '../../functions/mft/e
 import { verifyManifest } from '../../functions/common/manifest.js';
 import { mftExportInputSchema, type MftExportInput } from '../../functions/mft/model.js';
 import { runMftExport } from '../../local/run-export.js';
-import type { TaskHandler } from '../../local/state-machine-runner.js';
+import { errorOrigin, type TaskHandler } from '../../local/state-machine-runner.js';
 import { sha256OfStream } from '../support/stream-hash.js';
 import { startTwin, type Twin } from '../../local/twin.js';
 
@@ -65,12 +65,22 @@ interface WindowOutput {
   object: { key: string; bytes: number; sha256: string; records: number; manifestKey: string };
 }
 
-function onlyWindow(output: unknown): WindowOutput {
-  const windows = (output as { windows: WindowOutput[] }).windows;
+/**
+ * The run's one window, with what S3 holds for it: a window's result in the execution state is small (window,
+ * report id, records, bytes); its object and manifest are named by the window and the plan.
+ */
+async function onlyWindow(output: unknown, input: MftExportInput): Promise<WindowOutput> {
+  const windows = (output as { windows: { window: { start: string; end: string }; status: string; reportId: string; records: number; bytes: number }[] }).windows;
   expect(windows).toHaveLength(1);
-  return windows[0]!;
+  const [result] = windows;
+  const { key, folder } = reportLocation(planOf(input), result!.window);
+  const manifestKey = `${folder}_manifest.json`;
+  const manifest = JSON.parse(
+    await (await twin.s3Client.send(new GetObjectCommand({ Bucket: twin.s3.bucket, Key: manifestKey }))).Body!.transformToString(),
+  ) as { objects: { key: string; sha256: string; records: number; bytes: number }[] };
+  expect(manifest.objects).toEqual([expect.objectContaining({ key, bytes: result!.bytes, records: result!.records })]);
+  return { ...result!, object: { key, bytes: result!.bytes, records: result!.records, sha256: manifest.objects[0]!.sha256, manifestKey } };
 }
-
 
 function planOf(input: MftExportInput) {
   return planFor(mftExportInputSchema.parse(input), twin.mftRuntime().settings);
@@ -106,7 +116,7 @@ describe('MFT export on the twin', () => {
     const input: MftExportInput = { window: WINDOW, type: 'json' };
     const result = await run(input);
     expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
-    const output = onlyWindow(result.output);
+    const output = await onlyWindow(result.output, input);
 
     const expected = await expectedFile(input);
     expect(expected.bytes).toBeGreaterThan(100_000);
@@ -136,7 +146,7 @@ describe('MFT export on the twin', () => {
     const result = await run(input);
     expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
     expect((result.output as { filtersId: string }).filtersId).toMatch(/^[0-9a-f]{12}$/);
-    const output = onlyWindow(result.output);
+    const output = await onlyWindow(result.output, input);
     expect(output.object.key).toMatch(/\.csv$/);
     const expected = await expectedFile(input);
     expect(await storedFile(output.object.key)).toEqual(expected);
@@ -159,7 +169,7 @@ describe('MFT export on the twin', () => {
     expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
     expect(copies).toBe(2);
     expect(result.events.some((event) => event.type === 'StateRetried' && event.state?.name === 'CopyReportToS3')).toBe(true);
-    const output = onlyWindow(result.output);
+    const output = await onlyWindow(result.output, input);
     expect(await storedFile(output.object.key)).toEqual(await expectedFile(input));
     expect(twin.mft.reports().map((report) => report.id)).not.toContain(output.reportId);
     expectNoSecretsIn(result.events);
@@ -177,7 +187,9 @@ describe('MFT export on the twin', () => {
     );
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('IntegrityError');
-    expect(result.cause).toContain('truncated');
+    // The window's result carries a bounded summary; the history names the cause where it happened.
+    expect(result.cause).toContain('IntegrityError in window 2026-11-22T00:00:00.000Z');
+    expect(errorOrigin(result)).toMatchObject({ state: 'CopyReportToS3', cause: expect.stringContaining('truncated') });
     expect(result.events.filter((event) => event.type === 'StateRetried').length).toBe(3);
     expect(result.events.some((event) => event.type === 'StateEntered' && event.state?.name === 'DeleteReportAfterError')).toBe(true);
     expect(twin.mft.reports().filter((report) => !before.has(report.id))).toEqual([]);
@@ -204,7 +216,7 @@ describe('MFT export on the twin', () => {
       });
       expect(result.status).toBe('FAILED');
       expect(result.error).toBe('ReportTimedOut');
-      expect(result.cause).toMatch(/still in progress after \d+ s \(maxWaitSeconds 2\).*deleted/);
+      expect(errorOrigin(result)?.cause).toMatch(/still in progress after \d+ s \(maxWaitSeconds 2\).*deleted/);
       expect(slow.mft.reports()).toEqual([]);
     } finally {
       await slow.close();

@@ -9,6 +9,7 @@ import { createReportBody, planFor } from '../../functions/mft/export-plan.js';
 import { mftExportInputSchema, type MftExportInput } from '../../functions/mft/model.js';
 import type { MftRuntime } from '../../functions/mft/runtime.js';
 import { runMftExport } from '../../local/run-export.js';
+import { errorOrigin, type LocalRunResult } from '../../local/state-machine-runner.js';
 import { sha256OfStream } from '../support/stream-hash.js';
 import { startTwin, type Twin, type TwinOptions } from '../../local/twin.js';
 import { referenceCreateBody } from '../support/mft-reference.js';
@@ -45,13 +46,24 @@ function capturedLogger() {
 }
 
 interface WindowOutput {
+  window: { start: string; end: string };
   status: string;
   reportId: string;
   object: { key: string; bytes: number; sha256: string; records: number; vendorSize?: number; contentEncoding?: string; warnings?: string[] };
 }
 
-function windowsOf(output: unknown): WindowOutput[] {
-  return (output as { windows: WindowOutput[] }).windows;
+/**
+ * Each window's result with what CopyReportToS3 returned for it, as the execution history shows it: the
+ * results the run carries to its end keep only a bounded summary of each window.
+ */
+function windowsOf(result: LocalRunResult): WindowOutput[] {
+  const copied = new Map<string, WindowOutput['object']>();
+  for (const event of result.events) {
+    if (event.type !== 'StateExited' || event.state?.name !== 'CopyReportToS3') continue;
+    const output = event.state.output as { window: { start: string }; object: WindowOutput['object'] };
+    copied.set(output.window.start, output.object);
+  }
+  return (result.output as { windows: Omit<WindowOutput, 'object'>[] }).windows.map((window) => ({ ...window, object: copied.get(window.window.start)! }));
 }
 
 
@@ -120,7 +132,7 @@ describe('answers the documents leave open', () => {
     const log = capturedLogger();
     const result = await runMftExport(runtime, { input, waitMs: 150, retryMs: 10, logger: log.logger });
     expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
-    const windows = windowsOf(result.output);
+    const windows = windowsOf(result);
     expect(windows).toHaveLength(2);
     for (const [hour, window] of windows.entries()) {
       const range = { start: `2026-11-20T0${hour}:00:00.000Z`, end: `2026-11-20T0${hour + 1}:00:00.000Z` };
@@ -157,7 +169,7 @@ describe('answers the documents leave open', () => {
     const input: MftExportInput = { window: DAY, type: 'csv' };
     const result = await runMftExport(runtime, { input, waitMs: 50, retryMs: 10 });
     expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
-    const [window] = windowsOf(result.output);
+    const [window] = windowsOf(result);
     const expected = await expectedFile(twin, runtime, input, DAY);
     expect(window!.object).toMatchObject({ bytes: expected.bytes, sha256: expected.sha256, contentEncoding: encoding });
     if (sizeField === 'records') expect(window!.object.vendorSize).toBe(window!.object.records);
@@ -171,7 +183,7 @@ describe('answers the documents leave open', () => {
     const result = await runMftExport(runtime, { input: { window: DAY, maxWaitSeconds: 2 }, waitMs: 300, retryMs: 10, logger: log.logger });
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('ReportTimedOut');
-    expect(result.cause).toMatch(/still at status "NotStarted" \(not one the exporter recognizes\) after \d+ s \(maxWaitSeconds 2\); it was deleted and the next run retries the window/);
+    expect(errorOrigin(result)?.cause).toMatch(/still at status "NotStarted" \(not one the exporter recognizes\) after \d+ s \(maxWaitSeconds 2\); it was deleted and the next run retries the window/);
     expect(twin.mft.reports()).toEqual([]);
     expect(log.warnings().filter((line) => /"NotStarted", which the exporter does not recognize/.test(String(line.message)))).toHaveLength(1);
     expect(result.events.filter((event) => event.type === 'StateEntered' && event.state?.name === 'CheckReport').length).toBeGreaterThan(1);
@@ -185,7 +197,7 @@ describe('answers the documents leave open', () => {
     const result = await runMftExport(runtime, { input: { window: DAY }, waitMs: 200, retryMs: 10 });
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('ReportFailed');
-    expect(result.cause).toMatch(/reports report \S+ as failed \(status "Error"\)/);
+    expect(errorOrigin(result)?.cause).toMatch(/reports report \S+ as failed \(status "Error"\)/);
     expect(twin.mft.reports()).toEqual([]);
   });
 
@@ -194,7 +206,7 @@ describe('answers the documents leave open', () => {
     const runtime = runtimeOf(twin, { windowMinutes: 1440 });
     const result = await runMftExport(runtime, { input: { window: DAY }, waitMs: 50, retryMs: 10 });
     expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
-    const [window] = windowsOf(result.output);
+    const [window] = windowsOf(result);
     expect(window!.object.vendorSize).toBe(window!.object.records);
     expect(window!.object.contentEncoding).toBeUndefined();
     expect(window!.object.warnings).toEqual([expect.stringMatching(/shows size \d+ but \d+ bytes were received and stored/)]);

@@ -11,7 +11,7 @@ import { listFolder } from '../../functions/common/manifest.js';
 import { LocalKeyTokenSealer } from '../../functions/common/token-sealer.js';
 import { cleanupReports } from '../../functions/mft/housekeeping.js';
 import { runMftExport, runXrayExport } from '../../local/run-export.js';
-import type { ExecutionEvent, LocalRunResult } from '../../local/state-machine-runner.js';
+import { errorOrigin, type ExecutionEvent, type LocalRunResult } from '../../local/state-machine-runner.js';
 import { startTwin, type Twin } from '../../local/twin.js';
 import { readObject } from '../support/stored-events.js';
 
@@ -148,9 +148,10 @@ async function capturing<T>(run: () => Promise<T>): Promise<T> {
 const http = () => new HttpClient({ fetch: recordingFetch, retry: { baseDelayMs: 5, maxDelayMs: 20 } });
 const options = () => ({ waitMs: 10, retryMs: 5, logger: twin.logger, onEvent: (event: ExecutionEvent) => events.push(event) });
 
+/** What an operator reads of a failed run: its error, the windows' errors, and the full cause where it began (the history). */
 function failureOf(result: LocalRunResult): string {
   const windows = ((result.output as { windows?: { error?: { Error?: string; Cause?: string } }[] })?.windows ?? []).map((window) => window.error);
-  return safeStringify({ error: result.error, cause: result.cause, windows });
+  return safeStringify({ error: result.error, cause: result.cause, windows, origin: errorOrigin(result) });
 }
 
 describe('secret hygiene on the twin', () => {

@@ -63,7 +63,7 @@ describe('audit-export configuration', () => {
     expect(xray({ groupHours: 745 })).toThrow(/sources\.xray\.groupHours must be at most 744/);
     expect(xray({ overlapHours: -1 })).toThrow(/sources\.xray\.overlapHours must be at least 0/);
     expect(xray({ windowMinutes: 1440, groupHours: 12 })).toThrow(/sources\.xray\.groupHours must hold at least one window \(windowMinutes 1440\)/);
-    const ok = parseConfig({ sources: { xray: { enabled: true, baseUrl: 'https://acme.jfrog.io', overlapHours: 0, lagMinutes: 0, windowMinutes: 1440, groupHours: 24 } } });
+    const ok = parseConfig({ sources: { xray: { enabled: true, baseUrl: 'https://acme.jfrog.io', overlapHours: 0, lagMinutes: 0, windowMinutes: 1440, groupHours: 24, maxWindowsPerRun: 31 } } });
     expect(ok.sources.xray).toMatchObject({ overlapHours: 0, lagMinutes: 0, windowMinutes: 1440, groupHours: 24 });
   });
 

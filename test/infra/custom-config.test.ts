@@ -65,6 +65,13 @@ const ownLogs = (fnId: string) => {
   return { Sid: 'WriteOwnLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::Join': ['', [getAtt(logGroup), ':*']] } };
 };
 const tracing = { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' };
+/** PlanExport may tell whether a lease's holder still runs: DescribeExecution of its own state machine's executions only. */
+const judgeLeases = (source: string) => ({
+  Sid: 'JudgeLeaseHolders',
+  Effect: 'Allow',
+  Action: 'states:DescribeExecution',
+  Resource: `arn:aws:states:${TEST_ENV.region}:${TEST_ENV.account}:execution:AuditExport-${source}-export:*`,
+});
 const expectExactly = (fnId: string, expected: Record<string, unknown>[]) => {
   const statements = roleStatements(s.template, functionRoleId(s.template, fnId));
   expect(sameStatements(statements, [ownLogs(fnId), ...expected, tracing]), JSON.stringify(statements, null, 1)).toBe(true);
@@ -74,7 +81,7 @@ const env = (fnId: string) => s.template.toJSON().Resources[fnId].Properties.Env
 describe('a configured deployment', () => {
   it('with the tenant id configured, PlanExport and CommitRun never read the secret: logs and their mft|* checkpoints only', () => {
     const mft = s.stack.mft!.export.functions;
-    expectExactly(logicalId(mft.PlanExportFunctionArn), [lease('mft', 'lease')]);
+    expectExactly(logicalId(mft.PlanExportFunctionArn), [lease('mft', 'lease'), judgeLeases('mft')]);
     expectExactly(logicalId(mft.CommitRunFunctionArn), [lease('mft', 'commit')]);
     const table = ref(logicalId(s.stack.storage.checkpointTable));
     const runtime = {
@@ -167,7 +174,12 @@ describe('the Xray source', () => {
 
   it('PlanExport takes the lease of xray|* streams only, and gets the schedule settings', () => {
     const ids = xrayIds();
-    expectExactly(ids.plan, [lease('xray', 'lease')]);
+    // ...and lists its stream's folders (which windows older than the retention are stored), reading nothing.
+    expectExactly(ids.plan, [
+      lease('xray', 'lease'),
+      judgeLeases('xray'),
+      { Sid: 'ListXrayWindows', Effect: 'Allow', Action: 's3:ListBucket', Resource: getAtt(ids.bucket), Condition: { StringLike: { 's3:prefix': ['audit/source=xray/*'] } } },
+    ]);
     expect(env(ids.plan)).toEqual({
       XRAY_BASE_URL: 'https://acme.jfrog.io',
       EXPORT_BUCKET: ref(ids.bucket),

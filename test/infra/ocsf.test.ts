@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { OCSF_SOURCES } from '../../functions/ocsf/sources.js';
 import { glueColumns } from '../../infra/constructs/ocsf-normalizer.js';
+import { DeployedStack } from '../../local/deployed-stack.js';
 import { functionRoleId, getAtt, logicalId, ref, roleStatements } from './iam.js';
 import { defaultConfig, synthesize, TEST_ENV } from './synth.js';
 
@@ -142,5 +143,19 @@ describe('OCSF normalizer into Security Lake (target security-lake)', () => {
   it('fails synth without the external id', () => {
     expect(() => synthesize(withOcsf({ target: 'security-lake' }))).toThrow('ocsf.securityLake is required with target security-lake');
     expect(() => synthesize(withOcsf({ sourceNames: { mft: 'a-source-name-too-long-for-lake' } }))).toThrow(/ocsf\.sourceNames\.mft must be 1-20 letters/);
+  });
+});
+
+describe('the twin running the synthesized stack (--target deployed)', () => {
+  it.each([
+    ['bucket', {}],
+    ['security-lake', { target: 'security-lake', securityLake: { externalId: 'audit-export-ocsf' } }],
+  ])('refuses a stack with the normalizer (target %s): it has no stand-in for Glue or Security Lake', async (_, ocsf) => {
+    const s = synthesize(withOcsf(ocsf));
+    const assembly = { directory: s.assemblyDir, stackName: s.stack.stackName, template: s.template.toJSON() as never, assetPaths: {} };
+    const bindings = { bucket: 'b', table: 't', endpoints: { s3: 'http://127.0.0.1:1', dynamodb: 'http://127.0.0.1:1' }, credentials: { accessKeyId: 'a', secretAccessKey: 's' } };
+    await expect(DeployedStack.start(assembly, bindings)).rejects.toThrow(
+      /deploys the OCSF normalizer \(ocsf\.enabled: .*\): the twin has no stand-in for Glue or Security Lake\. Synthesize with ocsf\.enabled false/,
+    );
   });
 });

@@ -296,7 +296,7 @@ describe('least privilege: each function role, statement by statement', () => {
       'kms:EncryptionContext:audience': 'https://api.us.mft.progress.com',
     },
   };
-  const seal = () => ({ Sid: 'SealMftToken', Effect: 'Allow', Action: 'kms:Encrypt', Resource: getAtt(ids.sealingKey), Condition: tokenContext });
+  const seal = () => ({ Sid: 'SealMftToken', Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: getAtt(ids.sealingKey), Condition: tokenContext });
   const unseal = () => ({ Sid: 'UnsealMftToken', Effect: 'Allow', Action: 'kms:Decrypt', Resource: getAtt(ids.sealingKey), Condition: tokenContext });
 
   const expectRole = (p: keyof typeof MFT_FUNCTIONS, extra: Record<string, unknown>[]) => {
@@ -313,15 +313,20 @@ describe('least privilege: each function role, statement by statement', () => {
     Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['mft|*'] } },
   });
 
-  it('PlanExport: the lease on mft|* checkpoints (GetItem, UpdateItem), and the secret only to learn the tenant id', () => {
-    expectRole('PlanExportFunctionArn', [readSecret(), checkpoints('lease')]);
+  it('PlanExport: the lease on mft|* checkpoints (GetItem, UpdateItem), its holders\' executions, and the secret only to learn the tenant id', () => {
+    expectRole('PlanExportFunctionArn', [
+      readSecret(),
+      checkpoints('lease'),
+      // Whether a lease's holder still runs: DescribeExecution of this state machine's executions only.
+      { Sid: 'JudgeLeaseHolders', Effect: 'Allow', Action: 'states:DescribeExecution', Resource: 'arn:aws:states:eu-west-1:123456789012:execution:AuditExport-mft-export:*' },
+    ]);
   });
 
   it('CommitRun: GetItem, UpdateItem, PutItem, Query on mft|* checkpoints, and the secret only to learn the tenant id', () => {
     expectRole('CommitRunFunctionArn', [readSecret(), checkpoints('commit')]);
   });
 
-  it('IssueToken: the secret, and kms:Encrypt on the sealing key for purpose=mft-access-token only', () => {
+  it('IssueToken: the secret, and kms:GenerateDataKey (envelope sealing) on the sealing key for purpose=mft-access-token only', () => {
     expectRole('IssueTokenFunctionArn', [readSecret(), seal()]);
   });
 
@@ -385,7 +390,15 @@ describe('least privilege: each function role, statement by statement', () => {
     expect(rolesWith('s3:DeleteObject')).toEqual([copy]);
     expect(rolesWith('s3:GetObject')).toEqual([copy, consumer].sort());
     expect(rolesWith('s3:ListBucket')).toEqual([copy, consumer].sort());
-    expect(rolesWith('"kms:Encrypt"')).toHaveLength(1);
+    const sealers = Object.values(s.template.findResources('AWS::IAM::Policy'))
+      .filter((p) =>
+        (p.Properties.PolicyDocument.Statement as { Action: unknown; Resource: unknown }[]).some(
+          (st) => JSON.stringify(st.Resource) === JSON.stringify(getAtt(ids.sealingKey)) && /GenerateDataKey|Encrypt"/.test(JSON.stringify(st.Action)),
+        ),
+      )
+      .map((p) => (p.Properties.Roles as { Ref: string }[])[0]!.Ref);
+    expect(sealers).toEqual([functionRoleId(s.template, ids.functions.IssueTokenFunctionArn)]);
+    expect(rolesWith('"kms:Encrypt"')).toEqual([]);
     expect(rolesWith('s3:*')).toEqual([]);
     expect(rolesWith('s3:DeleteObjectVersion')).toEqual([]);
   });
@@ -446,6 +459,29 @@ describe('state machine', () => {
     expect(rest).toHaveLength(1);
     expect(rest[0]!.Resource).toBe('*');
     for (const action of rest[0]!.Action as string[]) expect(action).toMatch(/^(logs:.*(LogDelivery|LogDeliveries|ResourcePolic|LogGroups).*|xray:.*)$/);
+  });
+});
+
+describe('redeploying after the stack was deleted', () => {
+  it('no log group has a fixed name: a retained group of a deleted stack cannot collide with the next deployment', () => {
+    const groups = Object.entries(s.template.findResources('AWS::Logs::LogGroup'));
+    expect(groups.length).toBe(placeholders.length + 2);
+    const named = groups.filter(([, group]) => group.Properties.LogGroupName !== undefined);
+    // Only the state machine's group is named (under /aws/vendedlogs/states/), with a suffix from the stack id.
+    expect(named).toHaveLength(1);
+    const [id, group] = named[0]!;
+    expect(s.template.toJSON().Resources[id].DeletionPolicy).toBe('Retain');
+    expect(group.Properties.LogGroupName).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          '/aws/vendedlogs/states/AuditExport-mft-export-',
+          { 'Fn::Select': [0, { 'Fn::Split': ['-', { 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] }] }] },
+        ],
+      ],
+    });
+    const sm = s.template.toJSON().Resources[ids.stateMachine].Properties;
+    expect(sm.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn).toEqual(getAtt(id));
   });
 });
 
@@ -533,6 +569,51 @@ describe('alarms', () => {
     expect(record![CHECKPOINT_LAG_DIMENSION]).toBe('mft');
     expect(record![CHECKPOINT_LAG_METRIC]).toBe(3600);
     expect([CHECKPOINT_LAG_NAMESPACE, CHECKPOINT_LAG_METRIC, CHECKPOINT_LAG_DIMENSION]).toEqual(['AuditExport', 'CheckpointLagSeconds', 'Source']);
+  });
+
+  it('every alarm notifies the topic, which CloudWatch alarms of this account may publish to, with a key they may use', () => {
+    const resources = s.template.toJSON().Resources as Record<string, { Type: string; Properties: Record<string, any> }>;
+    const alarms = Object.values(resources).filter((resource) => resource.Type === 'AWS::CloudWatch::Alarm');
+    expect(alarms.length).toBeGreaterThanOrEqual(3);
+    for (const alarm of alarms) {
+      expect(alarm.Properties.AlarmActions).toEqual([ref(ids.topic)]);
+      if (alarm.Properties.OKActions) expect(alarm.Properties.OKActions).toEqual([ref(ids.topic)]);
+    }
+
+    // The topic's own policy replaces SNS's default one: it must allow CloudWatch to publish.
+    const policies = Object.values(resources).filter((resource) => resource.Type === 'AWS::SNS::TopicPolicy');
+    expect(policies).toHaveLength(1);
+    expect(policies[0]!.Properties.Topics).toEqual([ref(ids.topic)]);
+    const statements = policies[0]!.Properties.PolicyDocument.Statement as Record<string, unknown>[];
+    const publish = statements.filter((statement) => statement.Effect === 'Allow');
+    expect(publish).toEqual([
+      {
+        Sid: 'AllowCloudWatchAlarmsToPublish',
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: 'sns:Publish',
+        Resource: ref(ids.topic),
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': '123456789012' },
+          ArnLike: { 'aws:SourceArn': 'arn:aws:cloudwatch:eu-west-1:123456789012:alarm:*' },
+        },
+      },
+    ]);
+    // ...and the TLS-only Deny does not catch CloudWatch's (TLS) requests.
+    const deny = statements.filter((statement) => statement.Effect === 'Deny');
+    expect(deny).toEqual([expect.objectContaining({ Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]);
+
+    // The topic is encrypted with a key whose policy lets CloudWatch encrypt the messages it publishes.
+    const keyId = (resources[ids.topic]!.Properties.KmsMasterKeyId as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const keyStatements = resources[keyId]!.Properties.KeyPolicy.Statement as Record<string, unknown>[];
+    expect(keyStatements).toContainEqual({
+      Sid: 'AllowCloudWatchAlarmsToPublish',
+      Effect: 'Allow',
+      Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      Resource: '*',
+      Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } },
+    });
   });
 
   it('alarm on errors of the manifest consumer', () => {

@@ -42,3 +42,47 @@ export function synthesize(config?: AuditExportConfigInput): Synthesized {
   return { app, stack, config: resolved, template, assemblyDir: assembly.directory };
 }
 
+
+export interface SynthesizedStateMachine {
+  logicalId: string;
+  name: string;
+  /** The definition Step Functions receives: the staged ASL file with every substitution applied. */
+  definition: Record<string, unknown>;
+  /** Function ARN in the definition → that function's logical id. */
+  functions: Record<string, string>;
+}
+
+/**
+ * Every state machine of a synthesized stack as deployed: the definition file from the cloud assembly, each
+ * `${Placeholder}` replaced by the value CloudFormation gives its substitution (a GetAtt of a function's ARN
+ * becomes `arn:aws:lambda:<region>:<account>:function:<logicalId>`).
+ */
+export function synthesizedStateMachines(s: Synthesized): SynthesizedStateMachine[] {
+  const resources = s.template.toJSON().Resources as Record<string, { Type: string; Properties: Record<string, any> }>;
+  const manifest = JSON.parse(readFileSync(join(s.assemblyDir, `${s.stack.artifactId}.assets.json`), 'utf8')) as {
+    files: Record<string, { source: { path: string }; destinations: Record<string, { objectKey: string }> }>;
+  };
+  const assetPath = (objectKey: string) => {
+    const file = Object.values(manifest.files).find((f) => Object.values(f.destinations).some((d) => d.objectKey === objectKey));
+    if (!file) throw new Error(`no asset with key ${objectKey}`);
+    return join(s.assemblyDir, file.source.path);
+  };
+  return Object.entries(resources)
+    .filter(([, resource]) => resource.Type === 'AWS::StepFunctions::StateMachine')
+    .map(([logicalId, resource]) => {
+      const functions: Record<string, string> = {};
+      const values: Record<string, string> = {};
+      for (const [placeholder, value] of Object.entries(resource.Properties.DefinitionSubstitutions as Record<string, unknown>)) {
+        const [functionId, attribute] = (value as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'];
+        if (attribute !== 'Arn' || resources[functionId]?.Type !== 'AWS::Lambda::Function') throw new Error(`${placeholder} is not a function ARN`);
+        const arn = `arn:aws:lambda:${TEST_ENV.region}:${TEST_ENV.account}:function:${functionId}`;
+        values[placeholder] = arn;
+        functions[arn] = functionId;
+      }
+      const text = readFileSync(assetPath(resource.Properties.DefinitionS3Location.Key), 'utf8').replace(
+        /\$\{(\w+)\}/g,
+        (match, name: string) => values[name] ?? match,
+      );
+      return { logicalId, name: resource.Properties.StateMachineName as string, definition: JSON.parse(text) as Record<string, unknown>, functions };
+    });
+}

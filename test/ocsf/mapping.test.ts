@@ -1,7 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AuditTimeline } from '../../emulators/mft/dataset.js';
 import { dryRunEvent, requestEvent } from '../../emulators/xray/event-factory.js';
-import type { OcsfEvent } from '../../functions/ocsf/mapping.js';
+import { parseEventTime, type OcsfEvent } from '../../functions/ocsf/mapping.js';
 import { mapMftRecord } from '../../functions/ocsf/mft-mapping.js';
 import { unprojectedPaths } from '../../functions/ocsf/parquet.js';
 import { MFT_PROJECTION, XRAY_PROJECTION } from '../../functions/ocsf/sources.js';
@@ -76,6 +77,44 @@ describe('MFT → API Activity (6003)', () => {
     const event = mapped(mapMftRecord({ eventId: 'e1', eventTime: '2026-11-02T10:15:30+02:00', userName: 'alice', ipAddress: '198.51.100.4', operation: 'create', result: 'failed' }, mft));
     expectValid(event, MFT_PROJECTION);
     expect(event).toMatchObject({ activity_id: 1, status_id: 2, severity_id: 2, timezone_offset: 120, time: Date.parse('2026-11-02T08:15:30Z'), metadata: { uid: 'e1' }, actor: { user: { name: 'alice' } }, src_endpoint: { ip: '198.51.100.4' } });
+  });
+
+  it('finds each field whatever the record\'s shape or the name\'s case, when shapes alternate from record to record', () => {
+    const shapes = [
+      SAMPLE_MFT,
+      { TimeStamp: SAMPLE_MFT.timestamp, ACTOR: 'bob', SourceIP: '192.0.2.1', Action: 'update', id: 'x1', note: 'kept' },
+      { details: 'd', actor: 'carol', timestamp: SAMPLE_MFT.timestamp, sourceIp: '', ip: '192.0.2.2', Note: 'kept too' },
+    ];
+    for (let round = 0; round < 3; round++) {
+      const [sample, upper, reordered] = shapes.map((record) => mapped(mapMftRecord(record, mft)));
+      expect(sample).toMatchObject({ actor: { user: { name: SAMPLE_MFT.actor } }, src_endpoint: { ip: SAMPLE_MFT.sourceIp } });
+      expect(sample!.unmapped).toBeUndefined();
+      expect(upper).toMatchObject({ activity_id: 3, actor: { user: { name: 'bob' } }, src_endpoint: { ip: '192.0.2.1' }, metadata: { uid: 'x1' }, unmapped: { note: 'kept' } });
+      // An empty sourceIp is absent: the next name is read, and the empty field is not kept as unmapped.
+      expect(reordered).toMatchObject({ message: 'd', actor: { user: { name: 'carol' } }, src_endpoint: { ip: '192.0.2.2' }, unmapped: { Note: 'kept too' } });
+      expect(Object.keys(reordered!.unmapped as object)).toEqual(['Note']);
+    }
+  });
+
+  it('reads ISO-8601 UTC instants to the millisecond Date.parse gives, and rejects what it rejects', () => {
+    const pad = (value: number, width = 2) => String(value).padStart(width, '0');
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1970, max: 2100 }), fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 25 }),
+        fc.integer({ min: 0, max: 61 }), fc.integer({ min: 0, max: 61 }), fc.option(fc.integer({ min: 0, max: 999 })),
+        (year, month, day, hours, minutes, seconds, millis) => {
+          const text = `${year}-${pad(month)}-${pad(day)}T${pad(hours)}:${pad(minutes)}:${pad(seconds)}${millis === null ? '' : `.${pad(millis, 3)}`}Z`;
+          const expected = Date.parse(text);
+          const parsed = parseEventTime(text);
+          if (Number.isNaN(expected)) expect(parsed).toBeUndefined();
+          else expect(parsed).toEqual({ time: expected, timezoneOffset: 0 });
+        },
+      ),
+      { numRuns: 5000 },
+    );
+    expect(parseEventTime('2026-11-01T24:00:00Z')).toEqual({ time: Date.parse('2026-11-02T00:00:00Z'), timezoneOffset: 0 });
+    expect(parseEventTime('2026-11-01T24:00:00.001Z')).toBeUndefined();
+    expect(parseEventTime('2026-11-01T10:00:00.1234Z')).toEqual({ time: Date.parse('2026-11-01T10:00:00.123Z'), timezoneOffset: 0 });
   });
 
   it('reports a record it cannot map instead of inventing what API Activity requires', () => {

@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { groupXrayCsvRows, readRecords, type ReadItem, type SourceFormat } from '../../functions/ocsf/readers.js';
+import { groupXrayCsvBatches, readRecordBatches, type ReadItem, type SourceFormat } from '../../functions/ocsf/readers.js';
 
 /** Splits the input at every byte boundary class that matters: one byte at a time, and in two halves. */
 async function read(text: string | Buffer, format: SourceFormat, options: { gzipped?: boolean; chunk?: number; limit?: number } = {}): Promise<ReadItem[]> {
@@ -10,7 +11,7 @@ async function read(text: string | Buffer, format: SourceFormat, options: { gzip
     for (let at = 0; at < bytes.length; at += chunk) yield bytes.subarray(at, at + chunk);
   }
   const items: ReadItem[] = [];
-  for await (const item of readRecords(body(), format, options.gzipped ?? false, options.limit)) items.push(item);
+  for await (const batch of readRecordBatches(body(), format, options.gzipped ?? false, options.limit)) items.push(...batch);
   return items;
 }
 
@@ -39,6 +40,45 @@ describe('JSON array reader', () => {
     ]);
   });
 
+  it('cuts a record at its end even where a string holds "}," or "}]", objects nest, or spaces follow a brace', async () => {
+    // Each record's first "}" before a "," or "]" is not its end: JSON.parse refuses that prefix, the scanner reads on.
+    const tricky = [
+      { id: 'a', details: 'ends with }, then more' },
+      { id: 'b', details: 'x}]' },
+      { id: 'c', nested: { a: 1 }, after: 'y' },
+      { id: 'd', list: [{ x: '}' }, 2] },
+      { id: 'e', details: 'quote \\"}, and a backslash \\' },
+      { id: 'f', details: 'héllo }, wörld' },
+      { id: 'g' },
+    ];
+    const report = `[${tricky.map((record, index) => `${JSON.stringify(record)}${' \n\t'.slice(0, index % 4)}`).join(',')}]`;
+    for (const chunk of [1, 2, 5, 13, 64, 1000]) expect(records(await read(report, 'json-array', { chunk }))).toEqual(tricky);
+    // Broken records are reported where the scanner cuts them (a stray "}" is an element of its own), and what follows is read.
+    const broken = '[{"id":"ok1"},{"id":"bad" "x":1},{"id":"bad2"}}, {"id":"ok2"}]';
+    expect(records(await read(broken, 'json-array'))).toEqual([
+      { id: 'ok1' },
+      { unreadable: expect.stringMatching(/^broken JSON/) },
+      { id: 'bad2' },
+      { unreadable: 'an array element that is not an object' },
+      { id: 'ok2' },
+    ]);
+  });
+
+  it('reads any JSON objects as JSON.parse does, however the report is cut into chunks', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.dictionary(fc.string({ unit: fc.constantFrom('a', '}', '{', ',', ']', '[', '"', '\\', ' ', 'é', '\n') }), fc.jsonValue({ maxDepth: 2 })), { maxLength: 8 }),
+        fc.integer({ min: 1, max: 200 }),
+        fc.constantFrom('', ' ', '\n', ' \r\n '),
+        async (objects, chunk, space) => {
+          const report = `[${space}${objects.map((object) => JSON.stringify(object)).join(`${space},${space}`)}${space}]`;
+          expect(records(await read(report, 'json-array', { chunk }))).toEqual(JSON.parse(report));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('accepts an empty report and fails on a file that is no JSON array or is cut short', async () => {
     expect(await read('[]\n', 'json-array')).toEqual([]);
     expect(await read('', 'json-array')).toEqual([]);
@@ -54,6 +94,36 @@ describe('NDJSON reader', () => {
       const items = await read(gzipSync(text), 'ndjson', { gzipped: true, chunk, limit: 50 });
       expect(records(items)).toEqual([{ id: 1 }, { id: 2, s: 'é' }, { unreadable: expect.stringMatching(/^broken JSON/) }, { unreadable: 'a line longer than 50 bytes' }, { id: 3 }]);
     }
+  });
+});
+
+describe('NDJSON reader, ASCII and not', () => {
+  it('reads the same lines whether a chunk is ASCII (decoded once) or not (line by line)', async () => {
+    for (const letter of ['e', 'é']) {
+      const text = `{"id":1}\r\n{"id":2,"s":"${letter}"}\n{broken\n\n{"id":"${'y'.repeat(80)}"}\n{"id":3}\n{"id":4,"t":"\\n"}`;
+      for (const chunk of [1, 3, 9, 1000]) {
+        const items = await read(text, 'ndjson', { chunk, limit: 50 });
+        expect(records(items)).toEqual([
+          { id: 1 }, { id: 2, s: letter }, { unreadable: expect.stringMatching(/^broken JSON/) }, { unreadable: 'a line longer than 50 bytes' }, { id: 3 }, { id: 4, t: '\n' },
+        ]);
+        expect(items.map((item) => ('bytes' in item ? item.bytes : 0))).toEqual([8, Buffer.byteLength(`{"id":2,"s":"${letter}"}`), 0, 0, 8, 17]);
+      }
+    }
+  });
+
+  it('reads any JSON objects as JSON.parse does, however the lines are cut into chunks', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.dictionary(fc.string({ unit: fc.constantFrom('a', 'é', '"', '\\', '\n', '\r', ' ') }), fc.jsonValue({ maxDepth: 2 })), { maxLength: 8 }),
+        fc.integer({ min: 1, max: 200 }),
+        fc.constantFrom('\n', '\r\n'),
+        async (objects, chunk, end) => {
+          const text = objects.map((object) => JSON.stringify(object)).join(end);
+          expect(records(await read(text, 'ndjson', { chunk }))).toEqual(objects.map((object) => JSON.parse(JSON.stringify(object))));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 
@@ -83,7 +153,7 @@ describe('CSV reader', () => {
     async function* body() {
       yield Buffer.from(csv);
     }
-    for await (const item of groupXrayCsvRows(readRecords(body(), 'csv', false))) items.push(item);
+    for await (const batch of groupXrayCsvBatches(readRecordBatches(body(), 'csv', false))) items.push(...batch);
     expect(records(items)).toEqual([
       {
         id: 7, created_at: '2026-11-01T00:00:00Z', action: 'blocked', package_name: 'lodash',

@@ -73,6 +73,19 @@ describe('SecretScrubber', () => {
     expect(scrubber.scrub('token-00002999')).toBe(REDACTED);
     expect(scrubber.scrub('the-very-first-access-token')).toBe('the-very-first-access-token');
   });
+
+  it('replaces the longest secret starting at a place whole, whatever order they came in, and each of many', () => {
+    const scrubber = new SecretScrubber();
+    scrubber.register('sig=abcdefgh');
+    scrubber.register('sig=abcdefgh0123456789');
+    scrubber.register('sig=abcdefgh01');
+    expect(scrubber.scrub('a sig=abcdefgh0123456789 b sig=abcdefgh01x c sig=abcdefghX')).toBe(`a ${REDACTED} b ${REDACTED}x c ${REDACTED}X`);
+    // Hundreds of signed links known at once (a warm container): each is still found, next to each other too.
+    for (let index = 0; index < 400; index++) scrubber.register(`link-signature-${index}`);
+    expect(scrubber.scrub('link-signature-7link-signature-399.')).toBe(`${REDACTED}${REDACTED}.`);
+    expect(scrubber.contains('no secret here, link-signature-')).toBe(false);
+    expect(scrubber.contains('..link-signature-234')).toBe(true);
+  });
 });
 
 describe('every line and every Fail cause is scrubbed', () => {
