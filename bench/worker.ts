@@ -19,7 +19,7 @@ import { reportRequest } from '../functions/mft/export-plan.js';
 import { mftRuntimeFromEnvironment } from '../functions/mft/runtime.js';
 import { xrayRuntimeFromEnvironment } from '../functions/xray/runtime.js';
 import { runMftExport, runXrayExport } from '../local/run-export.js';
-import { handlerTimer, maxStatePayloadBytes, MemorySampler, stateSeconds, taskInvocations, timeS3Commands } from './lib/measure.js';
+import { handlerTimer, maxStatePayloadBytes, MemorySampler, stateSeconds, taskInvocations, threadCpuSeconds, timeS3Commands } from './lib/measure.js';
 import type {
   MftCopyResult,
   MftDownloadResult,
@@ -79,6 +79,8 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
     XRAY_ACCESS_TOKEN: xray.accessToken,
     XRAY_TENANT: XRAY_TENANT,
     XRAY_WINDOW_MINUTES: String(task.windowMinutes),
+    // The dataset's range is fixed (runs stay comparable) and may lie beyond the vendor's 30 days by now.
+    XRAY_RETENTION_DAYS: String(Math.ceil((Date.now() - Date.parse(task.window.start)) / 86_400_000) + 1),
     ...(task.csvPageSize ? { XRAY_CSV_PAGE_SIZE: String(task.csvPageSize) } : {}),
   };
   Object.assign(process.env, env); // the AWS SDK reads its credentials from the process environment
@@ -88,6 +90,7 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
   const memory = new MemorySampler();
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
+  const threadsBefore = threadCpuSeconds();
   const run = await runXrayExport(runtime, {
     input: { window: task.window, format: task.format },
     waitMs: 0,
@@ -95,7 +98,6 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
     decorate: timer.decorate,
   });
   const seconds = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpuBefore);
   const figures = memory.stop();
   runtime.s3.destroy();
   const stored = (timer.results.XrayExportPagesFunctionArn ?? []) as { done?: boolean; events?: number; parts?: number; bytes?: number; splits?: number }[];
@@ -104,7 +106,9 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
     kind: 'xray-export',
     format: task.format,
     status: run.status,
-    runCpuSeconds: (cpu.user + cpu.system) / 1e6,
+    runCpuSeconds: cpuSecondsSince(cpuBefore),
+    handlerCpuSeconds: timer.busyCpuSeconds(),
+    threadCpuSeconds: threadsSince(threadsBefore),
     events: sum(finished, 'events'),
     parts: sum(finished, 'parts'),
     bytesStored: sum(finished, 'bytes'),
@@ -123,6 +127,18 @@ async function xrayExport(task: Extract<WorkerTask, { mode: 'xray-export' }>): P
   return result;
 }
 
+/** The process's CPU-seconds (user + system, every thread) since `before`. */
+function cpuSecondsSince(before: NodeJS.CpuUsage): number {
+  const cpu = process.cpuUsage(before);
+  return (cpu.user + cpu.system) / 1e6;
+}
+
+/** What each thread (by name) spent since `before` (threadCpuSeconds()), the ones that spent anything. */
+function threadsSince(before: Record<string, number>): Record<string, number> {
+  const after = threadCpuSeconds();
+  return Object.fromEntries(Object.entries(after).map(([name, seconds]) => [name, Math.round((seconds - (before[name] ?? 0)) * 100) / 100]).filter(([, seconds]) => (seconds as number) > 0));
+}
+
 function sum<T>(items: T[], field: keyof T): number {
   return items.reduce((total, item) => total + (Number(item[field]) || 0), 0);
 }
@@ -139,6 +155,8 @@ async function xrayPull(task: Extract<WorkerTask, { mode: 'xray-pull' }>): Promi
   let bytes = 0;
   let pages = 0;
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
+  const threadsBefore = threadCpuSeconds();
   for (const request of task.requests) {
     const response = await fetch(`${xray.baseUrl}${request.path}?${request.query}`, { headers });
     if (response.status !== request.status || !response.body) throw new Error(`Xray answered HTTP ${response.status}, the export got ${request.status}`);
@@ -146,7 +164,7 @@ async function xrayPull(task: Extract<WorkerTask, { mode: 'xray-pull' }>): Promi
     pages++;
   }
   const seconds = (performance.now() - started) / 1000;
-  return { kind: 'xray-pull', pages, bytes, seconds, memory: memory.stop() };
+  return { kind: 'xray-pull', pages, bytes, seconds, cpuSeconds: cpuSecondsSince(cpuBefore), threadCpuSeconds: threadsSince(threadsBefore), memory: memory.stop() };
 }
 
 async function mftCopy(task: Extract<WorkerTask, { mode: 'mft-copy' }>): Promise<MftCopyResult> {
@@ -170,6 +188,7 @@ async function mftCopy(task: Extract<WorkerTask, { mode: 'mft-copy' }>): Promise
   const timer = handlerTimer();
   const memory = new MemorySampler();
   const started = performance.now();
+  const threadsBefore = threadCpuSeconds();
   const run = await runMftExport(runtime, {
     input: { window: task.window, type: 'json' },
     waitMs: 250,
@@ -187,6 +206,7 @@ async function mftCopy(task: Extract<WorkerTask, { mode: 'mft-copy' }>): Promise
     copySeconds: stateSeconds(run.events, 'CopyReportToS3'),
     executionSeconds,
     copyCpuSeconds: (timer.cpuMs.CopyReportFunctionArn ?? []).reduce((a, b) => a + b, 0) / 1000,
+    threadCpuSeconds: threadsSince(threadsBefore),
     stateTransitions: run.stateTransitions,
     historyEvents: run.historyEvents,
     taskInvocations: taskInvocations(run.events),
@@ -216,13 +236,17 @@ async function mftDownload(task: Extract<WorkerTask, { mode: 'mft-download' }>):
 
   const memory = new MemorySampler();
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
+  const threadsBefore = threadCpuSeconds();
   const response = await fetch(report.url);
   if (!response.ok || !response.body) throw new Error(`download answered HTTP ${response.status}`);
   let bytes = 0;
   for await (const chunk of response.body) bytes += chunk.length;
   const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = cpuSecondsSince(cpuBefore);
+  const threads = threadsSince(threadsBefore);
   const figures = memory.stop();
   await client.deleteReport(token, created.id);
   if (report.size !== undefined && bytes !== report.size) throw new Error(`downloaded ${bytes} of ${report.size} bytes`);
-  return { kind: 'mft-download', bytes, seconds, preparationSeconds, memory: figures };
+  return { kind: 'mft-download', bytes, seconds, cpuSeconds, threadCpuSeconds: threads, preparationSeconds, memory: figures };
 }

@@ -13,10 +13,12 @@ import type { Construct } from 'constructs';
 import type { AuditExportConfig } from './config.js';
 import { ExportDashboard, type DashboardSource } from './constructs/export-dashboard.js';
 import { ExportStorage } from './constructs/export-storage.js';
+import { ExportVerifier } from './constructs/export-verifier.js';
 import { ManifestConsumer } from './constructs/manifest-consumer.js';
 import { OcsfNormalizer } from './constructs/ocsf-normalizer.js';
 import { EGRESS_IPS_OUTPUT, ExportNetwork, networkAvailabilityZones } from './constructs/network.js';
 import { CHECKPOINT_LAG_DIMENSION, CHECKPOINT_LAG_METRIC, CHECKPOINT_LAG_NAMESPACE, INSTANCE_DIMENSION, checkpointLagMetric } from './metrics.js';
+import { XRAY_RETENTION_DAYS } from '../functions/xray/runtime.js';
 import { MftSource } from './sources/mft.js';
 import { XraySource } from './sources/xray.js';
 
@@ -43,6 +45,7 @@ export class AuditExportStack extends Stack {
   readonly xrayInstances: XraySource[] = [];
   readonly consumer?: ManifestConsumer;
   readonly ocsf?: OcsfNormalizer;
+  readonly verifier?: ExportVerifier;
   readonly dashboard: ExportDashboard;
   /** Fixed egress addresses for the functions that call a vendor (config `network`). */
   readonly network?: ExportNetwork;
@@ -151,10 +154,39 @@ export class AuditExportStack extends Stack {
       this.ocsf = new OcsfNormalizer(this, 'OcsfNormalizer', { config, storage: this.storage, projectRoot: props.projectRoot, alarmTopic: this.alarmTopic, logRetention, removalPolicy });
     }
 
+    if (config.verifier.enabled) {
+      // Reconciliation asks one Xray platform for its counts and re-exports through its state machine: with several
+      // instances the verifier checks every stream but reconciles none (one verifier per instance is not built yet).
+      const xray = config.sources.xray.length === 1 ? config.sources.xray[0] : undefined;
+      this.verifier = new ExportVerifier(this, 'Verifier', {
+        storage: this.storage,
+        exportPrefix: config.bucket.exportPrefix,
+        projectRoot: props.projectRoot,
+        days: config.verifier.days,
+        schedule: config.verifier.schedule,
+        alarmTopic: this.alarmTopic,
+        logRetention,
+        removalPolicy,
+        ...(this.xray && xray?.baseUrl
+          ? {
+              xray: {
+                baseUrl: xray.baseUrl,
+                ...(xray.tenant ? { tenant: xray.tenant } : {}),
+                retentionDays: XRAY_RETENTION_DAYS,
+                credentialsSecret: this.xray.credentialsSecret,
+                stateMachine: this.xray.export.stateMachine,
+              },
+            }
+          : {}),
+        ...(this.network ? { network: this.network } : {}),
+      });
+    }
+
     this.dashboard = new ExportDashboard(this, 'Monitoring', {
       dashboardName: config.stackName,
       sources: dashboardSources,
       ...(this.consumer ? { consumer: this.consumer.function } : {}),
+      ...(this.verifier ? { verifier: this.verifier.function } : {}),
     });
 
     new CfnOutput(this, 'ExportBucketName', {

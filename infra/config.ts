@@ -375,6 +375,19 @@ export const auditExportConfigSchema = z
       })
       .strict()
       .default({ verifyManifests: true }),
+    /**
+     * The scheduled verifier (functions/verifier/handler.ts): daily, the previous `days` of every stream checked
+     * (manifests, objects, sizes, SHA-256 once per window, counts), `UnverifiedWindows` alarmed; Xray windows whose
+     * vendor count grew since their export are re-exported.
+     */
+    verifier: z
+      .object({
+        enabled: z.boolean().default(true),
+        days: positiveInt(366).default(7),
+        schedule: scheduleExpression('cron(30 3 * * ? *)').default('cron(30 3 * * ? *)'),
+      })
+      .strict()
+      .default({ enabled: true, days: 7, schedule: 'cron(30 3 * * ? *)' }),
     ocsf: ocsfSchema.default(ocsfSchema.parse({})),
     sources: z
       .object({

@@ -347,6 +347,9 @@ class TemplateResolver {
         const name = `${this.assembly.stackName}-${id}`;
         return name.length <= 64 ? name : `${name.slice(0, 51)}-${uuidOf(id).slice(0, 12)}`;
       }
+      case 'AWS::StepFunctions::StateMachine':
+        // The verifier names the Xray state machine (it starts re-exports there): its ARN, by the machine's name.
+        return `arn:aws:states:${this.region}:${this.account}:stateMachine:${this.string(resource.Properties?.StateMachineName ?? id, `${id} name`)}`;
       default:
         throw new Error(`Ref ${id} (${resource.Type}) has no stand-in on the twin`);
     }

@@ -25,9 +25,9 @@ const S3_WRITE_COMMANDS = new Set([
 const S3_FREE_COMMANDS = new Set(['DeleteObjectCommand', 'DeleteObjectsCommand', 'AbortMultipartUploadCommand']);
 
 /**
- * Memory of each Lambda as the CDK app configures it (infra/sources/xray.ts, infra/sources/mft.ts: the
- * export and copy functions get 1024 MB; every other function the 256 MB default of
- * infra/constructs/source-export.ts). Keyed by the ASL placeholder.
+ * Memory of each Lambda as the CDK app configures it (infra/sources/xray.ts, infra/sources/mft.ts: ExportPages
+ * and CopyReport 1024 MB; every other function the 256 MB default of infra/constructs/source-export.ts).
+ * Keyed by the ASL placeholder. README "Lambda memory" gives the model behind the two sizes.
  */
 export const LAMBDA_MEMORY_MB: Record<string, number> = {
   XrayExportPagesFunctionArn: 1024,
@@ -88,5 +88,40 @@ export function estimateCost(
     gbSeconds,
     s3RequestsUsd,
     totalUsd: stateTransitionsUsd + lambdaRequestsUsd + lambdaComputeUsd + s3RequestsUsd,
+  };
+}
+
+/**
+ * Throughput floors the data functions' memory is chosen for (README "Lambda memory"): ExportPages keeps ahead
+ * of the vendor (5 JSON pages of 2,000 a second, more than a vendor API serves one client); CopyReport copies a
+ * 20 GB report (far beyond an hourly audit report) in half its 15-minute timeout: 20,000 MB / 450 s ≈ 45 MB/s.
+ */
+export const THROUGHPUT_FLOORS = { exportEventsPerSecond: 10_000, copyMBps: 45 };
+
+/** Sizes around the knee (1,769 MB = one vCPU) that the memory model is evaluated at. */
+export const MEMORY_SWEEP_MB = [512, 768, 1024, 1280, 1536, 1769, 2048];
+
+export interface MemoryPoint {
+  memoryMb: number;
+  vcpu: number;
+  /** Units (1,000,000 events; 1 GB) per second, if the CPU bounds the work. */
+  unitsPerSecond: number;
+  /** Lambda compute (arm64) per unit, billed for the CPU-bound duration. */
+  usdPerUnit: number;
+}
+
+/**
+ * The model: below 1,769 MB a function's CPU share is memory / 1,769 MB of a vCPU, so a CPU-bound unit of work
+ * takes cpuSeconds / share and costs that × memory: flat per unit up to the knee, only throughput changes. Above
+ * it the share passes one vCPU, which single-threaded JavaScript cannot use (zlib's thread pool a little), so the
+ * cost per unit grows with memory.
+ */
+export function memoryPoint(cpuSecondsPerUnit: number, memoryMb: number): MemoryPoint {
+  const seconds = lambdaSecondsFor(cpuSecondsPerUnit, memoryMb);
+  return {
+    memoryMb,
+    vcpu: Math.min(1, memoryMb / LAMBDA_MB_PER_VCPU),
+    unitsPerSecond: 1 / seconds,
+    usdPerUnit: seconds * (memoryMb / 1024) * LAMBDA_ARM64_USD_PER_GB_SECOND,
   };
 }

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ExecutionEvent } from '../../local/state-machine-runner.js';
 import type { MemoryFigures, S3Timing } from './protocol.js';
@@ -39,6 +40,28 @@ export class MemorySampler {
   }
 }
 
+/**
+ * CPU-seconds of this process's threads so far, by thread name (Linux: /proc/self/task/<tid>/stat, in clock
+ * ticks of 10 ms): the main thread ("node" or the script's name), libuv's pool (zlib, crypto: "libuv-worker"),
+ * V8's helpers (concurrent marking and sweeping: "V8 DefaultWorke"), … Empty elsewhere.
+ */
+export function threadCpuSeconds(): Record<string, number> {
+  const byName: Record<string, number> = {};
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+      const key = tid === String(process.pid) ? 'main' : name;
+      byName[key] = (byName[key] ?? 0) + ticks / 100;
+    }
+  } catch {
+    // not Linux
+  }
+  return byName;
+}
+
 /** Times every command the client sends, by command name (the same client the handlers use). */
 export function timeS3Commands(s3: S3Client): S3Timing {
   const timing: S3Timing = {};
@@ -64,24 +87,34 @@ export function timeS3Commands(s3: S3Client): S3Timing {
 /**
  * Wraps each Task handler to record the wall time of every call (what Lambda would bill as duration) and the
  * process's CPU time meanwhile (exact for a call that runs alone, e.g. MFT's CopyReport; calls that overlap,
- * like the Xray Map's, each count the others' CPU too).
+ * like the Xray Map's, each count the others' CPU too). `busyCpuSeconds()` is the process's CPU while at
+ * least one handler call is in flight: the handlers' own work (zlib's threads included), without the local
+ * engine's between the calls (parsing and validating the ASL, choices, history), which in AWS is not on a
+ * Lambda's CPU.
  */
 export function handlerTimer(): {
   durationsMs: Record<string, number[]>;
   cpuMs: Record<string, number[]>;
   results: Record<string, unknown[]>;
+  busyCpuSeconds: () => number;
   decorate: (placeholder: string, handler: (input: unknown) => Promise<unknown>) => (input: unknown) => Promise<unknown>;
 } {
   const durationsMs: Record<string, number[]> = {};
   const cpuMs: Record<string, number[]> = {};
   const results: Record<string, unknown[]> = {};
+  let inFlight = 0;
+  let busySince: NodeJS.CpuUsage | undefined;
+  let busyMicros = 0;
+  const cpuMicros = (usage: NodeJS.CpuUsage) => usage.user + usage.system;
   return {
     durationsMs,
     cpuMs,
     results,
+    busyCpuSeconds: () => (busyMicros + (busySince ? cpuMicros(process.cpuUsage(busySince)) : 0)) / 1e6,
     decorate: (placeholder, handler) => async (input) => {
       const started = performance.now();
       const cpuBefore = process.cpuUsage();
+      if (inFlight++ === 0) busySince = cpuBefore;
       try {
         const result = await handler(input);
         (results[placeholder] ??= []).push(result);
@@ -89,7 +122,11 @@ export function handlerTimer(): {
       } finally {
         (durationsMs[placeholder] ??= []).push(performance.now() - started);
         const cpu = process.cpuUsage(cpuBefore);
-        (cpuMs[placeholder] ??= []).push((cpu.user + cpu.system) / 1000);
+        (cpuMs[placeholder] ??= []).push(cpuMicros(cpu) / 1000);
+        if (--inFlight === 0) {
+          busyMicros += cpuMicros(process.cpuUsage(busySince));
+          busySince = undefined;
+        }
       }
     },
   };

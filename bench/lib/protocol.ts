@@ -39,6 +39,8 @@ export interface XrayExportResult {
   error?: string;
   /** CPU-seconds of the process from the start to the end of the execution (handlers, engine, zlib threads). */
   runCpuSeconds: number;
+  /** CPU-seconds of the process while at least one handler call was in flight: the handlers' own, not the engine's. */
+  handlerCpuSeconds: number;
   events: number;
   parts: number;
   bytesStored: number;
@@ -55,6 +57,8 @@ export interface XrayExportResult {
   maxStatePayloadBytes: number;
   s3: S3Timing;
   memory: MemoryFigures;
+  /** CPU-seconds per thread name over the measured phase (Linux; `threadCpuSeconds` in bench/lib/measure.ts). */
+  threadCpuSeconds?: Record<string, number>;
 }
 
 export interface XrayPullResult {
@@ -62,7 +66,11 @@ export interface XrayPullResult {
   pages: number;
   bytes: number;
   seconds: number;
+  /** CPU-seconds of the pulling loop alone (not the process's start). */
+  cpuSeconds: number;
   memory: MemoryFigures;
+  /** CPU-seconds per thread name over the measured phase (Linux; `threadCpuSeconds` in bench/lib/measure.ts). */
+  threadCpuSeconds?: Record<string, number>;
 }
 
 export interface MftCopyResult {
@@ -82,15 +90,21 @@ export interface MftCopyResult {
   taskDurationsMs: Record<string, number[]>;
   s3: S3Timing;
   memory: MemoryFigures;
+  /** CPU-seconds per thread name over the measured phase (Linux; `threadCpuSeconds` in bench/lib/measure.ts). */
+  threadCpuSeconds?: Record<string, number>;
 }
 
 export interface MftDownloadResult {
   kind: 'mft-download';
   bytes: number;
   seconds: number;
+  /** CPU-seconds of the GET alone (not the process's start, nor creating and polling the report). */
+  cpuSeconds: number;
   /** Creating the report and waiting for it (the emulator's measuring pass); not part of `seconds`. */
   preparationSeconds: number;
   memory: MemoryFigures;
+  /** CPU-seconds per thread name over the measured phase (Linux; `threadCpuSeconds` in bench/lib/measure.ts). */
+  threadCpuSeconds?: Record<string, number>;
 }
 
 /** Time spent in S3 commands, per command name (the twin's s3rver does real disk work in some). */

@@ -3,7 +3,6 @@ import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import zlib from 'node:zlib';
 import { AuditExportError } from './errors.js';
 
@@ -159,6 +158,56 @@ export function checkHost(url: URL, rules: AddressRules): void {
   if (problem) throw new DownloadRefusedError(`${url.protocol}//${url.host} is ${problem}: the download was refused`);
 }
 
+/** A guardedFetch body: a Node stream, read either as the Response's web stream or (taken) as itself. */
+interface NodeBody {
+  stream: Readable;
+  readAs?: 'web' | 'node';
+  /** Keeps an error of the connection before either reads it on the stream (`errored`) instead of throwing it. */
+  keep: () => void;
+}
+
+const nodeBodies = new WeakMap<Response, NodeBody>();
+
+/**
+ * The body of a guardedFetch response as the Node stream it is, for a caller that streams it on with Node
+ * streams (a report copy): the web stream a Response must carry and the Node stream made back from it cost two
+ * adapters per chunk. Undefined for any other response, or once its web body is being read; once taken, the
+ * response's own body fails when read.
+ */
+export function takeNodeBody(response: Response): Readable | undefined {
+  const body = nodeBodies.get(response);
+  if (!body || body.readAs) return undefined;
+  body.readAs = 'node';
+  body.stream.off('error', body.keep);
+  return body.stream;
+}
+
+/** A web stream over the body that adapts it only once it is read (highWaterMark 0: nothing is pulled before). */
+function lazyWebBody(body: NodeBody): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (!reader) {
+          if (body.readAs === 'node') return controller.error(new TypeError('the body is read as a Node stream'));
+          body.readAs = 'web';
+          body.stream.off('error', body.keep);
+          reader = (Readable.toWeb(body.stream) as unknown as ReadableStream<Uint8Array>).getReader();
+        }
+        const next = await reader.read();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      cancel(reason) {
+        if (reader) return reader.cancel(reason);
+        if (!body.readAs) body.stream.destroy();
+        return undefined;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 export interface GuardedFetchOptions {
   rules: AddressRules;
   /** DNS, replaceable in tests (a name that resolves to the metadata address). */
@@ -220,13 +269,11 @@ export function guardedFetch(options: GuardedFetchOptions): typeof fetch {
             body = incoming.pipe(decoder);
           }
           if (noBody) incoming.resume();
-          resolve(
-            new Response(noBody ? null : (Readable.toWeb(body) as unknown as ReadableStream<Uint8Array> & WebReadableStream), {
-              status,
-              statusText: incoming.statusMessage ?? '',
-              headers: responseHeaders,
-            }),
-          );
+          const handle: NodeBody = { stream: body, keep: () => undefined };
+          if (!noBody) body.once('error', handle.keep);
+          const response = new Response(noBody ? null : lazyWebBody(handle), { status, statusText: incoming.statusMessage ?? '', headers: responseHeaders });
+          if (!noBody) nodeBodies.set(response, handle);
+          resolve(response);
         },
       );
       request.on('error', reject);

@@ -178,6 +178,11 @@ export async function writeManifest(s3: S3Client, bucket: string, folder: string
 }
 
 export async function readManifest(s3: S3Client, bucket: string, key: string): Promise<StoredManifest | undefined> {
+  return (await readManifestWithDigest(s3, bucket, key))?.manifest;
+}
+
+/** The manifest and the SHA-256 of its stored bytes (what an auditor's evidence names), or undefined when absent. */
+export async function readManifestWithDigest(s3: S3Client, bucket: string, key: string): Promise<{ manifest: StoredManifest; sha256: string } | undefined> {
   let text: string;
   try {
     const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -186,7 +191,7 @@ export async function readManifest(s3: S3Client, bucket: string, key: string): P
     if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
     throw error;
   }
-  return parseManifest(JSON.parse(text), key);
+  return { manifest: parseManifest(JSON.parse(text), key), sha256: createHash('sha256').update(text).digest('hex') };
 }
 
 export function parseManifest(value: unknown, key = 'manifest'): StoredManifest {
@@ -338,23 +343,75 @@ export interface ManifestCheck {
   problems: string[];
 }
 
+/** A check of one window's manifest, with what a range verification adds up. */
+export interface ManifestVerification extends ManifestCheck {
+  /** Undefined when the manifest is absent or unreadable. */
+  manifest?: StoredManifest;
+  /** SHA-256 of the manifest's bytes. */
+  manifestSha256?: string;
+  /** Whether the current objects were read and hashed (else only their presence and sizes were checked). */
+  hashed: boolean;
+  bytesHashed: number;
+  objectsChecked: number;
+  /** The window holds fewer events than the vendor counted. */
+  short: boolean;
+  /** The manifest is absent. */
+  missing: boolean;
+}
+
+export interface VerifyManifestOptions {
+  /**
+   * Read and hash every current object (default true); false, or a function of the manifest's SHA-256 answering
+   * false, checks only that each object is listed with its size (a window hashed before, unchanged since).
+   */
+  hash?: boolean | ((manifestSha256: string) => boolean);
+}
+
 /**
  * What a consumer does before trusting a window: every current object exists with that size and hash, the
  * records add up, the objects of older generations the manifest names are there, and nothing the manifest
  * does not name sits in the window's folder.
  */
 export async function verifyManifest(s3: S3Client, bucket: string, key: string): Promise<ManifestCheck> {
-  let manifest: StoredManifest | undefined;
+  const { ok, problems } = await checkManifest(s3, bucket, key);
+  return { ok, problems };
+}
+
+/**
+ * The check of `verifyManifest`, with what a range verification adds up (hashed bytes, the manifest and its
+ * digest); objects are streamed through the hash, in constant memory.
+ */
+export async function checkManifest(s3: S3Client, bucket: string, key: string, options: VerifyManifestOptions = {}): Promise<ManifestVerification> {
+  const result: ManifestVerification = { ok: false, problems: [], hashed: false, bytesHashed: 0, objectsChecked: 0, short: false, missing: false };
+  let read: Awaited<ReturnType<typeof readManifestWithDigest>>;
   try {
-    manifest = await readManifest(s3, bucket, key);
+    read = await readManifestWithDigest(s3, bucket, key);
   } catch (error) {
-    return { ok: false, problems: [`${key} is not a readable manifest: ${(error as Error).message}`] };
+    result.problems.push(`${key} is not a readable manifest: ${(error as Error).message}`);
+    return result;
   }
-  if (!manifest) return { ok: false, problems: [`${key} does not exist`] };
-  const problems: string[] = [];
+  if (!read) {
+    result.problems.push(`${key} does not exist`);
+    result.missing = true;
+    return result;
+  }
+  const { manifest } = read;
+  result.manifest = manifest;
+  result.manifestSha256 = read.sha256;
+  const problems = result.problems;
+  const folder = key.slice(0, key.length - MANIFEST_NAME.length);
+  const listed = new Map((await listFolderObjects(s3, bucket, folder)).map((object) => [object.key, object.bytes]));
+  result.hashed = typeof options.hash === 'function' ? options.hash(read.sha256) : (options.hash ?? true);
   let records = 0;
   for (const object of manifest.objects) {
     records += object.records;
+    result.objectsChecked++;
+    if (!result.hashed) {
+      const bytes = listed.get(object.key);
+      if (bytes === undefined) problems.push(`${object.key}: missing`);
+      else if (bytes !== object.bytes) problems.push(`${object.key}: ${bytes} bytes, manifest says ${object.bytes}`);
+      continue;
+    }
     try {
       const body = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: object.key }));
       const hash = createHash('sha256');
@@ -363,6 +420,7 @@ export async function verifyManifest(s3: S3Client, bucket: string, key: string):
         hash.update(chunk);
         bytes += chunk.length;
       }
+      result.bytesHashed += bytes;
       if (bytes !== object.bytes) problems.push(`${object.key}: ${bytes} bytes, manifest says ${object.bytes}`);
       if (hash.digest('hex') !== object.sha256) problems.push(`${object.key}: SHA-256 differs from the manifest`);
     } catch (error) {
@@ -373,9 +431,8 @@ export async function verifyManifest(s3: S3Client, bucket: string, key: string):
   const held = manifest.events ?? manifest.records;
   if (manifest.vendorCount !== null && held < manifest.vendorCount) {
     problems.push(`the window holds ${held} events, fewer than the ${manifest.vendorCount} the vendor counted`);
+    result.short = true;
   }
-  const folder = key.slice(0, key.length - MANIFEST_NAME.length);
-  const listed = new Map((await listFolderObjects(s3, bucket, folder)).map((object) => [object.key, object.bytes]));
   const current = new Set(manifest.objects.map((object) => object.key));
   for (const older of namedObjects(manifest)) {
     if (current.has(older.key)) continue;
@@ -386,5 +443,6 @@ export async function verifyManifest(s3: S3Client, bucket: string, key: string):
   const named = new Set(namedObjects(manifest).map((object) => object.key));
   const unlisted = [...listed.keys()].filter((other) => other !== key && !named.has(other));
   if (unlisted.length) problems.push(`objects in the window not named by the manifest: ${unlisted.join(', ')}`);
-  return { ok: problems.length === 0, problems };
+  result.ok = problems.length === 0;
+  return result;
 }

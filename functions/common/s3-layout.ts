@@ -23,7 +23,12 @@ export interface WindowFolder {
 }
 
 export function windowFolder(folder: WindowFolder): string {
-  return `${dayFolder(folder)}window=${compactInstant(folder.window.start)}--${compactInstant(folder.window.end)}/`;
+  return windowFolderIn(streamFolder(folder), folder.window);
+}
+
+/** The folder of `window` inside a stream's folder (as `streamFolder` names it). */
+export function windowFolderIn(stream: string, window: TimeWindow): string {
+  return `${stream}dt=${window.start.slice(0, 10)}/window=${compactInstant(window.start)}--${compactInstant(window.end)}/`;
 }
 
 /** The folder holding every window of one stream; its keys sort by window start. */

@@ -9,7 +9,7 @@ import {
   VendorAuthError,
   VendorRequestError,
 } from '../common/errors.js';
-import { DownloadRefusedError, STRICT_ADDRESS_RULES, guardedFetch, type AddressRules } from '../common/egress.js';
+import { DownloadRefusedError, STRICT_ADDRESS_RULES, guardedFetch, takeNodeBody, type AddressRules } from '../common/egress.js';
 import { HttpClient, baseUrlAdvice, describeUrl, readJson } from '../common/http.js';
 import { registerSecret, registerUrlSecrets } from '../common/scrubber.js';
 import { allowListRefusal } from '../common/allow-list.js';
@@ -309,7 +309,8 @@ export class MftClient {
     }
     const length = response.headers.get('content-length');
     const download: Download = {
-      body: NodeReadable.fromWeb(response.body as WebReadableStream<Uint8Array>),
+      // The guarded transport's own Node stream where it is one (no web-stream adapters per chunk).
+      body: takeNodeBody(response) ?? NodeReadable.fromWeb(response.body as WebReadableStream<Uint8Array>),
       contentType: response.headers.get('content-type') ?? 'application/octet-stream',
     };
     if (encoding && encoding !== 'identity') download.contentEncoding = encoding === 'x-gzip' ? 'gzip' : encoding;

@@ -21,7 +21,8 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 export function splitCsvPage(csv: Buffer): CsvPageRows {
-  const headerEnd = endOfRecord(csv, 0);
+  const records = new RecordEnds(csv);
+  const headerEnd = records.endOf(0);
   const header = csv.subarray(0, headerEnd);
   if (!header.toString('utf8', 0, Math.min(header.length, 10)).replace(/^\uFEFF/, '').startsWith('id')) {
     throw new MalformedResponseError('Xray CSV page does not start with a header whose first column is id');
@@ -29,7 +30,7 @@ export function splitCsvPage(csv: Buffer): CsvPageRows {
   const ids: number[] = [];
   let rowsCount = 0;
   for (let at = headerEnd; at < csv.length; ) {
-    const end = endOfRecord(csv, at);
+    const end = records.endOf(at);
     const firstField = readFirstField(csv, at, end);
     if (firstField !== '' || end - at > 2) {
       // At most 15 digits: every such id is an exact integer (a longer one would be rounded, and merge events).
@@ -45,16 +46,34 @@ export function splitCsvPage(csv: Buffer): CsvPageRows {
   return { header, rows: csv.subarray(headerEnd), ids, rowCount: rowsCount };
 }
 
-/** Index just past the line break that ends the record starting at `start` (quotes respected). */
-function endOfRecord(csv: Buffer, start: number): number {
-  let quoted = false;
-  for (let at = start; at < csv.length; at++) {
-    const byte = csv[at];
-    if (byte === QUOTE) quoted = !quoted;
-    else if (byte === LF && !quoted) return at + 1;
+/**
+ * Where records end (just past the line feed that is not inside quotes), found with indexOf (native) from
+ * line feed to line feed, jumping over quoted sections from quote to quote (`""` inside a field closes and
+ * reopens it, which reads the same), instead of a JavaScript test of every byte: pages are tens of megabytes.
+ * The next quote is searched once and remembered until passed.
+ */
+class RecordEnds {
+  private nextQuote = -2; // -2: not searched yet; -1: none in the rest of the page
+
+  constructor(private readonly csv: Buffer) {}
+
+  private quoteFrom(at: number): number {
+    if (this.nextQuote !== -1 && this.nextQuote < at) this.nextQuote = this.csv.indexOf(QUOTE, at);
+    return this.nextQuote;
   }
-  if (quoted) throw new MalformedResponseError('Xray CSV page ends inside a quoted field (truncated?)');
-  return csv.length;
+
+  /** Index just past the line break that ends the record starting at `start` (quotes respected). */
+  endOf(start: number): number {
+    const csv = this.csv;
+    for (let at = start; ; ) {
+      const lineFeed = csv.indexOf(LF, at);
+      const quote = this.quoteFrom(at);
+      if (quote === -1 || (lineFeed !== -1 && lineFeed < quote)) return lineFeed === -1 ? csv.length : lineFeed + 1;
+      const closing = csv.indexOf(QUOTE, quote + 1);
+      if (closing === -1) throw new MalformedResponseError('Xray CSV page ends inside a quoted field (truncated?)');
+      at = closing + 1;
+    }
+  }
 }
 
 function readFirstField(csv: Buffer, start: number, end: number): string {

@@ -4,6 +4,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { CHECKPOINT_LAG_NAMESPACE, metricDimensions } from '../metrics.js';
+import { RECONCILED_WINDOWS_METRIC, UNVERIFIED_WINDOWS_METRIC, verifierMetric } from './export-verifier.js';
 
 /** What the dashboard shows of one source. */
 export interface DashboardSource {
@@ -25,6 +26,8 @@ export interface ExportDashboardProps {
   readonly sources: readonly DashboardSource[];
   /** The manifest consumer, when deployed. */
   readonly consumer?: lambda.IFunction;
+  /** The scheduled verifier, when deployed. */
+  readonly verifier?: lambda.IFunction;
 }
 
 const PERIOD = Duration.minutes(5);
@@ -106,6 +109,22 @@ export class ExportDashboard extends Construct {
           left: [source.lagMetric],
           leftYAxis: { label: 'seconds', showUnits: false, min: 0 },
           leftAnnotations: [{ value: source.lagThresholdSeconds, label: 'alarm threshold', color: cloudwatch.Color.RED }],
+        }),
+      );
+    }
+
+    if (props.verifier) {
+      const fn = props.verifier;
+      const perSource = (name: string) => ['mft', 'xray'].map((source) => verifierMetric(name, source).with({ label: source }));
+      this.dashboard.addWidgets(
+        new cloudwatch.TextWidget({ markdown: '## verifier (daily)', width: ROW, height: 1 }),
+        new cloudwatch.GraphWidget({ title: 'verifier: unverified windows', width: ROW / 3, left: perSource(UNVERIFIED_WINDOWS_METRIC), leftYAxis: { min: 0 } }),
+        new cloudwatch.GraphWidget({ title: 'verifier: windows reconciled (re-exported)', width: ROW / 3, left: perSource(RECONCILED_WINDOWS_METRIC), leftYAxis: { min: 0 } }),
+        new cloudwatch.GraphWidget({
+          title: 'verifier: errors and duration',
+          width: ROW / 3,
+          left: [fn.metricErrors({ period: Duration.days(1), statistic: 'Sum', label: 'errors' })],
+          right: [fn.metricDuration({ period: Duration.days(1), statistic: 'Maximum', label: 'duration max' })],
         }),
       );
     }

@@ -79,7 +79,7 @@ describe('audit-export CLI', () => {
     [['run', 'mft', '--target', 'mars'], /--target must be twin, deployed, env or aws/],
     [['run', 'xray', '--lookback-hours', '0'], /--lookback-hours must be a positive number/],
     [['run', 'xray', '--format', 'xml'], /--format/],
-    [['run', 'salesforce'], /unknown command "run salesforce"/],
+    [['run', 'salesforce'], /unknown source "salesforce" \(sources: mft, xray\)/],
   ])('rejects %j with exit code 2 and a clear message', async (args, message) => {
     const { code, stderr, stdout } = await cli(args);
     expect(code).toBe(2);

@@ -74,8 +74,8 @@ describe('the synthesized stack on the twin', () => {
       expect(JSON.stringify(machine.definition)).not.toContain('${');
       expect(Object.keys(machine.functions).length).toBeGreaterThan(0);
     }
-    // 8 MFT functions, 3 Xray functions, the manifest consumer.
-    expect(stack.functions.size).toBe(12);
+    // 8 MFT functions, 3 Xray functions, the manifest consumer, the verifier.
+    expect(stack.functions.size).toBe(13);
   });
 
   it("each function gets exactly its template environment, references resolved to the twin, plus only the twin's endpoints", () => {
@@ -171,6 +171,20 @@ describe('the synthesized stack on the twin', () => {
     expect(duplicatesOf(stored)).toEqual([]);
     expect([...stored].sort((a, b) => a - b)).toEqual([...expected].sort((a, b) => a - b));
   }, 180_000);
+
+  it('the verifier, bundled as deployed, verifies what the exports stored and publishes UnverifiedWindows', async () => {
+    const verifier = [...stack.functions.values()].find((fn) => fn.spec.name.includes('Verifier'))!;
+    const summary = (await verifier.invoke({ days: 3 })) as { streams: { stream: string; windowsChecked: number; windowsHashed: number; unverified: number }[]; unverifiedWindows: number };
+    const mft = summary.streams.find((stream) => stream.stream.startsWith('mft|'))!;
+    expect(mft.windowsChecked).toBe(72);
+    // Windows of the three days before the checkpoint that no test exported are missing: counted, alarmed.
+    expect(mft.unverified).toBe(mft.windowsChecked - mft.windowsHashed);
+    const published = (await readFile(twin.logFile, 'utf8'))
+      .split('\n')
+      .filter((line) => line.includes('"UnverifiedWindows"'))
+      .map((line) => JSON.parse(line) as Record<string, any>);
+    expect(published.find((line) => line.Source === 'mft')).toMatchObject({ UnverifiedWindows: mft.unverified, _aws: { CloudWatchMetrics: [{ Namespace: 'AuditExport' }] } });
+  });
 });
 
 describe('a bundled function as the Lambda runtime runs it', () => {

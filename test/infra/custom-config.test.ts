@@ -256,7 +256,8 @@ describe('the Xray source', () => {
         (st) => st.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] ?? [],
       );
       expect(prefixes.length, role).toBeGreaterThan(0);
-      const allowed = role.startsWith('MftExport') ? ['mft|*', 'mft-reports|*'] : ['xray|*'];
+      // The verifier reaches only its own records (test/infra/verifier.test.ts).
+      const allowed = role.startsWith('MftExport') ? ['mft|*', 'mft-reports|*'] : role.startsWith('Verifier') ? ['verified|*'] : ['xray|*'];
       for (const prefix of prefixes) expect(allowed, role).toContain(prefix);
     }
   });

@@ -8,6 +8,7 @@ import {
   classifyAddress,
   guardedFetch,
   normalizeAddress,
+  takeNodeBody,
   type Resolver,
 } from '../../functions/common/egress.js';
 import { HttpClient } from '../../functions/common/http.js';
@@ -137,6 +138,47 @@ describe('guardedFetch', () => {
     const answer = await fetch(`${storage.url}/r`);
     expect(answer.status).toBe(302);
     expect(metadata.requests).toEqual([]);
+  });
+});
+
+describe('guardedFetch bodies as Node streams', () => {
+  const fetch = guardedFetch({ rules: { allowLoopback: true, allowPrivate: false } });
+  const read = async (stream: AsyncIterable<Buffer>) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    return Buffer.concat(chunks);
+  };
+
+  it('hands its body over as the Node stream, whole, and the web body refuses to be read after', async () => {
+    const payload = Buffer.alloc(3 * 1024 * 1024, 'report,');
+    storage.handler = (_req, res) => res.writeHead(200, { 'content-length': payload.length }).end(payload);
+    const response = await fetch(`${storage.url}/big`);
+    const body = takeNodeBody(response);
+    expect(body).toBeDefined();
+    expect(takeNodeBody(response)).toBeUndefined(); // handed over once
+    expect((await read(body!)).equals(payload)).toBe(true);
+    await expect(response.arrayBuffer()).rejects.toThrow(/read as a Node stream/);
+  });
+
+  it('keeps a body that is read as a web stream first for the web stream alone', async () => {
+    storage.handler = (_req, res) => res.end('[1,2]');
+    const response = await fetch(`${storage.url}/web`);
+    expect(await response.text()).toBe('[1,2]');
+    expect(takeNodeBody(response)).toBeUndefined();
+    expect(takeNodeBody(new Response('x'))).toBeUndefined();
+  });
+
+  it('keeps a connection cut before anyone reads on the stream: the reader gets the error, the process no uncaught one', async () => {
+    const encoded = gzipSync(Buffer.alloc(1_000_000, 'report,'));
+    storage.handler = (_req, res) => {
+      // Encoded: the body is the transport's gunzip stream, which emits the cut as an error.
+      res.writeHead(200, { 'content-length': encoded.length, 'content-encoding': 'gzip' });
+      res.write(encoded.subarray(0, 100));
+      setTimeout(() => res.socket?.destroy(), 20);
+    };
+    const response = await fetch(`${storage.url}/cut`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await expect(read(takeNodeBody(response)!)).rejects.toThrow();
   });
 });
 

@@ -66,6 +66,33 @@ describe('createS3Client', () => {
     expect(parts.length).toBeGreaterThanOrEqual(4); // the PutObject and three parts
   });
 
+  it('sends each part with the CRC32 of exactly its bytes, computed as they were copied in (chunks straddling parts)', async () => {
+    const client = createS3Client({ endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
+    const sent: { part?: string; crc32?: string }[] = [];
+    client.middlewareStack.addRelativeTo(
+      ((next: (args: { request: unknown }) => Promise<unknown>) => async (args: { request: unknown }) => {
+        const request = args.request as { headers: Record<string, string>; query?: Record<string, string> };
+        sent.push({ part: request.query?.partNumber, crc32: request.headers['x-amz-checksum-crc32'] });
+        return next(args);
+      }) as unknown as Parameters<S3Client['middlewareStack']['addRelativeTo']>[0],
+      { name: 'recordChecksums', relation: 'after', toMiddleware: 'httpSigningMiddleware' },
+    );
+    const data = Buffer.alloc(11 * 1024 * 1024 + 12_345);
+    for (let at = 0; at < data.length; at++) data[at] = (at * 2654435761) >>> 24;
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < data.length; at += 1_000_003) chunks.push(data.subarray(at, at + 1_000_003));
+    const partSize = 5 * 1024 * 1024;
+    await uploadStream({ s3: client, destination: { bucket: 'client', key: 'crc.bin' }, body: Readable.from(chunks), contentType: 'application/octet-stream', partSizeBytes: partSize });
+    const parts = sent.filter((request) => request.part !== undefined).sort((a, b) => Number(a.part) - Number(b.part));
+    expect(parts.map((request) => request.part)).toEqual(['1', '2', '3']);
+    parts.forEach((request, index) => expect(request.crc32).toBe(referenceCrc32(data.subarray(index * partSize, (index + 1) * partSize))));
+    // One part or less: a PutObject, with the whole object's CRC32.
+    sent.length = 0;
+    const small = data.subarray(0, 300_001);
+    await uploadStream({ s3: client, destination: { bucket: 'client', key: 'crc-small.bin' }, body: Readable.from([small.subarray(0, 7), small.subarray(7)]), contentType: 'application/octet-stream' });
+    expect(sent.map((request) => request.crc32)).toEqual([referenceCrc32(small)]);
+  });
+
   it('signs the payload over plain HTTP to any other host', async () => {
     const client = createS3Client({
       endpoint: 'http://s3.example.invalid',
@@ -79,3 +106,15 @@ describe('createS3Client', () => {
     expect(seen[0]!['x-amz-content-sha256']).toBe(createHash('sha256').update(body).digest('hex'));
   });
 });
+
+/** CRC-32 (IEEE, as S3's ChecksumCRC32), bit by bit, base64 of its big-endian bytes: independent of zlib's. */
+function referenceCrc32(bytes: Uint8Array): string {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
+  }
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE((crc ^ 0xffffffff) >>> 0);
+  return out.toString('base64');
+}
