@@ -13,9 +13,10 @@ export async function startAwsExecution(
   output: Output,
   executionName?: string,
   sfn: SFNClient = new SFNClient({}),
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<RunSummary> {
   const variable = ARN_VARIABLES[source]!;
-  const stateMachineArn = process.env[variable];
+  const stateMachineArn = env[variable];
   if (!stateMachineArn) {
     throw new ConfigError(`${variable} is not set: export it from the stack outputs (see README, "Deploy")`);
   }

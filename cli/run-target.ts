@@ -8,6 +8,7 @@ import { errorOrigin, type ExecutionEvent, type LocalRunResult } from '../local/
 import { ConfigError, errorMessage } from '../functions/common/errors.js';
 import { startTwin, type Twin } from '../local/twin.js';
 import { startAwsExecution } from './aws-execution.js';
+import { chooseInstance, type ChosenInstance } from './instances.js';
 import { MFT_STEPS, createProgress, formatBytes, readableCause, xraySteps } from './progress.js';
 import { EXIT_OK, UsageError, createOutput, exitCodeOf, parseCommandArgs, type Output, type TARGET_OPTIONS } from './usage.js';
 
@@ -81,9 +82,15 @@ export async function runSourceCommand<O extends typeof TARGET_OPTIONS>(
   const input = inputFromArgs(values);
   const output = createOutput(values.json === true);
   const target = parseTarget(values.target as string | undefined);
-  const summary = await runOnTarget({ source, target, input, output, twinDir: values['twin-dir'] as string | undefined });
+  const instance = chooseInstance(source, target, values.instance as string | undefined);
+  const summary = await runOnTarget({ source, target, input, output, twinDir: values['twin-dir'] as string | undefined, instance });
   output.result(summary);
   return exitCodeOf(summary);
+}
+
+/** The twin's instances of a source: those the environment names (`MFT_INSTANCES`), else one unnamed. */
+export function twinInstances(source: Source, instance: ChosenInstance): { instances?: { mft?: string[]; xray?: string[] } } {
+  return instance.named ? { instances: { [source]: instance.named } } : {};
 }
 
 export function parseTarget(value: string | undefined): Target {
@@ -104,17 +111,22 @@ export interface RunOptions {
   twin?: Twin;
   /** Deterministic for backfills (idempotent on AWS); generated otherwise. */
   executionName?: string;
+  /** The instance of the source (default: the only one, from the environment). */
+  instance?: ChosenInstance;
 }
 
 export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
   const { source, target, input, output } = options;
-  if (target === 'aws') return startAwsExecution(source, input, output, options.executionName);
+  const instance = options.instance ?? chooseInstance(source, target, undefined);
+  if (target === 'aws') return startAwsExecution(source, input, output, options.executionName, undefined, instance.env);
   let twin = options.twin;
   const ownTwin = (target === 'twin' || target === 'deployed') && !twin;
   if (ownTwin) {
     output.info(`starting the local twin (${source === 'mft' ? 'MFT' : 'Xray'} emulator, local S3)…`);
-    twin = await startTwin({ directory: options.twinDir ?? path.resolve('.twin'), xray: source === 'xray' ? {} : false });
+    twin = await startTwin({ directory: options.twinDir ?? path.resolve('.twin'), xray: source === 'xray' ? {} : false, ...twinInstances(source, instance) });
   }
+  // A twin started for named instances has an emulator for each; the default twin has one, unnamed.
+  const twinInstance = instance.named ? instance.name : undefined;
   try {
     const stream = output.json ? process.stderr : process.stdout;
     const onEvent = createProgress({
@@ -127,8 +139,8 @@ export async function runOnTarget(options: RunOptions): Promise<RunSummary> {
       target === 'deployed'
         ? await runDeployed(source, twin!, local)
         : source === 'mft'
-          ? await runMftExport(twin ? twin.mftRuntime() : await mftRuntimeFromEnvironment(), local)
-          : await runXrayExport(twin ? twin.xrayRuntime() : xrayRuntimeFromEnvironment(), local);
+          ? await runMftExport(twin ? twin.mftRuntime({}, twinInstance) : await mftRuntimeFromEnvironment(instance.env), local)
+          : await runXrayExport(twin ? twin.xrayRuntime({}, twinInstance) : xrayRuntimeFromEnvironment(instance.env), local);
     const summary = summarize(source, target, result, Date.now() - started);
     tellOutcome(summary, output);
     if (summary.status === 'FAILED') output.info(`✗ ${summary.error}: ${summary.cause}`);

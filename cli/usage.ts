@@ -27,6 +27,8 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 /** The options of every command that runs or reaches an export: where (--target), how to report (--json), which twin. */
 export const TARGET_OPTIONS = {
   target: { type: 'string' },
+  /** Which instance of the source (cli/instances.ts). */
+  instance: { type: 'string' },
   json: { type: 'boolean' },
   'twin-dir': { type: 'string' },
 } as const;

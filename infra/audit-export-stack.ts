@@ -17,12 +17,12 @@ import { ExportVerifier } from './constructs/export-verifier.js';
 import { ManifestConsumer } from './constructs/manifest-consumer.js';
 import { OcsfNormalizer } from './constructs/ocsf-normalizer.js';
 import { EGRESS_IPS_OUTPUT, ExportNetwork, networkAvailabilityZones } from './constructs/network.js';
-import { CHECKPOINT_LAG_DIMENSION, CHECKPOINT_LAG_METRIC, CHECKPOINT_LAG_NAMESPACE, checkpointLagMetric } from './metrics.js';
+import { CHECKPOINT_LAG_DIMENSION, CHECKPOINT_LAG_METRIC, CHECKPOINT_LAG_NAMESPACE, INSTANCE_DIMENSION, checkpointLagMetric } from './metrics.js';
 import { XRAY_RETENTION_DAYS } from '../functions/xray/runtime.js';
 import { MftSource } from './sources/mft.js';
 import { XraySource } from './sources/xray.js';
 
-export { CHECKPOINT_LAG_DIMENSION, CHECKPOINT_LAG_METRIC, CHECKPOINT_LAG_NAMESPACE, checkpointLagMetric } from './metrics.js';
+export { CHECKPOINT_LAG_DIMENSION, CHECKPOINT_LAG_METRIC, CHECKPOINT_LAG_NAMESPACE, INSTANCE_DIMENSION, checkpointLagMetric } from './metrics.js';
 
 export interface AuditExportStackProps extends StackProps {
   readonly config: AuditExportConfig;
@@ -37,8 +37,12 @@ export interface AuditExportStackProps extends StackProps {
 export class AuditExportStack extends Stack {
   readonly storage: ExportStorage;
   readonly alarmTopic: sns.Topic;
+  /** The first (or only) instance of each source. */
   readonly mft?: MftSource;
   readonly xray?: XraySource;
+  /** Every instance of each source, in the order configured. */
+  readonly mftInstances: MftSource[] = [];
+  readonly xrayInstances: XraySource[] = [];
   readonly consumer?: ManifestConsumer;
   readonly ocsf?: OcsfNormalizer;
   readonly verifier?: ExportVerifier;
@@ -105,17 +109,34 @@ export class AuditExportStack extends Stack {
       });
     }
     const sourceProps = { config, projectRoot: props.projectRoot, storage: this.storage, alarmTopic: this.alarmTopic, logRetention, removalPolicy, ...(this.network ? { network: this.network } : {}) };
-    if (config.sources.mft.enabled) {
-      this.mft = new MftSource(this, 'Mft', sourceProps);
+    // One state machine per instance: each instance's functions hold only its own secret, and each execution
+    // history is one tenant's (README, "Several instances of a source").
+    const severalMft = config.sources.mft.length > 1;
+    for (const instance of config.sources.mft) {
+      const mft = new MftSource(this, constructIdOf('mft', instance), { ...sourceProps, instance, several: severalMft });
+      this.mftInstances.push(mft);
       dashboardSources.push(
-        this.operateSource('mft', 'MFT', this.mft, this.mft.export.functions.CopyReportFunctionArn, '{"tenantId","kid","privateKeyPem"}', lagThreshold),
+        this.operateSource('mft', 'MFT', instance, severalMft, mft, mft.export.functions.CopyReportFunctionArn, '{"tenantId","kid","privateKeyPem"}', lagThreshold),
       );
     }
-    if (config.sources.xray.enabled) {
-      this.xray = new XraySource(this, 'Xray', sourceProps);
+    const severalXray = config.sources.xray.length > 1;
+    for (const instance of config.sources.xray) {
+      const xray = new XraySource(this, constructIdOf('xray', instance), { ...sourceProps, instance, several: severalXray });
+      this.xrayInstances.push(xray);
       dashboardSources.push(
-        this.operateSource('xray', 'Xray', this.xray, this.xray.export.functions.XrayExportPagesFunctionArn, '{"accessToken"} or {"username","password"}', lagThreshold),
+        this.operateSource('xray', 'Xray', instance, severalXray, xray, xray.export.functions.XrayExportPagesFunctionArn, '{"accessToken"} or {"username","password"}', lagThreshold),
       );
+    }
+    this.mft = this.mftInstances[0];
+    this.xray = this.xrayInstances[0];
+    for (const [source, instances] of [['mft', this.mftInstances], ['xray', this.xrayInstances]] as const) {
+      const listed = config.sources[source].filter((instance) => instance.listed);
+      if (!listed.length) continue;
+      // `audit-export … --instance <name> --target aws` reads this map (exported as <SOURCE>_STATE_MACHINE_ARNS).
+      new CfnOutput(this, `${pascal(source)}StateMachineArns`, {
+        description: `${source.toUpperCase()}_STATE_MACHINE_ARNS: the ${source} instances' state machines, JSON {"<instance>": "<arn>"} (for \`audit-export run ${source} --instance <name> --target aws\`)`,
+        value: Fn.toJsonString(Object.fromEntries(listed.map((instance, index) => [instance.name, instances[index]!.export.stateMachine.stateMachineArn]))),
+      });
     }
 
     if (config.consumers.verifyManifests) {
@@ -134,7 +155,9 @@ export class AuditExportStack extends Stack {
     }
 
     if (config.verifier.enabled) {
-      const xray = config.sources.xray;
+      // Reconciliation asks one Xray platform for its counts and re-exports through its state machine: with several
+      // instances the verifier checks every stream but reconciles none (one verifier per instance is not built yet).
+      const xray = config.sources.xray.length === 1 ? config.sources.xray[0] : undefined;
       this.verifier = new ExportVerifier(this, 'Verifier', {
         storage: this.storage,
         exportPrefix: config.bucket.exportPrefix,
@@ -144,7 +167,7 @@ export class AuditExportStack extends Stack {
         alarmTopic: this.alarmTopic,
         logRetention,
         removalPolicy,
-        ...(this.xray && xray.baseUrl
+        ...(this.xray && xray?.baseUrl
           ? {
               xray: {
                 baseUrl: xray.baseUrl,
@@ -186,32 +209,43 @@ export class AuditExportStack extends Stack {
   }
 
   /**
-   * What an operator gets for each source: its checkpoint-lag alarm, the outputs naming its state machine and
-   * credentials secret, and its row of the dashboard (returned).
+   * What an operator gets for each instance: its checkpoint-lag alarm, the outputs naming its state machine and
+   * credentials secret, and its row of the dashboard (returned). The single-object form keeps the ids it had
+   * (`MftStateMachineArn`); a listed instance's carry its name (`MftEuStateMachineArn`).
    */
   private operateSource(
     source: 'mft' | 'xray',
     label: string,
+    instance: { name: string; listed: boolean },
+    several: boolean,
     deployed: { export: { stateMachine: sfn.StateMachine }; credentialsSecret: secretsmanager.ISecret },
     dataFunction: lambda.IFunction,
     secretShape: string,
     lagThreshold: number,
   ): DashboardSource {
-    const id = `${source[0]!.toUpperCase()}${source.slice(1)}`;
-    this.checkpointLagAlarm(source, lagThreshold);
+    const id = constructIdOf(source, instance);
+    const named = instance.listed ? `${label} ${instance.name}` : label;
+    // The `Instance` dimension only where there are several: one instance keeps today's Source-only metric.
+    const dimension = several ? instance.name : undefined;
+    this.checkpointLagAlarm(id, instance.listed ? `${source} ${instance.name}` : source, dimension, lagThreshold);
     new CfnOutput(this, `${id}StateMachineArn`, {
-      description: `${source.toUpperCase()}_STATE_MACHINE_ARN: the ${label} export state machine (export it for \`audit-export run ${source} --target aws\`)`,
+      description: instance.listed
+        ? `The ${named} export state machine (\`audit-export run ${source} --instance ${instance.name} --target aws\`)`
+        : `${source.toUpperCase()}_STATE_MACHINE_ARN: the ${label} export state machine (export it for \`audit-export run ${source} --target aws\`)`,
       value: deployed.export.stateMachine.stateMachineArn,
     });
     new CfnOutput(this, `${id}CredentialsSecretArn`, {
-      description: `The ${label} credentials secret: put JSON ${secretShape} here`,
+      description: `The ${named} credentials secret: put JSON ${secretShape} here`,
       value: deployed.credentialsSecret.secretArn,
     });
+    const title = instance.listed ? `${source} ${instance.name}` : source;
     return {
       source,
+      title,
+      ...(dimension === undefined ? {} : { instance: dimension }),
       stateMachine: deployed.export.stateMachine,
       dataFunction,
-      lagMetric: checkpointLagMetric(source).with({ label: `${source} checkpoint lag` }),
+      lagMetric: checkpointLagMetric(source, dimension).with({ label: `${title} checkpoint lag` }),
       lagThresholdSeconds: lagThreshold,
     };
   }
@@ -222,10 +256,12 @@ export class AuditExportStack extends Stack {
    * a fresh deployment stays INSUFFICIENT_DATA until the first CommitRun. Executions that fail before CommitRun
    * are the executions alarm's business.
    */
-  private checkpointLagAlarm(source: string, thresholdSeconds: number): cloudwatch.Alarm {
-    const alarm = new cloudwatch.Alarm(this, `${source[0]!.toUpperCase()}${source.slice(1)}CheckpointLagAlarm`, {
-      alarmDescription: `The ${source} audit export is more than ${thresholdSeconds} s behind (${CHECKPOINT_LAG_NAMESPACE}/${CHECKPOINT_LAG_METRIC}, ${CHECKPOINT_LAG_DIMENSION}=${source}, published by CommitRun)`,
-      metric: checkpointLagMetric(source),
+  private checkpointLagAlarm(id: string, label: string, instance: string | undefined, thresholdSeconds: number): cloudwatch.Alarm {
+    const source = label.split(' ')[0]!;
+    const dimensions = `${CHECKPOINT_LAG_DIMENSION}=${source}${instance === undefined ? '' : `, ${INSTANCE_DIMENSION}=${instance}`}`;
+    const alarm = new cloudwatch.Alarm(this, `${id}CheckpointLagAlarm`, {
+      alarmDescription: `The ${label} audit export is more than ${thresholdSeconds} s behind (${CHECKPOINT_LAG_NAMESPACE}/${CHECKPOINT_LAG_METRIC}, ${dimensions}, published by CommitRun)`,
+      metric: checkpointLagMetric(source, instance),
       threshold: thresholdSeconds,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -235,4 +271,13 @@ export class AuditExportStack extends Stack {
     alarm.addOkAction(new cloudwatchActions.SnsAction(this.alarmTopic));
     return alarm;
   }
+}
+
+function pascal(name: string): string {
+  return name.split('-').map((part) => `${part[0]!.toUpperCase()}${part.slice(1)}`).join('');
+}
+
+/** `Mft`, `Xray` for the single-object form (the ids every deployment had); `MftEu`, `XrayOnPrem` for listed instances. */
+export function constructIdOf(source: 'mft' | 'xray', instance: { name: string; listed: boolean }): string {
+  return instance.listed ? `${pascal(source)}${pascal(instance.name)}` : pascal(source);
 }

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { streamKey } from '../functions/common/checkpoints.js';
+import { filtersId } from '../functions/common/s3-layout.js';
 import { instantProblem } from '../functions/common/time-window.js';
 import { MFT_WINDOW_CONCURRENCY, MIN_WINDOW_START_BUDGET_MS, WINDOW_COPY_RESERVE_MS } from '../functions/mft/export-plan.js';
 import { mftFiltersSchema } from '../functions/mft/model.js';
@@ -145,6 +147,58 @@ const xraySchema = z
     windowHours: removed('windows are now a fixed grid: set windowMinutes (one manifest each) and groupHours (one Map item)'),
   })
   .strict();
+
+/**
+ * Several instances of a source (an MFT tenant per region, a SaaS and a self-hosted JFrog platform): `sources.mft`
+ * and `sources.xray` take a list of instances, each with a `name`; the single-object form is one instance that
+ * keeps the resource ids and names it always had. A name appears in resource names and the CLI's `--instance`,
+ * never in object keys or checkpoints (those are the stream's: source, tenant, filters, format).
+ */
+export const INSTANCE_NAME_MAX = 16;
+/** The name of the instance a single-object source configures. */
+export const SINGLE_INSTANCE_NAME = 'default';
+/** At most this many instances per source (each adds a state machine, its functions and alarms to the stack). */
+export const MAX_INSTANCES_PER_SOURCE = 8;
+
+const instanceName = z
+  .string({ message: 'is required in a list of instances, e.g. "eu"' })
+  .max(INSTANCE_NAME_MAX)
+  .regex(/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, 'must be lower-case letters and digits with single hyphens between them, starting with a letter (e.g. eu, us-staging)');
+
+/** One instance as the stack builds it: the source's settings, its name, and whether it came from a list. */
+export type SourceInstance<T> = T & {
+  readonly name: string;
+  /** Listed instances are named after `name` (resources, metrics); the single-object form keeps the names it had. */
+  readonly listed: boolean;
+  /** Where it is configured (`sources.mft` or `sources.mft.1`), for error messages. */
+  readonly at: (string | number)[];
+};
+
+/** A source's setting: one object (an instance of the single-object form) or a list of named instances. */
+function instancesOf<Shape extends z.core.$ZodLooseShape>(source: 'mft' | 'xray', single: z.ZodObject<Shape, z.core.$strict>) {
+  const listed = single.extend({ name: instanceName, enabled: z.boolean().default(true) }).strict();
+  return z
+    .union([
+      single,
+      z
+        .array(listed)
+        .min(1, 'must list at least one instance (or be one object)')
+        .max(MAX_INSTANCES_PER_SOURCE)
+        .superRefine((instances, ctx) => {
+          const seen = new Set<string>();
+          (instances as { name: string }[]).forEach((instance, index) => {
+            if (seen.has(instance.name)) ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `"${instance.name}" names two instances: names must be unique` });
+            seen.add(instance.name);
+          });
+        }),
+    ])
+    .transform((value) =>
+      (Array.isArray(value)
+        ? value.map((instance, index) => ({ ...instance, listed: true, at: ['sources', source, index] }))
+        : [{ ...value, name: SINGLE_INSTANCE_NAME, listed: false, at: ['sources', source] }]
+      ).filter((instance) => (instance as { enabled: boolean }).enabled) as SourceInstance<z.output<typeof single>>[],
+    );
+}
 
 /** Security Lake's limit on a custom source's name (functions/ocsf/runtime.ts). */
 const ocsfSourceName = z.string().regex(/^[a-zA-Z0-9_-]{1,20}$/, 'must be 1-20 letters, digits, "-" or "_" (Security Lake\'s limit on a custom source name)');
@@ -337,28 +391,38 @@ export const auditExportConfigSchema = z
     ocsf: ocsfSchema.default(ocsfSchema.parse({})),
     sources: z
       .object({
-        mft: mftSchema.default(mftSchema.parse({})),
-        xray: xraySchema.default(xraySchema.parse({})),
+        mft: instancesOf('mft', mftSchema).prefault({}),
+        xray: instancesOf('xray', xraySchema).prefault({}),
       })
       .strict()
-      .default({ mft: mftSchema.parse({}), xray: xraySchema.parse({}) }),
+      .prefault({}),
     network: networkSchema,
   })
   .strict()
   .superRefine((config, ctx) => {
-    const { mft, xray } = config.sources;
-    if (!mft.enabled && !xray.enabled) {
+    const { mft: mftInstances, xray: xrayInstances } = config.sources;
+    // A source that failed its own schema is not a list yet (its problems are reported already).
+    if (!Array.isArray(mftInstances) || !Array.isArray(xrayInstances)) return;
+    if (!mftInstances.length && !xrayInstances.length) {
       ctx.addIssue({ code: 'custom', path: ['sources'], message: 'must enable at least one source (mft or xray)' });
     }
-    if (xray.enabled && !xray.baseUrl) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['sources', 'xray', 'baseUrl'],
-        message: 'is required when the xray source is enabled (e.g. https://acme.jfrog.io)',
-      });
+    for (const xray of xrayInstances) {
+      if (!xray.baseUrl) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...xray.at, 'baseUrl'],
+          message: 'is required when the xray source is enabled (e.g. https://acme.jfrog.io)',
+        });
+      }
+      if (xray.groupHours * 60 < xray.windowMinutes) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...xray.at, 'groupHours'],
+          message: `must hold at least one window (windowMinutes ${xray.windowMinutes})`,
+        });
+      }
     }
-    for (const [name, source] of [['mft', mft], ['xray', xray]] as const) {
-      if (!source.enabled) continue;
+    for (const source of [...mftInstances, ...xrayInstances]) {
       // A scheduled run exports at most maxWindowsPerRun windows: less than one schedule period's worth and
       // the stream falls further behind with every run.
       const period = ratePeriodSeconds(source.schedule);
@@ -366,36 +430,32 @@ export const auditExportConfigSchema = z
       if (period !== undefined && perRun < period) {
         ctx.addIssue({
           code: 'custom',
-          path: ['sources', name, 'maxWindowsPerRun'],
+          path: [...source.at, 'maxWindowsPerRun'],
           message: `(${source.maxWindowsPerRun} windows of ${source.windowMinutes} min) covers less than the schedule's period ${source.schedule}: the export would fall behind`,
         });
       }
     }
-    if (mft.enabled) {
-      for (const { field, message } of mftRunProblems(mft)) ctx.addIssue({ code: 'custom', path: ['sources', 'mft', field], message });
+    for (const mft of mftInstances) {
+      for (const { field, message } of mftRunProblems(mft)) ctx.addIssue({ code: 'custom', path: [...mft.at, field], message });
     }
-    if (xray.enabled && xrayGroupsPerRun(xray) > XRAY_MAX_GROUPS_PER_RUN) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['sources', 'xray', 'groupHours'],
-        message:
-          `makes a run of ${xray.maxWindowsPerRun} windows (plus the overlap) ${xrayGroupsPerRun(xray)} groups; at most ${XRAY_MAX_GROUPS_PER_RUN} fit ` +
-          `the execution state (each group's result stays in it until CommitRun): raise groupHours or lower maxWindowsPerRun`,
-      });
+    for (const xray of xrayInstances) {
+      if (xrayGroupsPerRun(xray) > XRAY_MAX_GROUPS_PER_RUN) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...xray.at, 'groupHours'],
+          message:
+            `makes a run of ${xray.maxWindowsPerRun} windows (plus the overlap) ${xrayGroupsPerRun(xray)} groups; at most ${XRAY_MAX_GROUPS_PER_RUN} fit ` +
+            `the execution state (each group's result stays in it until CommitRun): raise groupHours or lower maxWindowsPerRun`,
+        });
+      }
     }
     if (config.ocsf.enabled && config.ocsf.target === 'security-lake' && !config.ocsf.securityLake) {
       ctx.addIssue({ code: 'custom', path: ['ocsf', 'securityLake'], message: 'is required with target security-lake (e.g. {"externalId": "<a secret-less id you choose>"})' });
     }
-    if (xray.enabled && xray.groupHours * 60 < xray.windowMinutes) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['sources', 'xray', 'groupHours'],
-        message: `must hold at least one window (windowMinutes ${xray.windowMinutes})`,
-      });
-    }
     for (const problem of derivedNameProblems(config.stackName)) {
       ctx.addIssue({ code: 'custom', path: ['stackName'], message: problem });
     }
+    for (const problem of instanceProblems(config.stackName, mftInstances, xrayInstances)) ctx.addIssue({ code: 'custom', ...problem });
     const { transitionToInfrequentAccessAfterDays: ia, transitionToGlacierAfterDays: glacier, expireAfterDays } =
       config.bucket;
     // S3 refuses a lifecycle rule that moves objects on from Standard-IA less than 30 days after moving them there.
@@ -427,14 +487,13 @@ export const DERIVED_NAME_ROOM = 17;
 /** The longest construct id of a Lambda in the function tables (`XrayExportPages`, `MftHousekeeping`…); test-checked. */
 export const LONGEST_FUNCTION_ID = 17;
 export const DERIVED_NAMES = [
-  { what: 'state machine name', limit: 80, example: (stackName: string) => stateMachineName(stackName, 'xray') },
-  { what: 'function name', limit: 64, example: (stackName: string) => `${stackName}-${'F'.repeat(LONGEST_FUNCTION_ID)}` },
+  { what: 'state machine name', limit: 80, example: (stackName: string, instance?: string) => stateMachineName(stackName, 'xray', instance) },
+  {
+    what: 'function name',
+    limit: 64,
+    example: (stackName: string, instance?: string) => `${stackName}-${instance === undefined ? '' : `${instance}-`}${'F'.repeat(LONGEST_FUNCTION_ID)}`,
+  },
 ] as const;
-
-/** The state machine of one source: `<stackName>-<source>-export`. */
-export function stateMachineName(stackName: string, source: string): string {
-  return `${stackName}-${source}-export`;
-}
 
 /**
  * Why `stackName` cannot be deployed: for each derived name, the problem when it (plus the room kept for later
@@ -546,16 +605,107 @@ function ratePeriodSeconds(expression: string): number | undefined {
   return Number(match[1]) * unit;
 }
 
+export type MftInstanceConfig = AuditExportConfig['sources']['mft'][number];
+export type XrayInstanceConfig = AuditExportConfig['sources']['xray'][number];
+
+/** The state machine of a source: `<stackName>-<source>-export`, or `<stackName>-<source>-<instance>-export` for a listed instance. */
+export function stateMachineName(stackName: string, source: string, instance?: string): string {
+  return instance === undefined ? `${stackName}-${source}-export` : `${stackName}-${source}-${instance}-export`;
+}
+
+/** The name a listed instance puts into resource names and metrics; undefined for the single-object form. */
+export function listedName(instance: Pick<SourceInstance<object>, 'name' | 'listed'>): string | undefined {
+  return instance.listed ? instance.name : undefined;
+}
+
+/** The stream a scheduled run of an instance exports (functions/common/checkpoints.ts `streamKey`). */
+export function instanceStream(source: 'mft', instance: Pick<MftInstanceConfig, 'tenantId' | 'filters' | 'type'>): string | undefined;
+export function instanceStream(source: 'xray', instance: Pick<XrayInstanceConfig, 'baseUrl' | 'tenant' | 'format'>): string | undefined;
+export function instanceStream(source: 'mft' | 'xray', instance: Record<string, any>): string | undefined {
+  if (source === 'mft') {
+    return instance.tenantId === undefined ? undefined : streamKey({ source, tenant: instance.tenantId, filtersId: filtersId(instance.filters), format: instance.type });
+  }
+  const tenant = instance.tenant ?? (instance.baseUrl ? new URL(instance.baseUrl).hostname : undefined);
+  return tenant === undefined ? undefined : streamKey({ source, tenant, filtersId: 'all', format: instance.format });
+}
+
+/**
+ * What makes a set of instances undeployable: a generated name past its AWS limit, two instances exporting one
+ * stream (they would write the same objects and fight over one checkpoint), an MFT instance whose stream is
+ * unknown at synth (no tenantId), and MFT instances of one tenant that wait differently (each one's housekeeping
+ * deletes reports of the tenant older than its own wait allows).
+ */
+function instanceProblems(stackName: string, mft: MftInstanceConfig[], xray: XrayInstanceConfig[]): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  for (const [source, instances] of [['mft', mft], ['xray', xray]] as const) {
+    const streams = new Map<string, string>();
+    for (const instance of instances) {
+      if (instance.listed) {
+        // The same names the stack name is checked by, with this instance's name in them.
+        const names = DERIVED_NAMES.map(({ what, limit, example }) => ({
+          what,
+          limit,
+          name: what === 'state machine name' ? stateMachineName(stackName, source, instance.name) : example(stackName, instance.name),
+        }));
+        for (const { what, limit, name } of names) {
+          if (name.length > limit) {
+            problems.push({ path: [...instance.at, 'name'], message: `makes the ${what} ${name} ${name.length} characters long, more than AWS's ${limit}: use a shorter instance name or stackName` });
+          }
+        }
+      }
+      if (source === 'mft' && instances.length > 1 && (instance as MftInstanceConfig).tenantId === undefined) {
+        problems.push({ path: [...instance.at, 'tenantId'], message: 'is required when sources.mft lists several instances: it tells their streams (object keys, checkpoints) apart at synth' });
+        continue;
+      }
+      const stream = source === 'mft' ? instanceStream('mft', instance as MftInstanceConfig) : instanceStream('xray', instance as XrayInstanceConfig);
+      if (stream === undefined) continue;
+      const other = streams.get(stream);
+      if (other !== undefined) {
+        problems.push({
+          path: [...instance.at, 'name'],
+          message:
+            `"${instance.name}" exports the same stream as "${other}" (${stream}: source, tenant, filters and format): they would write the same ` +
+            `objects and share one checkpoint; give them different ${source === 'mft' ? 'tenantId, filters or type' : 'tenant, baseUrl or format'}, or keep one`,
+        });
+      }
+      streams.set(stream, instance.name);
+    }
+  }
+  const waits = new Map<string, MftInstanceConfig>();
+  for (const instance of mft) {
+    if (instance.tenantId === undefined) continue;
+    const first = waits.get(instance.tenantId);
+    if (first && first.maxWaitSeconds !== instance.maxWaitSeconds) {
+      problems.push({
+        path: [...instance.at, 'maxWaitSeconds'],
+        message:
+          `must equal that of "${first.name}" (${first.maxWaitSeconds}), which exports the same tenant ${instance.tenantId}: each instance's housekeeping ` +
+          'deletes the reports of its tenant it finds older than its own wait allows, so a shorter wait would delete the other\'s reports in flight',
+      });
+    }
+    if (!first) waits.set(instance.tenantId, instance);
+  }
+  return problems;
+}
+
+
 function describe(issue: z.core.$ZodIssue): string {
   const path = issue.path.length ? issue.path.join('.') : '(the configuration)';
+  if (issue.code === 'invalid_union' && issue.errors.length === 2 && issue.path[0] === 'sources') {
+    // A source is one object or a list of instances: report the problems of the form that was given.
+    const given = issue.errors.filter((errors) => !errors.some((inner) => inner.code === 'invalid_type' && inner.path.length === 0));
+    if (given.length !== 1) return `${path} must be an object (one instance) or a list of instances, each with a name`;
+    return given[0]!.map((inner) => describe({ ...inner, path: [...issue.path, ...inner.path] } as z.core.$ZodIssue)).join('; ');
+  }
   if (issue.code === 'unrecognized_keys') return `${path} has unknown field(s) ${issue.keys.join(', ')}`;
-  if (issue.code === 'too_small' && typeof issue.minimum !== 'object') {
+  if (issue.code === 'too_small' && typeof issue.minimum !== 'object' && !issue.message.startsWith('must ')) {
     return `${path} must be ${issue.inclusive ? 'at least' : 'greater than'} ${issue.minimum}`;
   }
   if (issue.code === 'too_big' && typeof issue.maximum !== 'object') {
     return `${path} must be ${issue.inclusive ? 'at most' : 'less than'} ${issue.maximum}`;
   }
   if (issue.code === 'invalid_type') {
+    if (issue.message.startsWith('is required')) return `${path} ${issue.message}`;
     return /received undefined/.test(issue.message) ? `${path} is required` : `${path} must be ${article(issue.expected)}`;
   }
   return `${path} ${issue.message}`;

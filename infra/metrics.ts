@@ -10,13 +10,22 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 export const CHECKPOINT_LAG_NAMESPACE = 'AuditExport';
 export const CHECKPOINT_LAG_METRIC = 'CheckpointLagSeconds';
 export const CHECKPOINT_LAG_DIMENSION = 'Source';
+/** The second dimension, only where a source has several instances: the instance's name. */
+export const INSTANCE_DIMENSION = 'Instance';
+/** Set on the functions of an instance of several: the steps add `Instance` to their metrics. */
+export { INSTANCE_ENVIRONMENT_VARIABLE } from '../functions/common/observability.js';
 
-/** `AuditExport/CheckpointLagSeconds` for one source, the maximum over 15 minutes. */
-export function checkpointLagMetric(source: string): cloudwatch.Metric {
+/** The dimensions of one source's metrics, or of one instance's when the source has several. */
+export function metricDimensions(source: string, instance?: string): Record<string, string> {
+  return instance === undefined ? { [CHECKPOINT_LAG_DIMENSION]: source } : { [CHECKPOINT_LAG_DIMENSION]: source, [INSTANCE_DIMENSION]: instance };
+}
+
+/** `AuditExport/CheckpointLagSeconds` for one source (or one instance of several), the maximum over 15 minutes. */
+export function checkpointLagMetric(source: string, instance?: string): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: CHECKPOINT_LAG_NAMESPACE,
     metricName: CHECKPOINT_LAG_METRIC,
-    dimensionsMap: { [CHECKPOINT_LAG_DIMENSION]: source },
+    dimensionsMap: metricDimensions(source, instance),
     statistic: 'Maximum',
     period: Duration.minutes(15),
   });

@@ -43,6 +43,17 @@ export interface TwinOptions {
   retryMs?: number;
   /** The clock of the handlers and the emulators (a test can drive time). */
   clock?: Clock;
+  /**
+   * Several instances of a source, by name: an MFT emulator per tenant, an Xray emulator per platform, each
+   * with its own dataset (seed + its position) and tenant. Absent: one of each, unnamed (what `npm start` runs).
+   */
+  instances?: { mft?: string[]; xray?: string[] };
+}
+
+/** One emulated instance of a source: its name and its emulator (the ground truth of its stream). */
+export interface TwinInstance<E> {
+  name: string;
+  emulator: E;
 }
 
 export interface Twin {
@@ -55,13 +66,18 @@ export interface Twin {
   /** The handlers' structured logs and EMF metrics (what CloudWatch Logs would hold), one JSON line each. */
   logger: Logger;
   logFile: string;
+  /** The (first) MFT emulator and Xray emulator. */
   mft: MftEmulator;
   xray?: XrayEmulator;
+  /** Every emulated instance (`options.instances`; one unnamed of each by default). */
+  mftInstances: TwinInstance<MftEmulator>[];
+  xrayInstances: TwinInstance<XrayEmulator>[];
   /** The ES256 private key of the emulator's registered API key, written with mode 0600. */
   mftPrivateKeyFile: string;
-  mftRuntime(overrides?: Partial<MftRuntimeOverrides>): MftRuntime;
+  /** The runtime of an instance (by name; the first by default). */
+  mftRuntime(overrides?: Partial<MftRuntimeOverrides>, instance?: string): MftRuntime;
   /** Requires the Xray emulator (not disabled with `xray: false`). */
-  xrayRuntime(overrides?: Partial<XrayRuntimeOverrides>): XrayRuntime;
+  xrayRuntime(overrides?: Partial<XrayRuntimeOverrides>, instance?: string): XrayRuntime;
   /**
    * The verifier Lambda's runtime on the twin: its bucket and checkpoint table, Xray counts from the emulator,
    * and re-exports run as manual executions of the Xray state machine on the local runner.
@@ -153,6 +169,8 @@ function stableXrayDataset(identity: TwinIdentity, xray: XrayEmulatorOptions | u
 
 /** Xray object keys name the platform; the twin's changes port every run, so it gets a stable name. */
 export const TWIN_XRAY_TENANT = 'xray-twin';
+/** The name of the twin's one instance of a source when no instances are named. */
+export const TWIN_SINGLE_INSTANCE = 'default';
 
 export const TWIN_BUCKET = 'audit-export-twin';
 
@@ -171,16 +189,36 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
     started.push(dynamo);
     const ledger = new CheckpointLedger(dynamo.client, dynamo.table, clock);
     // The twin's MFT answers 400 to a create body that is not in the reference script's exact shape.
-    const mft = await startMftEmulator({ seed: identity.seed, reportReadyAfterMs: 1500, now, createBody: 'reference', ...options.mft });
-    started.push(mft);
+    const mftInstances: TwinInstance<MftEmulator>[] = [];
+    for (const [index, name] of (options.instances?.mft ?? [TWIN_SINGLE_INSTANCE]).entries()) {
+      const named = name === TWIN_SINGLE_INSTANCE ? {} : { tenantId: `twin-${name}`, seed: identity.seed + index };
+      const emulator = await startMftEmulator({ seed: identity.seed, reportReadyAfterMs: 1500, now, createBody: 'reference', ...options.mft, ...named });
+      started.push(emulator);
+      mftInstances.push({ name, emulator });
+    }
+    const mft = mftInstances[0]!.emulator;
+    const xrayInstances: TwinInstance<XrayEmulator>[] = [];
     const xrayOptions = options.xray === false ? undefined : { ...options.xray, ...stableXrayDataset(identity, options.xray || undefined) };
-    const xray = xrayOptions ? await startXrayEmulator({ seed: identity.seed, now, ...xrayOptions }) : undefined;
+    if (xrayOptions) {
+      for (const [index, name] of (options.instances?.xray ?? [TWIN_SINGLE_INSTANCE]).entries()) {
+        const named = name === TWIN_SINGLE_INSTANCE ? {} : { seed: identity.seed + index };
+        const emulator = await startXrayEmulator({ seed: identity.seed, now, ...xrayOptions, ...named });
+        started.push(emulator);
+        xrayInstances.push({ name, emulator });
+      }
+    }
+    const xray = xrayInstances[0]?.emulator;
     const xrayRetentionDays = options.xray ? options.xray.retentionDays : undefined;
-    if (xray) started.push(xray);
 
     const mftPrivateKeyFile = path.join(directory, 'mft-private-key.pem');
     await writeFile(mftPrivateKeyFile, mft.privateKeyPem, { mode: 0o600 });
     await chmod(mftPrivateKeyFile, 0o600);
+    const instanceOf = <E>(instances: TwinInstance<E>[], name: string | undefined, source: string): E => {
+      const found = name === undefined ? instances[0] : instances.find((instance) => instance.name === name);
+      if (!found) throw new Error(`This twin has no ${source} instance ${JSON.stringify(name)} (it has ${instances.map((i) => i.name).join(', ') || 'none'})`);
+      return found.emulator;
+    };
+    const xrayTenant = (name: string) => (name === TWIN_SINGLE_INSTANCE ? TWIN_XRAY_TENANT : `${TWIN_XRAY_TENANT}-${name}`);
 
     const s3Client = createS3Client({ endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
     await mkdir(path.join(directory, 'logs'), { recursive: true });
@@ -204,10 +242,13 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
       logFile,
       mft,
       xray,
+      mftInstances,
+      xrayInstances,
       mftPrivateKeyFile,
       waitMs,
       retryMs,
-      mftRuntime(overrides = {}) {
+      mftRuntime(overrides = {}, instance) {
+        const mft = instanceOf(mftInstances, instance, 'MFT');
         return buildMftRuntime({
           baseUrl: mft.baseUrl,
           credentials: { tenantId: mft.tenantId, kid: mft.kid, privateKeyPem: mft.privateKeyPem },
@@ -235,11 +276,12 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           },
         });
       },
-      xrayRuntime(overrides = {}) {
+      xrayRuntime(overrides = {}, instance) {
         if (!xray) throw new Error('This twin was started without the Xray emulator');
+        const platform = instanceOf(xrayInstances, instance, 'Xray');
         return buildXrayRuntime({
-          baseUrl: xray.baseUrl,
-          credentials: overrides.credentials ?? { accessToken: xray.admin.accessToken },
+          baseUrl: platform.baseUrl,
+          credentials: overrides.credentials ?? { accessToken: platform.admin.accessToken },
           s3: s3Client,
           clock,
           ledger,
@@ -249,7 +291,7 @@ export async function startTwin(options: TwinOptions): Promise<Twin> {
           settings: {
             bucket,
             prefix: overrides.prefix,
-            tenant: TWIN_XRAY_TENANT,
+            tenant: xrayTenant(instance ?? xrayInstances[0]!.name),
             pageSize: MAX_PAGE_SIZE,
             csvPageSize: overrides.csvPageSize ?? DEFAULT_CSV_PAGE_SIZE,
             eventsPerPart: overrides.eventsPerPart ?? 100_000,

@@ -8,7 +8,8 @@ import { mftGridFromEnvironment } from '../../functions/mft/runtime.js';
 import { xrayGridFromEnvironment } from '../../functions/xray/runtime.js';
 import { startTwin, type Twin } from '../../local/twin.js';
 import { ARN_VARIABLES } from '../aws-execution.js';
-import { parseTarget, runOnTarget, type RunSummary } from '../run-target.js';
+import { chooseInstance } from '../instances.js';
+import { parseTarget, runOnTarget, twinInstances, type RunSummary } from '../run-target.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, createOutput, exitCodeOf, parseCommandArgs, parseInteger, TARGET_OPTIONS } from '../usage.js';
 import { mftInputFromArgs } from './run-mft.js';
 import { xrayInputFromArgs } from './run-xray.js';
@@ -32,6 +33,7 @@ Options:
   --chunk-hours N          at most N hours per execution (default: as many windows as one execution takes)
   --type json|csv          mft report format;  --format json|csv  xray format;  --dry-run  xray dry-run tab
   --target twin|env|aws    where executions run (default twin)
+  --instance NAME          which instance of the source, as for \`audit-export run\` (default: the only one)
   --json                   the last stdout line is a JSON summary of every execution
   -h, --help               this help
 
@@ -67,23 +69,27 @@ export async function backfillCommand(args: string[]): Promise<number> {
   const chunkHours = parseInteger(values['chunk-hours'], '--chunk-hours', 1, 24 * 366);
   const range = parseWindow(base.window!);
   const target = parseTarget(values.target);
+  const instance = chooseInstance(source, target, values.instance);
   const output = createOutput(values.json ?? false);
 
   let twin: Twin | undefined;
-  if (target === 'twin') twin = await startTwin({ directory: path.resolve(values['twin-dir'] ?? '.twin'), xray: source === 'xray' ? {} : false });
+  if (target === 'twin') {
+    twin = await startTwin({ directory: path.resolve(values['twin-dir'] ?? '.twin'), xray: source === 'xray' ? {} : false, ...twinInstances(source, instance) });
+  }
+  const twinInstance = instance.named ? instance.name : undefined;
   const summaries: RunSummary[] = [];
   try {
     const grid = twin
-      ? (source === 'mft' ? twin.mftRuntime() : twin.xrayRuntime()).settings.schedule
+      ? (source === 'mft' ? twin.mftRuntime({}, twinInstance) : twin.xrayRuntime({}, twinInstance)).settings.schedule
       : source === 'mft'
-        ? mftGridFromEnvironment()
-        : xrayGridFromEnvironment();
+        ? mftGridFromEnvironment(instance.env)
+        : xrayGridFromEnvironment(instance.env);
     const perChunk = Math.max(1, Math.min(grid.maxWindows, chunkHours === undefined ? Infinity : Math.floor((chunkHours * HOUR) / grid.gridMs)));
     const chunks = backfillChunks(range, grid.gridMs, perChunk);
     output.info(
       `${chunks.length} execution(s) of at most ${perChunk} window(s) of ${grid.gridMs / 60_000} min for ${source} ${chunks[0]!.start} → ${chunks[chunks.length - 1]!.end}`,
     );
-    const names = target === 'aws' ? awsExecutions(source) : undefined;
+    const names = target === 'aws' ? awsExecutions(source, instance.env) : undefined;
     for (const chunk of chunks) {
       const input = { ...base, window: chunk };
       let name = executionName(source, chunk, input);
@@ -93,7 +99,7 @@ export async function backfillCommand(args: string[]): Promise<number> {
         name = chosen.name;
       }
       output.info(`\n— ${name}`);
-      summaries.push(await runOnTarget({ source, target, input, output, twin, executionName: name }));
+      summaries.push(await runOnTarget({ source, target, input, output, twin, executionName: name, instance }));
     }
   } finally {
     await twin?.close();
@@ -149,9 +155,9 @@ export async function chooseExecutionName(
   throw new ConfigError(`Execution ${name} was run again 1000 times without success; look at its history`);
 }
 
-function awsExecutions(source: 'mft' | 'xray') {
+function awsExecutions(source: 'mft' | 'xray', env: NodeJS.ProcessEnv) {
   const variable = ARN_VARIABLES[source]!;
-  const stateMachineArn = process.env[variable];
+  const stateMachineArn = env[variable];
   if (!stateMachineArn) throw new ConfigError(`${variable} is not set: export it from the stack outputs (see README, "Deploy")`);
   const sfn = new SFNClient({});
   return {

@@ -7,8 +7,12 @@ import { formatBytes } from '../progress.js';
 import { formatStatus, readStatus } from '../status-view.js';
 import { listTwinObjects } from '../twin-objects.js';
 import { demoQuery, normalizeTwinExports, runDemoQuery } from '../ocsf-query.js';
+import { DEFAULT_INSTANCE } from '../instances.js';
 import { runOnTarget, type RunSummary } from '../run-target.js';
 import { EXIT_FAILED, EXIT_OK, createOutput, parseCommandArgs, type Output } from '../usage.js';
+
+/** The demo runs the twin's one instance of each source, whatever instances the environment names. */
+const THE_TWIN_INSTANCE = { name: DEFAULT_INSTANCE, env: process.env };
 
 export const DEMO_HELP = `Usage: audit-export demo [--twin-dir DIR] [--json]
 
@@ -83,9 +87,9 @@ export async function runDemo(options: { directory: string; output: Output; cloc
     const what = previousRunAt ? `since the previous run (${previousRunAt}), continuing from the checkpoints` : 'last 24 hours (first run in this directory)';
     output.info(`MFT emulator ${twin.mft.baseUrl} · Xray emulator ${twin.xray!.baseUrl} · local S3 ${twin.s3.endpoint} (bucket ${twin.s3.bucket})`);
     output.info(`\n— Progress Automate MFT audit logs, ${what} —`);
-    summaries.push(await runOnTarget({ source: 'mft', target: 'twin', twin, input: { type: 'json' }, output }));
+    summaries.push(await runOnTarget({ source: 'mft', target: 'twin', twin, input: { type: 'json' }, output, instance: THE_TWIN_INSTANCE }));
     output.info(`\n— JFrog Xray Curation audit events, ${what} —`);
-    summaries.push(await runOnTarget({ source: 'xray', target: 'twin', twin, input: { format: 'json' }, output }));
+    summaries.push(await runOnTarget({ source: 'xray', target: 'twin', twin, input: { format: 'json' }, output, instance: THE_TWIN_INSTANCE }));
 
     output.info('\n— Checkpoints (audit-export status) —');
     for (const line of formatStatus(await readStatus(twin.ledger, twin.clock.now()))) output.info(line);

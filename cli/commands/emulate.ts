@@ -19,9 +19,10 @@ import {
   SIZE_FIELDS,
   STORAGE_ENCODINGS,
   startMftEmulator,
+  type MftEmulator,
   type MftEmulatorOptions,
 } from '../../emulators/mft/index.js';
-import { DRY_RUN_CSV_PAGINGS, LAST_PAGE_NEXT_OFFSETS, startXrayEmulator, type XrayEmulatorOptions } from '../../emulators/xray/index.js';
+import { DRY_RUN_CSV_PAGINGS, LAST_PAGE_NEXT_OFFSETS, startXrayEmulator, type XrayEmulator, type XrayEmulatorOptions } from '../../emulators/xray/index.js';
 import { EXIT_OK, UsageError, parseCommandArgs, parseInteger } from '../usage.js';
 
 export const EMULATE_HELP = `Usage: audit-export emulate [options]
@@ -37,6 +38,9 @@ Options:
   --mft-events-per-hour N   density of the MFT audit timeline (default 600)
   --report-ready-ms N  how long an MFT report stays InProgress (default 1500)
   --key-file PATH      where to write the MFT private key (mode 0600; default a new temp dir)
+  --instances N        MFT tenants and Xray platforms to serve, 1-4 (default 2): the first is the one the
+                       ports, the key file and the faults apply to; each further one has its own tenant id,
+                       key, platform and dataset (seed + its position), listed under "instances"
   -h, --help           this help
 
 How the emulated vendors answer where their documents are silent (the defaults are the documented
@@ -90,6 +94,7 @@ const OPTIONS = {
   'mft-events-per-hour': { type: 'string' },
   'report-ready-ms': { type: 'string' },
   'key-file': { type: 'string' },
+  instances: { type: 'string' },
   faults: { type: 'string' },
   'chaos-seed': { type: 'string' },
   'chaos-rate': { type: 'string' },
@@ -216,6 +221,7 @@ export async function emulateCommand(args: string[]): Promise<number> {
   const eventsPerHour = parseInteger(values['mft-events-per-hour'], '--mft-events-per-hour', 1, 100_000_000);
   const reportReadyAfterMs = parseInteger(values['report-ready-ms'], '--report-ready-ms', 0, 86_400_000);
   const events = parseInteger(values.events, '--events', 0, 50_000_000) ?? 10_000;
+  const instanceCount = parseInteger(values.instances, '--instances', 1, 4) ?? 2;
   const { fixed, chaos } = faultSettings(values);
   const behaviour = behaviourOptions(values);
   if (mftPort !== 0 && mftPort === xrayPort) throw new UsageError(`--mft-port and --xray-port must differ (both ${mftPort})`);
@@ -238,13 +244,43 @@ export async function emulateCommand(args: string[]): Promise<number> {
     throw new UsageError(`--key-file: cannot write ${keyFile} (${(error as Error).message})`);
   });
 
+  // Further instances: another MFT tenant and another JFrog platform each, as a deployment with several has.
+  const further: { mft: MftEmulator; xray: XrayEmulator; keyFile: string }[] = [];
+  const closeAll = () => Promise.all([mft.close(), xray.close(), ...further.flatMap((other) => [other.mft.close(), other.xray.close()])]);
+  try {
+    for (let index = 1; index < instanceCount; index++) {
+      const otherMft = await startMftEmulator({ ...behaviour.mft, seed: seed + index, eventsPerHour, reportReadyAfterMs, tenantId: `emulated-tenant-${index + 1}` });
+      const otherXray = await startXrayEmulator({ ...behaviour.xray, seed: seed + index, events }).catch(async (error: unknown) => {
+        await otherMft.close();
+        throw error;
+      });
+      const otherKeyFile = path.join(path.dirname(path.resolve(keyFile)), `mft-private-key-${index + 1}.pem`);
+      further.push({ mft: otherMft, xray: otherXray, keyFile: otherKeyFile });
+      await writeFile(otherKeyFile, otherMft.privateKeyPem, { mode: 0o600 });
+    }
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+  const describeMft = (emulator: MftEmulator, file: string) => ({
+    baseUrl: emulator.baseUrl,
+    tenantId: emulator.tenantId,
+    kid: emulator.kid,
+    keyAlgorithm: emulator.keyAlgorithm,
+    privateKeyFile: path.resolve(file),
+  });
+  const describeXray = (emulator: XrayEmulator) => ({
+    baseUrl: emulator.baseUrl,
+    username: emulator.admin.username,
+    password: emulator.admin.password,
+    accessToken: emulator.admin.accessToken,
+  });
   writeLine({
-    mft: { baseUrl: mft.baseUrl, tenantId: mft.tenantId, kid: mft.kid, keyAlgorithm: mft.keyAlgorithm, privateKeyFile: path.resolve(keyFile) },
-    xray: {
-      baseUrl: xray.baseUrl,
-      username: xray.admin.username,
-      password: xray.admin.password,
-      accessToken: xray.admin.accessToken,
+    mft: describeMft(mft, keyFile),
+    xray: describeXray(xray),
+    instances: {
+      mft: [describeMft(mft, keyFile), ...further.map((other) => describeMft(other.mft, other.keyFile))],
+      xray: [describeXray(xray), ...further.map((other) => describeXray(other.xray))],
     },
   });
 
@@ -253,7 +289,7 @@ export async function emulateCommand(args: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  await Promise.all([mft.close(), xray.close()]);
+  await closeAll();
   return EXIT_OK;
 }
 

@@ -3,6 +3,8 @@ import { cleanupReports, defaultCleanupAgeMs, type CleanupResult } from '../../f
 import type { ListedReport } from '../../functions/mft/client.js';
 import { mftRuntimeFromEnvironment, type MftRuntime } from '../../functions/mft/runtime.js';
 import { startTwin, type Twin } from '../../local/twin.js';
+import { chooseInstance } from '../instances.js';
+import { twinInstances } from '../run-target.js';
 import { EXIT_FAILED, EXIT_OK, UsageError, createOutput, parseCommandArgs, parseInteger, TARGET_OPTIONS } from '../usage.js';
 
 export const REPORTS_HELP = `Usage: audit-export reports list [options]
@@ -24,6 +26,7 @@ Options:
   --target twin|env        twin (default): a fresh local twin (its server starts empty);
                            env: the MFT API configured by MFT_BASE_URL, MFT_CREDENTIALS_SECRET_ID or
                            MFT_TENANT_ID + MFT_KID + MFT_PRIVATE_KEY_FILE, TOKEN_SEALING_*, EXPORT_BUCKET
+  --instance NAME          which MFT instance (MFT_INSTANCES, NAME__MFT_… variables); default: the only one
   --json                   the result as one JSON line on stdout
   -h, --help               this help
 
@@ -64,6 +67,7 @@ export async function reportsCommand(args: string[]): Promise<number> {
   if (action === 'list' && (olderThanMinutes !== undefined || values['dry-run'])) {
     throw new UsageError('--older-than-minutes and --dry-run belong to reports cleanup');
   }
+  const instance = chooseInstance('mft', target, values.instance);
   const output = createOutput(values.json ?? false);
 
   let twin: Twin | undefined;
@@ -71,10 +75,10 @@ export async function reportsCommand(args: string[]): Promise<number> {
     let runtime: MftRuntime;
     if (target === 'twin') {
       output.info('starting the local twin (MFT emulator, local S3)…');
-      twin = await startTwin({ directory: values['twin-dir'] ?? path.resolve('.twin'), xray: false });
-      runtime = twin.mftRuntime();
+      twin = await startTwin({ directory: values['twin-dir'] ?? path.resolve('.twin'), xray: false, ...twinInstances('mft', instance) });
+      runtime = twin.mftRuntime({}, instance.named ? instance.name : undefined);
     } else {
-      runtime = await mftRuntimeFromEnvironment();
+      runtime = await mftRuntimeFromEnvironment(instance.env);
     }
     const auth = await runtime.auth.issue();
 

@@ -30,6 +30,8 @@ Where it runs (default: twin):
   --target deployed        the twin running the synthesized stack in cdk.out (\`npm run synth\`): bundled Lambdas
   --target env             local runner, real endpoints from the environment (MFT_BASE_URL, EXPORT_BUCKET, ...)
   --target aws             start an execution of the deployed state machine (MFT_STATE_MACHINE_ARN)
+  --instance NAME          which MFT instance, when there are several (MFT_STATE_MACHINE_ARNS with --target aws,
+                           MFT_INSTANCES and NAME__MFT_… variables otherwise); default: the only one
 
 Output:
   --json                   progress on stderr; the last stdout line is a JSON summary

@@ -23,6 +23,7 @@ Events:
 
 Where it runs (default: twin):
   --target twin|deployed|env|aws  as for \`audit-export run mft\` (env reads XRAY_BASE_URL, XRAY_ACCESS_TOKEN, EXPORT_BUCKET, ...)
+  --instance NAME          which Xray instance, as for \`audit-export run mft\` (XRAY_STATE_MACHINE_ARNS, XRAY_INSTANCES)
 
 Output:
   --json                   progress on stderr; the last stdout line is a JSON summary

@@ -44,12 +44,22 @@ export const silentLogger: Logger = pino({ level: 'silent' });
 
 export type MetricUnit = 'Count' | 'Bytes' | 'Seconds' | 'Milliseconds';
 
-/** One EMF record: `metrics` values land in namespace AuditExport with dimension Source. */
+/**
+ * Names the instance a function exports for, set by the stack only where a source has several instances: its
+ * metrics then carry a second dimension, `Instance`, so each instance has its own lag metric and alarm.
+ */
+export const INSTANCE_ENVIRONMENT_VARIABLE = 'AUDIT_EXPORT_INSTANCE';
+
+/**
+ * One EMF record: `metrics` values land in namespace AuditExport with dimension Source (and Instance, for an
+ * instance of several: `instance`, by default the function's AUDIT_EXPORT_INSTANCE).
+ */
 export function emitMetrics(
   logger: Logger,
   source: string,
   metrics: Record<string, { value: number; unit: MetricUnit }>,
   nowMs = Date.now(),
+  instance: string | undefined = process.env[INSTANCE_ENVIRONMENT_VARIABLE] || undefined,
 ): void {
   const names = Object.keys(metrics);
   if (!names.length) return;
@@ -57,10 +67,15 @@ export function emitMetrics(
     _aws: {
       Timestamp: nowMs,
       CloudWatchMetrics: [
-        { Namespace: 'AuditExport', Dimensions: [['Source']], Metrics: names.map((name) => ({ Name: name, Unit: metrics[name]!.unit })) },
+        {
+          Namespace: 'AuditExport',
+          Dimensions: [instance === undefined ? ['Source'] : ['Source', 'Instance']],
+          Metrics: names.map((name) => ({ Name: name, Unit: metrics[name]!.unit })),
+        },
       ],
     },
     Source: source,
+    ...(instance === undefined ? {} : { Instance: instance }),
   };
   for (const name of names) record[name] = metrics[name]!.value;
   logger.info(record, 'metrics');

@@ -3,13 +3,17 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { CHECKPOINT_LAG_DIMENSION, CHECKPOINT_LAG_NAMESPACE } from '../metrics.js';
+import { CHECKPOINT_LAG_NAMESPACE, metricDimensions } from '../metrics.js';
 import { RECONCILED_WINDOWS_METRIC, UNVERIFIED_WINDOWS_METRIC, verifierMetric } from './export-verifier.js';
 
 /** What the dashboard shows of one source. */
 export interface DashboardSource {
-  /** `mft`, `xray`: the title and the CheckpointLagSeconds dimension. */
+  /** `mft`, `xray`: the Source dimension of its metrics. */
   readonly source: string;
+  /** What its row is called: the source, or `<source> <instance>` for a listed instance (default: the source). */
+  readonly title?: string;
+  /** The Instance dimension of its metrics, where the source has several instances. */
+  readonly instance?: string;
   readonly stateMachine: sfn.IStateMachine;
   /** The function that moves the data (MFT CopyReport, Xray ExportPages). */
   readonly dataFunction: lambda.IFunction;
@@ -48,19 +52,20 @@ export class ExportDashboard extends Construct {
     for (const source of props.sources) {
       const sm = source.stateMachine;
       const fn = source.dataFunction;
-      this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `## ${source.source} export`, width: ROW, height: 1 }));
+      const title = source.title ?? source.source;
+      this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `## ${title} export`, width: ROW, height: 1 }));
       const exported = (metricName: string, label: string) =>
         new cloudwatch.Metric({
           namespace: CHECKPOINT_LAG_NAMESPACE,
           metricName,
-          dimensionsMap: { [CHECKPOINT_LAG_DIMENSION]: source.source },
+          dimensionsMap: metricDimensions(source.source, source.instance),
           statistic: 'Sum',
           period: PERIOD,
           label,
         });
       this.dashboard.addWidgets(
         new cloudwatch.GraphWidget({
-          title: `${source.source}: executions`,
+          title: `${title}: executions`,
           width: WIDTH,
           left: [
             sm.metricStarted({ period: PERIOD, statistic: 'Sum', label: 'started' }),
@@ -70,7 +75,7 @@ export class ExportDashboard extends Construct {
           ],
         }),
         new cloudwatch.GraphWidget({
-          title: `${source.source}: execution time`,
+          title: `${title}: execution time`,
           width: WIDTH,
           left: [
             sm.metricTime({ period: PERIOD, statistic: 'Average', label: 'average' }),
@@ -79,12 +84,12 @@ export class ExportDashboard extends Construct {
           leftYAxis: { label: 'ms', showUnits: false },
         }),
         new cloudwatch.GraphWidget({
-          title: `${source.source}: ${fn.node.id} errors`,
+          title: `${title}: ${fn.node.id} errors`,
           width: WIDTH,
           left: [fn.metricErrors({ period: PERIOD, statistic: 'Sum', label: 'errors' })],
         }),
         new cloudwatch.GraphWidget({
-          title: `${source.source}: ${fn.node.id} duration`,
+          title: `${title}: ${fn.node.id} duration`,
           width: WIDTH,
           left: [
             fn.metricDuration({ period: PERIOD, statistic: 'p95', label: 'p95' }),
@@ -93,13 +98,13 @@ export class ExportDashboard extends Construct {
           leftYAxis: { label: 'ms', showUnits: false },
         }),
         new cloudwatch.GraphWidget({
-          title: `${source.source}: exported`,
+          title: `${title}: exported`,
           width: WIDTH,
           left: [exported('RecordsExported', 'records')],
           right: [exported('BytesExported', 'bytes')],
         }),
         new cloudwatch.GraphWidget({
-          title: `${source.source}: checkpoint lag`,
+          title: `${title}: checkpoint lag`,
           width: WIDTH,
           left: [source.lagMetric],
           leftYAxis: { label: 'seconds', showUnits: false, min: 0 },

@@ -5,6 +5,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { CHECKPOINT_TABLE_KEYS } from '../../functions/common/checkpoints.js';
+import { safeSegment } from '../../functions/common/s3-layout.js';
 import type { AuditExportConfig } from '../config.js';
 
 /**
@@ -126,9 +127,10 @@ export class ExportStorage extends Construct {
    * - the bucket key, only through S3 for this bucket.
    * Returns the statements and the cdk-nag acknowledgement for the prefix wildcard.
    */
-  exportWriter(source: string, exportPrefix: string) {
+  exportWriter(source: string, exportPrefix: string, tenant?: string) {
     const name = `${source[0]!.toUpperCase()}${source.slice(1)}`;
-    const pattern = `${exportPrefix}source=${source}/*`;
+    // An instance of several (its tenant known at synth) writes only its own tenant's folder.
+    const pattern = `${exportPrefix}source=${source}/${tenant === undefined ? '' : `tenant=${safeSegment(tenant)}/`}*`;
     const statements = [
       new iam.PolicyStatement({
         sid: `Store${name}Exports`,
@@ -158,13 +160,13 @@ export class ExportStorage extends Construct {
    * Listing a source's window folders, nothing read: PlanExport learns which windows older than the source's
    * retention hold a manifest (functions/common/manifest.ts, manifestWindows), to report the others lost.
    */
-  windowLister(source: string, exportPrefix: string): iam.PolicyStatement {
+  windowLister(source: string, exportPrefix: string, tenant?: string): iam.PolicyStatement {
     const name = `${source[0]!.toUpperCase()}${source.slice(1)}`;
     return new iam.PolicyStatement({
       sid: `List${name}Windows`,
       actions: ['s3:ListBucket'],
       resources: [this.bucket.bucketArn],
-      conditions: { StringLike: { 's3:prefix': [`${exportPrefix}source=${source}/*`] } },
+      conditions: { StringLike: { 's3:prefix': [`${exportPrefix}source=${source}/${tenant === undefined ? '' : `tenant=${safeSegment(tenant)}/`}*`] } },
     });
   }
 
@@ -201,13 +203,14 @@ export class ExportStorage extends Construct {
    * The checkpoint ledger, for one source's streams only: `dynamodb:LeadingKeys` (the partition key, a stream key
    * `<source>|<tenant>|<filtersId>|<format>`) must match `<source>|*` for every item the request touches.
    */
-  checkpointAccess(source: string, use: keyof typeof CHECKPOINT_ACTIONS): iam.PolicyStatement {
+  checkpointAccess(source: string, use: keyof typeof CHECKPOINT_ACTIONS, tenant?: string): iam.PolicyStatement {
     const name = `${source[0]!.toUpperCase()}${source.slice(1)}`;
     return new iam.PolicyStatement({
       sid: use === 'lease' ? `Lease${name}Checkpoints` : `Commit${name}Checkpoints`,
       actions: [...CHECKPOINT_ACTIONS[use]],
       resources: [this.checkpointTable.tableArn],
-      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${source}|*`] } },
+      // An instance of several: only its own tenant's streams.
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${source}|${tenant === undefined ? '' : `${tenant}|`}*`] } },
     });
   }
 

@@ -58,7 +58,7 @@ export class OcsfNormalizer extends Construct {
     const { config, storage } = props;
     const stack = Stack.of(this);
     const ocsf = config.ocsf;
-    const sources = (['mft', 'xray'] as const).filter((source) => config.sources[source].enabled);
+    const sources = (['mft', 'xray'] as const).filter((source) => config.sources[source].length > 0);
     const reader = storage.exportReader(config.bucket.exportPrefix);
     const statements: iam.PolicyStatement[] = [...reader.statements];
     const acknowledge: { id: string; reason: string }[] = [reader.acknowledge];

@@ -18,8 +18,12 @@ import type { ExportNetwork } from './network.js';
 
 /** One row of a source's function table (e.g. MFT_FUNCTIONS): the ASL placeholder it fills → id and entry file. */
 /** What the stack hands each source (infra/sources/*.ts). */
-export interface SourceProps {
+export interface SourceProps<I = unknown> {
   readonly config: AuditExportConfig;
+  /** The instance of the source this construct deploys (config `sources.<source>`, one of its list). */
+  readonly instance: I;
+  /** Several instances of this source are deployed: their metrics carry an `Instance` dimension. */
+  readonly several: boolean;
   readonly projectRoot: string;
   readonly storage: ExportStorage;
   readonly alarmTopic: sns.ITopic;
@@ -52,6 +56,8 @@ export interface SourceFunctionSettings {
 export interface SourceExportProps<P extends string> {
   /** Short source name (`mft`, `xray`): names, the checkpoint-lag dimension. */
   readonly source: string;
+  /** The instance's name when the source lists instances (it joins the names); absent for the single-object form. */
+  readonly instance?: string;
   /** The ASL file both the local twin and AWS run; relative paths are resolved against projectRoot. */
   readonly aslFile: string;
   /** Placeholder (without `${}`) → function. Every placeholder the ASL uses must be here. */
@@ -101,7 +107,8 @@ export class SourceExport<P extends string> extends Construct {
       this.functions[placeholder] = this.createFunction(spec, settings, props);
     }
 
-    const name = stateMachineName(Stack.of(this).stackName, props.source);
+    const name = stateMachineName(Stack.of(this).stackName, props.source, props.instance);
+    const label = props.instance === undefined ? props.source : `${props.source} ${props.instance}`;
     // Under /aws/vendedlogs/ (one CloudWatch Logs resource policy covers every such group), and unique per stack:
     // a retained group of a deleted stack must not make the next deployment fail with "already exists". The
     // suffix is the first block of the stack id's UUID, which a new stack of the same name does not share.
@@ -143,7 +150,7 @@ export class SourceExport<P extends string> extends Construct {
     );
 
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
-      description: `Starts the ${props.source} audit export (scheduled run: the window ends now)`,
+      description: `Starts the ${label} audit export (scheduled run: the window ends now)`,
       schedule: scheduler.ScheduleExpression.expression(props.schedule),
       target: new schedulerTargets.StepFunctionsStartExecution(this.stateMachine, {
         input: scheduler.ScheduleTargetInput.fromObject(props.scheduleInput ?? {}),
@@ -161,7 +168,7 @@ export class SourceExport<P extends string> extends Construct {
       period: Duration.minutes(5),
     });
     this.executionsAlarm = new cloudwatch.Alarm(this, 'ExecutionsFailedAlarm', {
-      alarmDescription: `An ${props.source} audit export execution failed or timed out; see the execution history of ${this.stateMachine.node.path}`,
+      alarmDescription: `An ${label} audit export execution failed or timed out; see the execution history of ${this.stateMachine.node.path}`,
       metric: failures,
       threshold: 1,
       evaluationPeriods: 1,
@@ -175,7 +182,7 @@ export class SourceExport<P extends string> extends Construct {
     return createAuditFunction(this, {
       id: spec.id,
       entry: spec.entry,
-      description: `audit-export ${props.source}: ${spec.entry}`,
+      description: `audit-export ${props.instance === undefined ? props.source : `${props.source} ${props.instance}`}: ${spec.entry}`,
       projectRoot: props.projectRoot,
       memorySize: settings.memorySize ?? DEFAULT_MEMORY_MB,
       timeout: settings.timeout ?? DEFAULT_TIMEOUT,
@@ -194,9 +201,9 @@ export class SourceExport<P extends string> extends Construct {
  * taken over at once (functions/common/checkpoints.ts, LeaseJudge), not only when it expires. Named by the state
  * machine's fixed name: an ARN taken from the state machine would make its functions depend on it, and it on them.
  */
-export function describeOwnExecutions(scope: Construct, source: string): { statement: iam.PolicyStatement; acknowledge: { id: string; reason: string } } {
+export function describeOwnExecutions(scope: Construct, source: string, instance?: string): { statement: iam.PolicyStatement; acknowledge: { id: string; reason: string } } {
   const stack = Stack.of(scope);
-  const executions = `execution:${stateMachineName(stack.stackName, source)}:*`;
+  const executions = `execution:${stateMachineName(stack.stackName, source, instance)}:*`;
   const statement = new iam.PolicyStatement({
     sid: 'JudgeLeaseHolders',
     actions: ['states:DescribeExecution'],

@@ -6,6 +6,8 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { MFT_FUNCTIONS } from '../../functions/mft/handlers/index.js';
 import { REPORT_REGISTRY_PREFIX } from '../../functions/mft/report-registry.js';
+import { listedName, type MftInstanceConfig } from '../config.js';
+import { INSTANCE_ENVIRONMENT_VARIABLE } from '../metrics.js';
 import { describeOwnExecutions, SourceExport, type SourceFunctionSettings, type SourceProps } from '../constructs/source-export.js';
 
 type MftPlaceholder = keyof typeof MFT_FUNCTIONS;
@@ -54,16 +56,19 @@ export class MftSource extends Construct {
   readonly tokenSealingKey: kms.Key;
   readonly export: SourceExport<MftPlaceholder>;
 
-  constructor(scope: Construct, id: string, props: SourceProps) {
+  constructor(scope: Construct, id: string, props: SourceProps<MftInstanceConfig>) {
     super(scope, id);
-    const mft = props.config.sources.mft;
+    const mft = props.instance;
+    const instance = listedName(mft);
+    // A listed instance's tenant is known at synth (config): its functions touch only that tenant's objects and items.
+    const ownTenant = instance === undefined ? undefined : mft.tenantId;
     const { bucket } = props.storage;
     const prefix = props.config.bucket.exportPrefix;
     const audience = new URL(mft.baseUrl).origin;
 
     this.credentialsSecret = new secretsmanager.Secret(this, 'CredentialsSecret', {
       description:
-        'audit-export: Progress MFT API credentials, JSON {"tenantId","kid","privateKeyPem"}. Put the real value with ' +
+        `audit-export: Progress MFT API credentials${instance === undefined ? '' : ` of instance ${instance}`}, JSON {"tenantId","kid","privateKeyPem"}. Put the real value with ` +
         '`aws secretsmanager put-secret-value` (see infra/README.md).',
       // A placeholder of the right shape; the Lambdas fail with a message naming this secret until it is replaced.
       secretObjectValue: {
@@ -110,7 +115,7 @@ export class MftSource extends Construct {
       resources: [this.tokenSealingKey.keyArn],
       conditions: tokenContext,
     });
-    const exportWriter = props.storage.exportWriter('mft', prefix);
+    const exportWriter = props.storage.exportWriter('mft', prefix, ownTenant);
     const table = props.storage.checkpointTable.tableName;
 
     // Each function's permissions, beyond its own logs and traces.
@@ -126,9 +131,9 @@ export class MftSource extends Construct {
     for (const placeholder of UNSEALERS) statements[placeholder].push(unseal);
     statements.CopyReportFunctionArn.push(...exportWriter.statements);
     // The lease and its holders' executions (MFT has no retention configured: no stored windows to list).
-    const judgeLeases = describeOwnExecutions(this, 'mft');
-    statements.PlanExportFunctionArn.push(props.storage.checkpointAccess('mft', 'lease'), judgeLeases.statement);
-    statements.CommitRunFunctionArn.push(props.storage.checkpointAccess('mft', 'commit'));
+    const judgeLeases = describeOwnExecutions(this, 'mft', instance);
+    statements.PlanExportFunctionArn.push(props.storage.checkpointAccess('mft', 'lease', ownTenant), judgeLeases.statement);
+    statements.CommitRunFunctionArn.push(props.storage.checkpointAccess('mft', 'commit', ownTenant));
     // The report record shares the checkpoint table, under its own partition keys (`mft-reports|<tenant>`) only.
     for (const [placeholder, actions] of Object.entries(REPORT_RECORD_ACTIONS) as [MftPlaceholder, string[]][]) {
       statements[placeholder].push(
@@ -136,7 +141,7 @@ export class MftSource extends Construct {
           sid: 'RecordMftReports',
           actions,
           resources: [props.storage.checkpointTable.tableArn],
-          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${REPORT_REGISTRY_PREFIX}*`] } },
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${REPORT_REGISTRY_PREFIX}${ownTenant ?? '*'}`] } },
         }),
       );
     }
@@ -150,6 +155,8 @@ export class MftSource extends Construct {
       TOKEN_SEALING_KMS_KEY_ID: this.tokenSealingKey.keyArn,
     };
     if (mft.tenantId) environment.MFT_TENANT_ID = mft.tenantId;
+    // CommitRun's lag metric and the export metrics tell the instances apart only when there are several.
+    if (props.several) environment[INSTANCE_ENVIRONMENT_VARIABLE] = mft.name;
     const env = Object.fromEntries(
       (Object.keys(MFT_FUNCTIONS) as MftPlaceholder[]).map((placeholder) => [
         placeholder,
@@ -211,6 +218,7 @@ export class MftSource extends Construct {
 
     this.export = new SourceExport(this, 'Export', {
       source: 'mft',
+      ...(instance === undefined ? {} : { instance }),
       aslFile: MFT_ASL_FILE,
       functions: MFT_FUNCTIONS,
       projectRoot: props.projectRoot,

@@ -3,6 +3,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { XRAY_FUNCTIONS } from '../../functions/xray/handlers/index.js';
+import { listedName, type XrayInstanceConfig } from '../config.js';
+import { INSTANCE_ENVIRONMENT_VARIABLE } from '../metrics.js';
 import { describeOwnExecutions, SourceExport, type SourceProps } from '../constructs/source-export.js';
 
 type XrayPlaceholder = keyof typeof XRAY_FUNCTIONS;
@@ -20,15 +22,18 @@ export class XraySource extends Construct {
   readonly credentialsSecret: secretsmanager.Secret;
   readonly export: SourceExport<XrayPlaceholder>;
 
-  constructor(scope: Construct, id: string, props: SourceProps) {
+  constructor(scope: Construct, id: string, props: SourceProps<XrayInstanceConfig>) {
     super(scope, id);
-    const xray = props.config.sources.xray;
+    const xray = props.instance;
     if (!xray.baseUrl) throw new Error('sources.xray.baseUrl is required (checked by the configuration schema)');
+    const instance = listedName(xray);
+    // A listed instance writes only its own platform's folder and streams.
+    const ownTenant = instance === undefined ? undefined : (xray.tenant ?? new URL(xray.baseUrl).hostname);
     const prefix = props.config.bucket.exportPrefix;
 
     this.credentialsSecret = new secretsmanager.Secret(this, 'CredentialsSecret', {
       description:
-        'audit-export: JFrog Xray credentials, JSON {"accessToken"} or {"username","password"}. Put the real value ' +
+        `audit-export: JFrog Xray credentials${instance === undefined ? '' : ` of instance ${instance}`}, JSON {"accessToken"} or {"username","password"}. Put the real value ` +
         'with `aws secretsmanager put-secret-value` (see infra/README.md).',
       secretObjectValue: { accessToken: SecretValue.unsafePlainText('REPLACE_ME') },
       removalPolicy: props.removalPolicy,
@@ -45,7 +50,7 @@ export class XraySource extends Construct {
       actions: ['secretsmanager:GetSecretValue'],
       resources: [this.credentialsSecret.secretArn],
     });
-    const exportWriter = props.storage.exportWriter('xray', prefix);
+    const exportWriter = props.storage.exportWriter('xray', prefix, ownTenant);
     const table = props.storage.checkpointTable.tableName;
 
     // Every function builds the whole runtime from its environment (xrayRuntimeFromEnvironment validates the
@@ -55,6 +60,7 @@ export class XraySource extends Construct {
       XRAY_BASE_URL: xray.baseUrl,
       EXPORT_BUCKET: props.storage.bucket.bucketName,
     };
+    if (props.several) environment[INSTANCE_ENVIRONMENT_VARIABLE] = xray.name;
     // PlanExport takes the lease and plans the windows: prefix, tenant, the schedule, the grouping and the part size
     // end up in the plan every ExportPages invocation reads from the execution state.
     const planEnvironment: Record<string, string> = {
@@ -73,9 +79,10 @@ export class XraySource extends Construct {
     const scheduleInput: Record<string, unknown> = {};
     if (xray.format !== 'json') scheduleInput.format = xray.format;
 
-    const judgeLeases = describeOwnExecutions(this, 'xray');
+    const judgeLeases = describeOwnExecutions(this, 'xray', instance);
     this.export = new SourceExport(this, 'Export', {
       source: 'xray',
+      ...(instance === undefined ? {} : { instance }),
       aslFile: XRAY_ASL_FILE,
       functions: XRAY_FUNCTIONS,
       projectRoot: props.projectRoot,
@@ -85,7 +92,7 @@ export class XraySource extends Construct {
           timeout: Duration.minutes(1),
           environment: planEnvironment,
           // The lease, its holders' executions, and which windows beyond the retention are stored (30 days by default).
-          statements: [props.storage.checkpointAccess('xray', 'lease'), judgeLeases.statement, props.storage.windowLister('xray', prefix)],
+          statements: [props.storage.checkpointAccess('xray', 'lease', ownTenant), judgeLeases.statement, props.storage.windowLister('xray', prefix, ownTenant)],
           acknowledge: [judgeLeases.acknowledge],
         },
         XrayExportPagesFunctionArn: {
@@ -104,7 +111,7 @@ export class XraySource extends Construct {
           memorySize: 256,
           timeout: Duration.minutes(1),
           environment: { CHECKPOINT_TABLE: table },
-          statements: [props.storage.checkpointAccess('xray', 'commit')],
+          statements: [props.storage.checkpointAccess('xray', 'commit', ownTenant)],
         },
       },
       schedule: xray.schedule,

@@ -150,6 +150,18 @@ describe('audit-export CLI', () => {
     expect(health.status).toBe(401);
     const last = await fetch(`${info.xray.baseUrl}/xray/api/v1/curation/audit/packages?num_of_rows=2000`, { headers: { authorization: `Bearer ${info.xray.accessToken}` } });
     expect(((await last.json()) as { meta: Record<string, unknown> }).meta.next_offset).toBe(0);
+    // Two MFT tenants and two Xray platforms by default (a deployment with several instances), each its own.
+    expect(info.instances.mft).toHaveLength(2);
+    expect(info.instances.xray).toHaveLength(2);
+    expect(info.instances.mft[0]).toEqual(info.mft);
+    const [, otherMft] = info.instances.mft;
+    const [, otherXray] = info.instances.xray;
+    expect(otherMft.tenantId).not.toBe(info.mft.tenantId);
+    expect(otherMft.baseUrl).not.toBe(info.mft.baseUrl);
+    expect((await stat(otherMft.privateKeyFile)).mode & 0o777).toBe(0o600);
+    expect(otherXray.baseUrl).not.toBe(info.xray.baseUrl);
+    const other = await fetch(`${otherXray.baseUrl}/xray/api/v1/curation/audit/packages?num_of_rows=2000`, { headers: { authorization: `Bearer ${otherXray.accessToken}` } });
+    expect(other.status).toBe(200);
     child.removeAllListeners('close');
     const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
     child.kill('SIGTERM');

@@ -11,7 +11,7 @@ const invalid = (value: unknown) => () => parseConfig(value);
 describe('audit-export configuration', () => {
   it('the defaults in cdk.json are valid and enable MFT only, hourly, retained', () => {
     const config = parseConfig(cdkJsonContext()['audit-export']);
-    expect(config.sources.mft).toMatchObject({
+    expect(config.sources.mft[0]).toMatchObject({
       enabled: true,
       baseUrl: 'https://api.us.mft.progress.com',
       schedule: 'cron(0 * * * ? *)',
@@ -20,25 +20,25 @@ describe('audit-export configuration', () => {
       initialLookbackHours: 24,
       maxWindowsPerRun: 48,
     });
-    expect(config.sources.xray.enabled).toBe(false);
+    expect(config.sources.xray).toEqual([]);
     expect(config.consumers.verifyManifests).toBe(true);
     expect(config.bucket.removalPolicy).toBe('retain');
   });
 
   it('infra/config.example.json is valid', () => {
     const example = parseConfig(JSON.parse(readFileSync(join(PROJECT_ROOT, 'infra/config.example.json'), 'utf8')));
-    expect(example.sources.xray.enabled).toBe(true);
+    expect(example.sources.xray).toHaveLength(1);
   });
 
   it('an empty configuration gets the same sensible defaults', () => {
     const config = parseConfig({});
-    expect(config.sources.mft.enabled).toBe(true);
+    expect(config.sources.mft).toMatchObject([{ enabled: true, name: 'default', listed: false }]);
     expect(config.bucket.exportPrefix).toBe('');
     expect(config.logRetentionDays).toBe(365);
     expect(config.consumers).toEqual({ verifyManifests: true });
     // The same defaults the Lambda runtimes apply (functions/{mft,xray}/runtime.ts).
-    expect(config.sources.mft).toMatchObject({ windowMinutes: 60, lagMinutes: 15, initialLookbackHours: 24, maxWindowsPerRun: 48 });
-    expect(config.sources.xray).toMatchObject({
+    expect(config.sources.mft[0]).toMatchObject({ windowMinutes: 60, lagMinutes: 15, initialLookbackHours: 24, maxWindowsPerRun: 48 });
+    expect(parseConfig({ sources: { xray: { enabled: true, baseUrl: 'https://acme.jfrog.io' } } }).sources.xray[0]).toMatchObject({
       windowMinutes: 60,
       groupHours: 168,
       lagMinutes: 15,
@@ -64,7 +64,7 @@ describe('audit-export configuration', () => {
     expect(xray({ overlapHours: -1 })).toThrow(/sources\.xray\.overlapHours must be at least 0/);
     expect(xray({ windowMinutes: 1440, groupHours: 12 })).toThrow(/sources\.xray\.groupHours must hold at least one window \(windowMinutes 1440\)/);
     const ok = parseConfig({ sources: { xray: { enabled: true, baseUrl: 'https://acme.jfrog.io', overlapHours: 0, lagMinutes: 0, windowMinutes: 1440, groupHours: 24, maxWindowsPerRun: 31 } } });
-    expect(ok.sources.xray).toMatchObject({ overlapHours: 0, lagMinutes: 0, windowMinutes: 1440, groupHours: 24 });
+    expect(ok.sources.xray[0]).toMatchObject({ overlapHours: 0, lagMinutes: 0, windowMinutes: 1440, groupHours: 24 });
   });
 
   it('rejects the settings the checkpoint ledger replaced, saying what replaced them', () => {
@@ -95,15 +95,15 @@ describe('audit-export configuration', () => {
     expect(invalid({ sources: { mft: { schedule: 'rate(1 day)', maxWindowsPerRun: 12 } } })).toThrow(
       /sources\.mft\.maxWindowsPerRun \(12 windows of 60 min\) covers less than the schedule's period rate\(1 day\): the export would fall behind/,
     );
-    expect(parseConfig({ sources: { mft: { schedule: 'rate(1 day)', maxWindowsPerRun: 24 } } }).sources.mft.maxWindowsPerRun).toBe(24);
-    expect(parseConfig({ sources: { mft: { schedule: 'rate(1 day)' } } }).sources.mft.maxWindowsPerRun).toBe(48);
+    expect(parseConfig({ sources: { mft: { schedule: 'rate(1 day)', maxWindowsPerRun: 24 } } }).sources.mft[0]!.maxWindowsPerRun).toBe(24);
+    expect(parseConfig({ sources: { mft: { schedule: 'rate(1 day)' } } }).sources.mft[0]!.maxWindowsPerRun).toBe(48);
   });
 
   it('validates filters with the same schema the state machine input uses', () => {
     expect(invalid({ sources: { mft: { filters: { actions: ['Explode'] } } } })).toThrow(
       /sources\.mft\.filters\.actions\.0 unknown action "Explode"/,
     );
-    expect(parseConfig({ sources: { mft: { filters: { actions: ['delete'] } } } }).sources.mft.filters).toEqual({ actions: ['Delete'] });
+    expect(parseConfig({ sources: { mft: { filters: { actions: ['delete'] } } } }).sources.mft[0]!.filters).toEqual({ actions: ['Delete'] });
   });
 
   it('names unknown fields, wrong types, bad bucket names, e-mails and retention periods', () => {

@@ -86,23 +86,23 @@ describe('lifecycle rules', () => {
 
 describe('MFT runs within Step Functions limits', () => {
   it('the largest run the configuration allows fits the 25,000 history events (checked on the engine: mft-state-bounds)', () => {
-    const max = parseConfig({ sources: { mft: { maxWindowsPerRun: 500 } } }).sources.mft;
+    const max = parseConfig({ sources: { mft: { maxWindowsPerRun: 500 } } }).sources.mft[0]!;
     expect(mftHistoryEventsAtMost(max)).toBeLessThanOrEqual(HISTORY_EVENT_LIMIT);
-    expect(mftHistoryEventsAtMost(parseConfig({}).sources.mft)).toBeLessThan(HISTORY_EVENT_LIMIT / 2);
+    expect(mftHistoryEventsAtMost(parseConfig({}).sources.mft[0]!)).toBeLessThan(HISTORY_EVENT_LIMIT / 2);
   });
 
   it('refuses windows and polling that could pass the history limit', () => {
     expect(() => parseConfig({ sources: { mft: { maxWindowsPerRun: 500, pollIntervalSeconds: 5 } } })).toThrow(
       /sources\.mft\.maxWindowsPerRun \(500 windows, polled every 5 s\) could make an execution record 36640 history events, more than Step Functions' 25000/,
     );
-    expect(parseConfig({ sources: { mft: { maxWindowsPerRun: 200, pollIntervalSeconds: 10 } } }).sources.mft.maxWindowsPerRun).toBe(200);
+    expect(parseConfig({ sources: { mft: { maxWindowsPerRun: 200, pollIntervalSeconds: 10 } } }).sources.mft[0]!.maxWindowsPerRun).toBe(200);
   });
 
   it('refuses a report wait that leaves no time to copy the report before the execution timeout', () => {
     expect(() => parseConfig({ sources: { mft: { maxWaitSeconds: 86_400 } } })).toThrow(
       /sources\.mft\.maxWaitSeconds must be at most 5925 s: a report waited for longer could not be copied within the state machine's 2-hour execution timeout/,
     );
-    expect(parseConfig({ sources: { mft: { maxWaitSeconds: 3600 } } }).sources.mft.maxWaitSeconds).toBe(3600);
+    expect(parseConfig({ sources: { mft: { maxWaitSeconds: 3600 } } }).sources.mft[0]!.maxWaitSeconds).toBe(3600);
   });
 });
 
@@ -112,7 +112,7 @@ describe('Xray runs within the state limit', () => {
     expect(() => parseConfig(xray({ groupHours: 1 }))).toThrow(
       /sources\.xray\.groupHours makes a run of 744 windows \(plus the overlap\) 746 groups; at most 64 fit the execution state/,
     );
-    expect(xrayGroupsPerRun(parseConfig(xray({})).sources.xray)).toBe(5);
-    expect(xrayGroupsPerRun(parseConfig(xray({ groupHours: 12 })).sources.xray)).toBeLessThanOrEqual(XRAY_MAX_GROUPS_PER_RUN);
+    expect(xrayGroupsPerRun(parseConfig(xray({})).sources.xray[0]!)).toBe(5);
+    expect(xrayGroupsPerRun(parseConfig(xray({ groupHours: 12 })).sources.xray[0]!)).toBeLessThanOrEqual(XRAY_MAX_GROUPS_PER_RUN);
   });
 });

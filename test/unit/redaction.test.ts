@@ -204,6 +204,6 @@ describe('configuration refuses what can only leak or fail', () => {
 
   it('refuses a one-off schedule on a day that does not exist, and accepts a real one', () => {
     expect(() => parseConfig({ sources: { mft: { schedule: 'at(2026-02-30T00:00:00)' } } })).toThrow(/sources\.mft\.schedule .*on a real date/);
-    expect(parseConfig({ sources: { mft: { schedule: 'at(2028-02-29T00:00:00)' } } }).sources.mft.schedule).toBe('at(2028-02-29T00:00:00)');
+    expect(parseConfig({ sources: { mft: { schedule: 'at(2028-02-29T00:00:00)' } } }).sources.mft[0]!.schedule).toBe('at(2028-02-29T00:00:00)');
   });
 });
