@@ -1,12 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuditTimeline } from '../../emulators/mft/index.js';
 import { runMftExport, runXrayExport } from '../../local/run-export.js';
 import type { LocalRunResult } from '../../local/state-machine-runner.js';
-import { startTwin, type Twin, type TwinOptions } from '../../local/twin.js';
 import { DrivenClock } from '../support/driven-clock.js';
+import { succeededOutput, temporaryTwins } from '../support/temporary-twin.js';
 import { compareIds, currentEventIds, manifestsUnder } from '../support/stored-events.js';
 
 /**
@@ -16,25 +13,10 @@ import { compareIds, currentEventIds, manifestsUnder } from '../support/stored-e
  */
 
 const HOUR = 3_600_000;
-let twin: Twin | undefined;
-let directory: string | undefined;
-
-afterEach(async () => {
-  await twin?.close();
-  if (directory) await rm(directory, { recursive: true, force: true });
-  twin = undefined;
-  directory = undefined;
-});
-
-async function start(options: Omit<TwinOptions, 'directory'>): Promise<Twin> {
-  directory = await mkdtemp(path.join(os.tmpdir(), 'clock-'));
-  twin = await startTwin({ directory, ...options });
-  return twin;
-}
+const start = temporaryTwins('clock');
 
 function succeeded(result: LocalRunResult) {
-  expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
-  return result.output as { status: string; checkpoint: string | null; message: string; cut: { start: string; end: string } | null; windows: unknown[] };
+  return succeededOutput<{ status: string; checkpoint: string | null; message: string; cut: { start: string; end: string } | null; windows: unknown[] }>(result);
 }
 
 describe('a manual run into the present', () => {

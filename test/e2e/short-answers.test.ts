@@ -1,13 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { verifyManifest } from '../../functions/common/manifest.js';
 import { AuditTimeline } from '../../emulators/mft/index.js';
 import { runMftExport, runXrayExport } from '../../local/run-export.js';
 import type { LocalRunResult } from '../../local/state-machine-runner.js';
-import { startTwin, type Twin, type TwinOptions } from '../../local/twin.js';
 import { DrivenClock } from '../support/driven-clock.js';
+import { succeededOutput, temporaryTwins } from '../support/temporary-twin.js';
 import { compareIds, currentEventIds, manifestsUnder, storedXrayEventIds, unnamedObjects } from '../support/stored-events.js';
 
 /**
@@ -19,25 +16,10 @@ import { compareIds, currentEventIds, manifestsUnder, storedXrayEventIds, unname
 
 const HOUR = 3_600_000;
 const T0 = Date.parse('2026-09-07T10:05:00.000Z');
-let twin: Twin | undefined;
-let directory: string | undefined;
-
-afterEach(async () => {
-  await twin?.close();
-  if (directory) await rm(directory, { recursive: true, force: true });
-  twin = undefined;
-  directory = undefined;
-});
-
-async function start(options: Omit<TwinOptions, 'directory'>): Promise<Twin> {
-  directory = await mkdtemp(path.join(os.tmpdir(), 'short-answers-'));
-  twin = await startTwin({ directory, ...options });
-  return twin;
-}
+const start = temporaryTwins('short-answers');
 
 function succeeded(result: LocalRunResult) {
-  expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
-  return result.output as { status: string; shortAnswers: number; lostToRetention: number; lost: { start: string; end: string }[]; message: string };
+  return succeededOutput<{ status: string; shortAnswers: number; lostToRetention: number; lost: { start: string; end: string }[]; message: string }>(result);
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -1,15 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { verifyManifest } from '../../functions/common/manifest.js';
 import { AuditTimeline } from '../../emulators/mft/index.js';
 import { runMftExport, runXrayExport } from '../../local/run-export.js';
 import type { LocalRunResult } from '../../local/state-machine-runner.js';
-import { startTwin, type Twin, type TwinOptions } from '../../local/twin.js';
 import { DrivenClock } from '../support/driven-clock.js';
+import { succeededOutput, temporaryTwins } from '../support/temporary-twin.js';
+import type { Twin } from '../../local/twin.js';
 import { compareIds, currentEventIds, manifestsUnder, unnamedObjects } from '../support/stored-events.js';
 
 /**
@@ -21,25 +19,10 @@ import { compareIds, currentEventIds, manifestsUnder, unnamedObjects } from '../
  */
 
 const HOUR = 3_600_000;
-let twin: Twin | undefined;
-let directory: string | undefined;
-
-afterEach(async () => {
-  await twin?.close();
-  if (directory) await rm(directory, { recursive: true, force: true });
-  twin = undefined;
-  directory = undefined;
-});
-
-async function start(options: Omit<TwinOptions, 'directory'>): Promise<Twin> {
-  directory = await mkdtemp(path.join(os.tmpdir(), 'stream-identity-'));
-  twin = await startTwin({ directory, ...options });
-  return twin;
-}
+const start = temporaryTwins('stream-identity');
 
 function succeeded(result: LocalRunResult) {
-  expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
-  return result.output as { status: string; checkpoint: string | null; message: string };
+  return succeededOutput<{ status: string; checkpoint: string | null; message: string }>(result);
 }
 
 function mftTruth(eventsPerHour: number, start: string, end: string): string[] {
