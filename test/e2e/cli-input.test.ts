@@ -1,15 +1,14 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '../support/cli-process.js';
 
 /**
  * Bad input refused early and rightly, as a user meets it: a child process, its exit code and its words.
  * Each refusal exits 2, names the flag that is wrong, and leaves nothing running.
  */
 
-const BIN = path.resolve('bin/audit-export.mjs');
 let directory: string;
 
 beforeAll(async () => {
@@ -19,24 +18,8 @@ afterAll(async () => {
   await rm(directory, { recursive: true, force: true });
 });
 
-function cli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string; killed: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: directory, env: { ...process.env, AUDIT_EXPORT_TARGET: '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    let killed = false;
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      killed = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, killed });
-    });
-  });
+function cli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> {
+  return runCli(args, { cwd: directory, env: { ...process.env, AUDIT_EXPORT_TARGET: '', ...env }, timeoutMs });
 }
 
 describe('bad input is refused before anything runs', () => {

@@ -3,10 +3,10 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, runCli, type CliRun } from '../support/cli-process.js';
 
 /** The `audit-export` command as a user runs it: a child process, its exit code, stdout and stderr. */
 
-const BIN = path.resolve('bin/audit-export.mjs');
 let directory: string;
 
 beforeAll(async () => {
@@ -16,20 +16,8 @@ afterAll(async () => {
   await rm(directory, { recursive: true, force: true });
 });
 
-function cli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: directory, env: { ...process.env, AUDIT_EXPORT_TARGET: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function cli(args: string[], timeoutMs = 60_000): Promise<CliRun> {
+  return runCli(args, { cwd: directory, env: { ...process.env, AUDIT_EXPORT_TARGET: '' }, timeoutMs });
 }
 
 function lastJsonLine(stdout: string) {

@@ -12,6 +12,7 @@ import type { LocalRunResult, TaskHandler } from '../../local/state-machine-runn
 import { startTwin, type Twin, type TwinOptions } from '../../local/twin.js';
 import { DrivenClock } from '../support/driven-clock.js';
 import { compareIds, currentEventIds, manifestsUnder, unnamedObjects } from '../support/stored-events.js';
+import { BIN, runCli } from '../support/cli-process.js';
 
 /**
  * Every writer is fenced, and leases cannot strand a stream: two executions writing one window (a scheduled run
@@ -20,7 +21,6 @@ import { compareIds, currentEventIds, manifestsUnder, unnamedObjects } from '../
  */
 
 const HOUR = 3_600_000;
-const BIN = path.resolve('bin/audit-export.mjs');
 let twin: Twin | undefined;
 let directory: string | undefined;
 const children: ChildProcess[] = [];
@@ -164,16 +164,7 @@ describe('a run killed while it holds a lease', () => {
     await new Promise((resolve) => first.once('exit', resolve));
 
     const started = Date.now();
-    const second = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, 'run', 'mft', '--target', 'env', '--json'], { env });
-      children.push(child);
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const second = await runCli(['run', 'mft', '--target', 'env', '--json'], { env, timeoutMs: 300_000, onSpawn: (child) => children.push(child) });
     const summary = JSON.parse(second.stdout.trim().split('\n').at(-1)!) as { status: string; objects: { key: string }[]; tookOver?: string[]; window?: { start: string; end: string } };
     const window = summary.window ?? { start: new Date(0).toISOString(), end: new Date(0).toISOString() };
     const timeline = new AuditTimeline(1, 60);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import type { Output } from '../../cli/usage.js';
 import { startTwin } from '../../local/twin.js';
 import { storedXrayEventIds } from '../support/stored-events.js';
 import { DrivenClock } from '../support/driven-clock.js';
+import { runCli, type CliRun } from '../support/cli-process.js';
 
 /**
  * The twin remembers: two `npm start` runs in one twin directory, three hours apart. The second continues from
@@ -16,7 +16,6 @@ import { DrivenClock } from '../support/driven-clock.js';
  * configuration, shows what the first run left.
  */
 
-const BIN = path.resolve('bin/audit-export.mjs');
 const HOUR = 3_600_000;
 const FIRST_RUN = Date.parse('2026-11-20T10:30:00.000Z');
 
@@ -29,16 +28,8 @@ afterAll(async () => {
   await rm(directory, { recursive: true, force: true });
 });
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: directory, env: { ...process.env, AUDIT_EXPORT_TARGET: '', CHECKPOINT_TABLE: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<CliRun> {
+  return runCli(args, { cwd: directory, env: { ...process.env, AUDIT_EXPORT_TARGET: '', CHECKPOINT_TABLE: '' }, timeoutMs: 300_000 });
 }
 
 function capture(): Output & { lines: string[] } {
