@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CheckpointLedger } from '../common/checkpoints.js';
 import type { Clock } from '../common/clock.js';
-import { errorMessage } from '../common/errors.js';
+import { scrubbedMessage } from '../common/scrubber.js';
 import { emitMetrics, type Logger } from '../common/observability.js';
 import { makeWindow, type TimeWindow } from '../common/time-window.js';
 import { floorToGrid } from '../common/window-grid.js';
@@ -143,7 +143,7 @@ async function reconcile(runtime: VerifierRuntime, stream: string, windows: Wind
       entry.execution = await xray.reexport({ window: verdict.window, format, dryRun });
       runtime.logger.warn({ stream, window: verdict.window, stored: verdict.events, vendorCount, execution: entry.execution }, 'window gained events after it was exported: re-exporting it');
     } catch (error) {
-      entry.error = errorMessage(error);
+      entry.error = scrubbedMessage(error); // the vendor's or the SDK's words: a quoted secret must not reach the summary or logs
       runtime.logger.error({ stream, window: verdict.window, error: entry.error }, 'could not start the re-export of a window that gained events');
     }
     reconciled.push(entry);
